@@ -1,0 +1,104 @@
+"""Bedrock Converse adapter and the classification of its errors.
+
+Classification decides what the gateway does next: a *transient* failure (throttling, 5xx, model timeout
+or not ready, model error) moves to the next candidate and counts against the model's breaker; a
+*client* failure (validation) is returned to the caller at once, with no fallback and no breaker count;
+an *access* failure (model not enabled, IAM) is the operator's problem, reported as 502 without fallback.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import botocore.exceptions
+from botocore.config import Config
+
+TRANSIENT = {
+    "ThrottlingException": "throttled",
+    "ServiceQuotaExceededException": "throttled",
+    "TooManyRequestsException": "throttled",
+    "ServiceUnavailableException": "unavailable",
+    "InternalServerException": "unavailable",
+    "ModelNotReadyException": "unavailable",
+    "ModelTimeoutException": "timeout",
+    "ModelErrorException": "model_error",
+    "ModelStreamErrorException": "model_error",
+}
+CLIENT = {"ValidationException": "invalid"}
+ACCESS = {"AccessDeniedException": "access", "ResourceNotFoundException": "access", "UnrecognizedClientException": "access"}
+
+
+class InvocationError(Exception):
+    def __init__(self, kind: str, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.kind, self.code, self.message = kind, code, message
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in ("throttled", "unavailable", "timeout", "model_error")
+
+
+def classify(exc: Exception) -> InvocationError:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        message = error.get("Message", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        kind = TRANSIENT.get(code) or CLIENT.get(code) or ACCESS.get(code)
+        if kind is None:
+            kind = "unavailable" if status >= 500 or status == 429 else "invalid" if status == 400 else "access"
+        return InvocationError(kind, code, message)
+    if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
+        return InvocationError("timeout", type(exc).__name__, str(exc))
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError)):
+        return InvocationError("unavailable", type(exc).__name__, str(exc))
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return InvocationError("unavailable", type(exc).__name__, str(exc))
+    raise exc
+
+
+def client_config(settings: dict[str, Any]) -> Config:
+    timeouts, retries = settings.get("timeouts", {}), settings.get("retries", {})
+    return Config(
+        retries={"mode": "standard", "max_attempts": retries.get("maxAttempts", 2)},
+        connect_timeout=timeouts.get("connectSeconds", 1),
+        read_timeout=timeouts.get("readSeconds", 12),
+        tcp_keepalive=True,
+        max_pool_connections=50,
+    )
+
+
+class BedrockInvoker:
+    """``ModelInvoker`` over a boto3 ``bedrock-runtime`` client (real Bedrock or the local simulator)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def converse(self, invoke_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self.client.converse(modelId=invoke_id, **with_binary_content(request))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise classify(exc) from exc
+
+
+def with_binary_content(request: dict[str, Any]) -> dict[str, Any]:
+    """JSON carries image/document bytes as base64 text; boto3 wants the raw bytes."""
+    if not any("text" not in block for message in request["messages"] for block in message["content"]):
+        return request
+    messages = []
+    for message in request["messages"]:
+        content = []
+        for block in message["content"]:
+            kind = next((k for k in ("image", "document", "video") if k in block), None)
+            source = block[kind]["source"] if kind else None
+            if source and isinstance(source.get("bytes"), str):
+                try:
+                    raw = base64.b64decode(source["bytes"], validate=True)
+                except binascii.Error:
+                    raise InvocationError("invalid", "ValidationException", f"{kind}.source.bytes is not valid base64") from None
+                block = {kind: {**block[kind], "source": {"bytes": raw}}}
+            content.append(block)
+        messages.append({**message, "content": content})
+    return {**request, "messages": messages}

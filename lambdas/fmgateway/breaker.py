@@ -1,0 +1,159 @@
+"""Circuit breaker shared across Lambdas (DESIGN.md "Circuit breaker").
+
+The rules are pure functions over a ``BreakerState`` so that the Python executor, the Step Functions
+executor and the tests share one scenario table. ``CircuitBreaker`` applies them against a
+``BreakerStore`` with compare-and-set writes (atomic conditional updates in DynamoDB) and keeps a
+short-lived in-memory copy so a healthy request reads at most once per ``stateCacheSeconds`` and never
+writes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from fmgateway.ports import BreakerStore
+
+CLOSED, OPEN, HALF_OPEN = "CLOSED", "OPEN", "HALF_OPEN"
+ALLOW, PROBE, SKIP = "allow", "probe", "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    state: str = CLOSED
+    failures: int = 0
+    windowStart: float = 0.0
+    openUntil: float = 0.0
+    probes: int = 0
+    probeLeaseUntil: float = 0.0
+    successes: int = 0
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> BreakerState:
+        if not record:
+            return cls()
+        return cls(**{name: record[name] for name in cls.__slots__ if name in record})
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---- the rules ---------------------------------------------------------------------------------------
+
+
+def admit(s: BreakerState, now: float, cfg: dict) -> tuple[str, BreakerState | None]:
+    """May a request go to this model? Returns the decision and the new state to write, if any."""
+    if s.state == CLOSED:
+        return ALLOW, None
+    lease = now + cfg.get("probeLeaseSeconds", 30)
+    if s.state == OPEN:
+        if now < s.openUntil:
+            return SKIP, None
+        return PROBE, replace(s, state=HALF_OPEN, probes=1, successes=0, probeLeaseUntil=lease)
+    # HALF_OPEN: a limited number of probes at a time; a probe that never reported back frees its slot
+    # when its lease runs out, so a crashed Lambda cannot wedge the breaker half-open.
+    if now >= s.probeLeaseUntil:
+        return PROBE, replace(s, probes=1, probeLeaseUntil=lease)
+    if s.probes < cfg["halfOpenMaxProbes"]:
+        return PROBE, replace(s, probes=s.probes + 1, probeLeaseUntil=lease)
+    return SKIP, None
+
+
+def on_success(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
+    if s.state != HALF_OPEN:
+        return None  # healthy path: nothing to write
+    successes = s.successes + 1
+    if successes >= cfg["successesToClose"]:
+        return BreakerState()
+    return replace(s, successes=successes, probes=max(0, s.probes - 1))
+
+
+def on_failure(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
+    opened = BreakerState(state=OPEN, openUntil=now + cfg["cooldownSeconds"])
+    if s.state == HALF_OPEN:
+        return opened
+    if s.state == OPEN:
+        return None
+    if now - s.windowStart >= cfg["windowSeconds"]:
+        failures, window_start = 1, now
+    else:
+        failures, window_start = s.failures + 1, s.windowStart
+    if failures >= cfg["failureThreshold"]:
+        return opened
+    return replace(s, failures=failures, windowStart=window_start)
+
+
+# ---- the executor ------------------------------------------------------------------------------------
+
+
+class CircuitBreaker:
+    def __init__(self, store: BreakerStore, clock: Callable[[], float] = time.time, max_cas_attempts: int = 4):
+        self.store = store
+        self.clock = clock
+        self.max_cas_attempts = max_cas_attempts
+        self._cache: dict[str, tuple[BreakerState, int, float]] = {}
+        self._lock = threading.Lock()
+
+    def _read(self, key: str, max_age: float) -> tuple[BreakerState, int]:
+        now = self.clock()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[2] < max_age:
+            return cached[0], cached[1]
+        record, version = self.store.get(key)
+        state = BreakerState.from_record(record)
+        self._cache[key] = (state, version, now)
+        return state, version
+
+    def _apply(self, key: str, cfg: dict, rule: Callable[[BreakerState, float], tuple[Any, BreakerState | None]]):
+        max_age = cfg.get("stateCacheSeconds", 2)
+        result = None
+        for _ in range(self.max_cas_attempts):
+            state, version = self._read(key, max_age)
+            result, new = rule(state, self.clock())
+            if new is None:
+                return result, False
+            if self.store.put(key, new.to_record(), version):
+                with self._lock:
+                    self._cache[key] = (new, version + 1, self.clock())
+                return result, True
+            max_age = 0  # someone else moved the breaker: re-read and decide again
+        return result, False
+
+    def admit(self, key: str, cfg: dict) -> str:
+        decision, written = self._apply(key, cfg, lambda s, now: admit(s, now, cfg))
+        if decision == PROBE and not written:
+            return SKIP  # another caller claimed the probe slot
+        return decision
+
+    def record_success(self, key: str, cfg: dict) -> None:
+        self._apply(key, cfg, lambda s, now: (None, on_success(s, now, cfg)))
+
+    def record_failure(self, key: str, cfg: dict) -> None:
+        self._apply(key, cfg, lambda s, now: (None, on_failure(s, now, cfg)))
+
+    def current(self, keys: list[str], cfg: dict) -> dict[str, BreakerState]:
+        """States for display, from the cache where fresh, else one batch read."""
+        now = self.clock()
+        max_age = cfg.get("stateCacheSeconds", 2)
+        stale = [key for key in keys if key not in self._cache or now - self._cache[key][2] >= max_age]
+        if stale:
+            found = self.store.get_many(stale)
+            for key in stale:
+                record, version = found.get(key, (None, 0))
+                self._cache[key] = (BreakerState.from_record(record), version, now)
+        return {key: self._cache[key][0] for key in keys}
+
+    def display_state(self, state: BreakerState) -> str:
+        if state.state == OPEN and self.clock() >= state.openUntil:
+            return HALF_OPEN  # the next request will probe
+        return state.state
+
+    def retry_after(self, keys: list[str]) -> int | None:
+        """Seconds until the first of these breakers may be probed, from what this process knows."""
+        now = self.clock()
+        waits = [c[0].openUntil - now for key in keys if (c := self._cache.get(key)) and c[0].state == OPEN]
+        waits = [wait for wait in waits if wait > 0]
+        return max(1, int(min(waits)) + 1) if waits else None

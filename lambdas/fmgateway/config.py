@@ -1,0 +1,195 @@
+"""Gateway configuration: validation (schema + cross references) and the sources it is read from.
+
+Lambdas read the document from AppConfig through Powertools parameters (cached in memory, so changes go
+live within ``APPCONFIG_MAX_AGE`` seconds with no per-request AppConfig call); tests and local mode read
+``config/gateway.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from fmgateway import schemas
+from fmgateway.catalog import Catalog, Model
+from fmgateway.errors import ConfigError
+
+TIERS = ("simple", "medium", "complex")
+APPCONFIG_MAX_AGE = 45  # seconds; DESIGN: config changes live within 60 s
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    raw: dict[str, Any]
+    catalog: Catalog
+    tiers: dict[str, tuple[str, ...]]
+    routes: dict[str, str]
+    breaker: dict[str, Any]
+    content_routing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.raw["version"]
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.raw.get(name, {})
+
+    @property
+    def default_max_tokens(self) -> int:
+        return self.section("defaults").get("maxTokens", 1024)
+
+    @property
+    def default_route(self) -> str:
+        return self.section("defaults").get("route", "auto")
+
+    @property
+    def log_prompts(self) -> bool:
+        return self.section("logging").get("logPrompts", False)
+
+    @property
+    def max_request_bytes(self) -> int:
+        return self.section("limits").get("maxRequestBytes", 262144)
+
+
+def parse_config(doc: Any) -> GatewayConfig:
+    """Validate ``doc`` and build the runtime view; ``ConfigError`` names the first bad field."""
+    schemas.validate("gateway-config", doc, root="config", error=ConfigError)
+    models = {alias: Model.from_config(alias, entry) for alias, entry in doc["models"].items()}
+
+    for alias, model in models.items():
+        if model.successor is not None and model.successor not in models:
+            raise ConfigError(f"config.models.{alias}.successor: unknown model '{model.successor}'")
+        if model.lifecycle == "retired" and model.successor is None:
+            raise ConfigError(f"config.models.{alias}.successor: a retired model needs a successor")
+        seen = {alias}
+        current = model
+        while current.lifecycle == "retired":
+            current = models[current.successor]
+            if current.alias in seen:
+                raise ConfigError(f"config.models.{alias}.successor: successor chain loops back to '{current.alias}'")
+            seen.add(current.alias)
+
+    for tier, chain in doc["tiers"].items():
+        for index, alias in enumerate(chain):
+            if alias not in models:
+                raise ConfigError(f"config.tiers.{tier}[{index}]: unknown model '{alias}'")
+    for path, tier in doc["routes"].items():
+        if tier not in doc["tiers"]:
+            raise ConfigError(f"config.routes.{path}: unknown tier '{tier}'")
+
+    return GatewayConfig(
+        raw=doc,
+        catalog=Catalog(models),
+        tiers={tier: tuple(chain) for tier, chain in doc["tiers"].items()},
+        routes=dict(doc["routes"]),
+        breaker={
+            "failureThreshold": 5,
+            "windowSeconds": 60,
+            "cooldownSeconds": 30,
+            "halfOpenMaxProbes": 1,
+            "successesToClose": 2,
+            "probeLeaseSeconds": 30,
+            "stateCacheSeconds": 2,
+            **doc["circuitBreaker"],
+        },
+        content_routing=doc.get("contentRouting", {}),
+    )
+
+
+def load_file(path: str | Path) -> GatewayConfig:
+    return parse_config(json.loads(Path(path).read_text()))
+
+
+def check_region(config: GatewayConfig, region: str) -> None:
+    """Every geo-scoped model must have an inference profile that can be called from ``region``."""
+    geographies = config.section("geographies")
+    for model in config.catalog.models.values():
+        scope = model.profile_scope
+        if scope in ("global", "in-region"):
+            continue
+        geo = geographies.get(scope)
+        if geo is None:
+            raise ConfigError(f"config.models.{model.alias}.profileScope: no geography '{scope}' in config.geographies")
+        if region not in geo["sourceRegions"]:
+            raise ConfigError(
+                f"config.models.{model.alias}.profileScope: '{scope}' profiles cannot be called from {region} "
+                f"(source regions: {', '.join(geo['sourceRegions'])})"
+            )
+
+
+class ConfigSource(Protocol):
+    def get(self) -> GatewayConfig: ...
+
+
+class FileConfigSource:
+    """Reads a JSON file; re-reads it when its modification time changes (checked at most once a second)."""
+
+    def __init__(self, path: str | Path, clock=time.monotonic):
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._config: GatewayConfig | None = None
+        self._mtime = 0.0
+        self._checked = float("-inf")
+
+    def get(self) -> GatewayConfig:
+        now = self._clock()
+        if self._config is not None and now - self._checked < 1.0:
+            return self._config
+        with self._lock:
+            self._checked = now
+            mtime = self.path.stat().st_mtime
+            if self._config is None or mtime != self._mtime:
+                self._config = load_file(self.path)
+                self._mtime = mtime
+            return self._config
+
+
+class AppConfigSource:
+    """AppConfig through Powertools parameters; an invalid new version keeps the last good one."""
+
+    def __init__(self, application: str, environment: str, profile: str, max_age: int = APPCONFIG_MAX_AGE):
+        self.application, self.environment, self.profile, self.max_age = application, environment, profile, max_age
+        self._raw: Any = None
+        self._config: GatewayConfig | None = None
+
+    def get(self) -> GatewayConfig:
+        from aws_lambda_powertools.utilities import parameters  # deferred: not needed until the first request
+
+        raw = parameters.get_app_config(
+            name=self.profile,
+            environment=self.environment,
+            application=self.application,
+            transform="json",
+            max_age=self.max_age,
+        )
+        if raw is self._raw and self._config is not None:
+            return self._config
+        try:
+            config = parse_config(raw)
+        except ConfigError:
+            if self._config is None:
+                raise
+            from aws_lambda_powertools import Logger
+
+            Logger(child=True).exception("ignoring invalid configuration from AppConfig; keeping last good one")
+            self._raw = raw
+            return self._config
+        self._raw, self._config = raw, config
+        return config
+
+
+def source_from_env(env: dict[str, str] | None = None) -> ConfigSource:
+    env = os.environ if env is None else env
+    if path := env.get("FMGW_CONFIG_FILE"):
+        return FileConfigSource(path)
+    try:
+        names = ("FMGW_APPCONFIG_APPLICATION", "FMGW_APPCONFIG_ENVIRONMENT", "FMGW_APPCONFIG_PROFILE")
+        return AppConfigSource(*(env[name] for name in names))
+    except KeyError as missing:
+        raise ConfigError(f"set FMGW_CONFIG_FILE or {missing.args[0]} to locate the gateway configuration") from None

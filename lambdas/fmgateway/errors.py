@@ -1,0 +1,68 @@
+"""The gateway's error contract: one exception type per HTTP status of DESIGN.md's error table."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status = 500
+    type = "internal_error"
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def body(self, request_id: str) -> dict:
+        return {"error": {"type": self.type, "message": self.message, "requestId": request_id}}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    type = "invalid_request"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    type = "forbidden"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    type = "method_not_allowed"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    type = "request_too_large"
+
+
+class Throttled(GatewayError):
+    status = 429
+    type = "throttled"
+
+
+class ModelError(GatewayError):
+    status = 502
+    type = "model_error"
+
+
+class Unavailable(GatewayError):
+    status = 503
+    type = "service_unavailable"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    type = "timeout"
+
+
+class ConfigError(ValueError):
+    """The gateway configuration is invalid; the message names the offending field."""

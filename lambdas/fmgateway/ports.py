@@ -1,0 +1,29 @@
+"""The small interfaces the core depends on. AWS adapters and in-memory fakes implement them."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class ModelInvoker(Protocol):
+    """Bedrock Converse. Raises ``fmgateway.bedrock.InvocationError`` with a classification on failure."""
+
+    def converse(self, invoke_id: str, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class BreakerStore(Protocol):
+    """Breaker records with optimistic concurrency: ``put`` succeeds only if the version still matches."""
+
+    def get(self, key: str) -> tuple[dict[str, Any] | None, int]: ...
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any], int]]: ...
+
+    def put(self, key: str, record: dict[str, Any], expected_version: int) -> bool: ...
+
+
+class ResponseStore(Protocol):
+    """Exact-match response cache: the last good answer per normalised request."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, value: dict[str, Any], ttl_seconds: int) -> None: ...

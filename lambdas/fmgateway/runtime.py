@@ -1,0 +1,67 @@
+"""Wiring: builds the gateway from environment variables, once per process, on first use.
+
+Environment
+- ``FMGW_CONFIG_FILE`` or ``FMGW_APPCONFIG_APPLICATION`` / ``_ENVIRONMENT`` / ``_PROFILE``: configuration.
+- ``FMGW_BREAKER_TABLE``, ``FMGW_CACHE_TABLE``: DynamoDB tables (in-memory state when unset, for tests).
+- ``FMGW_BEDROCK_REGION``: Bedrock region (default: the Lambda's). Endpoints follow boto3's own
+  ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` / ``AWS_ENDPOINT_URL_DYNAMODB`` variables, which is how local mode
+  points them at the simulator and the embedded moto server.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from fmgateway import config as config_module
+from fmgateway.bedrock import BedrockInvoker, client_config
+from fmgateway.breaker import CircuitBreaker
+from fmgateway.cache import ResponseCache
+from fmgateway.gateway import Gateway
+from fmgateway.stores import DynamoBreakerStore, DynamoResponseStore, MemoryBreakerStore, MemoryResponseStore
+
+_lock = threading.Lock()
+_gateway: Gateway | None = None
+
+
+def _session():
+    import boto3
+
+    return boto3.session.Session()
+
+
+def build_gateway(env: dict[str, str] | None = None) -> Gateway:
+    env = dict(os.environ if env is None else env)
+    source = config_module.source_from_env(env)
+    settings = source.get().raw
+    session = _session()
+    region = env.get("FMGW_BEDROCK_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    bedrock = session.client("bedrock-runtime", region_name=region, config=client_config(settings))
+
+    breaker_table, cache_table = env.get("FMGW_BREAKER_TABLE"), env.get("FMGW_CACHE_TABLE")
+    dynamodb = None
+    if breaker_table or cache_table:
+        from botocore.config import Config
+
+        dynamodb = session.client(
+            "dynamodb",
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=1, read_timeout=2),
+        )
+    breaker_store = DynamoBreakerStore(dynamodb, breaker_table) if breaker_table else MemoryBreakerStore()
+    response_store = DynamoResponseStore(dynamodb, cache_table) if cache_table else MemoryResponseStore()
+    return Gateway(source, BedrockInvoker(bedrock), CircuitBreaker(breaker_store), ResponseCache(response_store))
+
+
+def gateway() -> Gateway:
+    global _gateway
+    if _gateway is None:
+        with _lock:
+            if _gateway is None:
+                _gateway = build_gateway()
+    return _gateway
+
+
+def reset() -> None:
+    """Forget the wired gateway (tests change the environment between cases)."""
+    global _gateway
+    _gateway = None

@@ -1,0 +1,51 @@
+"""JSON Schemas from ``schemas/``: the one source for API Gateway models, handler validation and config.
+
+Validators are compiled once per process with fastjsonschema (what Powertools' validation utility uses
+underneath) because Powertools' ``validate()`` recompiles the schema on every call, which would cost
+milliseconds per request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+
+from fmgateway.errors import InvalidRequest
+
+
+def schema_dir() -> Path:
+    """``schemas/`` beside the package in a Lambda bundle, or at the repository root in a checkout."""
+    if env := os.environ.get("FMGW_SCHEMA_DIR"):
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "schemas", here.parent.parent / "schemas"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("schemas/ directory not found; set FMGW_SCHEMA_DIR")
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((schema_dir() / f"{name}.json").read_text())
+
+
+@cache
+def _compiled(name: str) -> Callable[[Any], Any]:
+    return fastjsonschema.compile(load_schema(name))
+
+
+def validate(name: str, data: Any, *, root: str = "body", error: type[Exception] = InvalidRequest) -> None:
+    """Validate ``data`` against schema ``name``; the raised error names the failing field."""
+    try:
+        _compiled(name)(data)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        message = exc.message
+        if message.startswith("data"):
+            message = root + message[4:]
+        raise error(message) from None

@@ -1,0 +1,161 @@
+"""Sync API: /v1/health, /v1/models, /v1/chat, the static task routes and /v1/chat/completions.
+
+A dict lookup dispatches the routes: Powertools' APIGatewayRestResolver would add ~170 ms of imports to
+every cold start for routing API Gateway has already done.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from fmgateway import http, openai_compat, runtime, schemas
+from fmgateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from fmgateway.gateway import ChatRequest, ChatResult
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def health(event: dict) -> dict:
+    return http.respond(200, {"status": "ok"})
+
+
+def list_models(event: dict) -> dict:
+    gateway = runtime.gateway()
+    config = gateway.config.get()
+    models = list(config.catalog.models.values())
+    states = gateway.breaker.current([model.invoke_id for model in models], config.breaker)
+    data = []
+    for model in models:
+        data.append(
+            {
+                "id": model.alias,
+                "object": "model",
+                "created": 0,
+                "owned_by": model.provider,
+                **model.describe(),
+                "tiers": [tier for tier, chain in config.tiers.items() if model.alias in chain],
+                "breaker": gateway.breaker.display_state(states[model.invoke_id]),
+            }
+        )
+    return http.respond(200, {"object": "list", "data": data, "configVersion": config.version})
+
+
+def _chat_body(event: dict) -> dict:
+    body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
+    schemas.validate("chat-request", body)
+    return body
+
+
+def chat(event: dict) -> dict:
+    body = _chat_body(event)
+    request = ChatRequest(
+        messages=body["messages"],
+        system=body.get("system"),
+        inference=body.get("inferenceConfig"),
+        model=body.get("model"),
+        tier=body.get("tier"),
+    )
+    return _converse_response(event, run(request))
+
+
+def task(event: dict, tier: str) -> dict:
+    body = _chat_body(event)
+    for field in ("model", "tier"):
+        if field in body:
+            raise InvalidRequest(f"body.{field}: {event['resource']} takes its tier from the path; use /v1/chat to choose")
+    request = ChatRequest(
+        messages=body["messages"], system=body.get("system"), inference=body.get("inferenceConfig"), path_route=tier
+    )
+    return _converse_response(event, run(request))
+
+
+def chat_completions(event: dict) -> dict:
+    body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
+    schemas.validate("openai-chat-request", body)
+    result = run(openai_compat.to_chat_request(body))
+    payload = openai_compat.to_response(result, http.request_id(event), int(time.time()))
+    return http.respond(200, payload, openai_compat.gateway_headers(result))
+
+
+def _converse_response(event: dict, result: ChatResult) -> dict:
+    return http.respond(
+        200,
+        {
+            "output": {"message": result.message},
+            "stopReason": result.stop_reason,
+            "usage": result.usage,
+            "gateway": result.gateway_block(),
+        },
+    )
+
+
+def run(request: ChatRequest) -> ChatResult:
+    gateway = runtime.gateway()
+    if gateway.config.get().log_prompts:
+        logger.info("prompt", extra={"messages": request.messages, "system": request.system})
+    result = gateway.chat(request)
+    fallbacks = sum(1 for attempt in result.attempts if attempt.outcome != "ok")
+    metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=fallbacks)
+    metrics.add_metric(name="Degraded", unit=MetricUnit.Count, value=int(result.degraded))
+    metrics.add_metric(name="CostMicroUsd", unit=MetricUnit.Count, value=round(result.cost_usd * 1e6))
+    metrics.add_metric(name="OverheadMs", unit=MetricUnit.Milliseconds, value=result.overhead_ms)
+    logger.info(
+        "answered",
+        extra={
+            "route": result.route,
+            "model": result.model.alias,
+            "attempts": [attempt.describe() for attempt in result.attempts],
+            "degraded": result.degraded,
+            "usage": result.usage,
+            "costUsd": result.cost_usd,
+            "overheadMs": round(result.overhead_ms, 3),
+            "notes": result.notes,
+        },
+    )
+    return result
+
+
+ROUTES = {
+    "/v1/health": {"GET": health},
+    "/v1/models": {"GET": list_models},
+    "/v1/chat": {"POST": chat},
+    "/v1/chat/completions": {"POST": chat_completions},
+}
+
+
+def dispatch(event: dict) -> dict:
+    path = event.get("resource") or event.get("path") or ""
+    method = event.get("httpMethod", "GET")
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    try:
+        methods = ROUTES.get(path)
+        if methods is None:
+            tier = runtime.gateway().config.get().routes.get(path)
+            if tier is None:
+                raise NotFound(f"no route {method} {path}")
+            methods = {"POST": lambda e: task(e, tier)}
+        route = methods.get(method)
+        if route is None:
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use {', '.join(methods)}")
+        return route(event)
+    except GatewayError as err:
+        if err.status >= 500:
+            logger.warning("request failed", extra={"status": err.status, "error": err.message})
+            metrics.add_metric(name=f"Errors{err.status}", unit=MetricUnit.Count, value=1)
+        return http.error_response(err, event)
+    except Exception:
+        logger.exception("unhandled error")
+        return http.error_response(GatewayError("internal error; see logs with this requestId"), event)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    return dispatch(event)

@@ -62,7 +62,8 @@ def classify(exc: Exception) -> InvocationError:
 def client_config(settings: dict[str, Any]) -> Config:
     timeouts, retries = settings.get("timeouts", {}), settings.get("retries", {})
     return Config(
-        retries={"mode": "standard", "max_attempts": retries.get("maxAttempts", 2)},
+        # total_max_attempts counts the first call too; botocore's max_attempts would add one more
+        retries={"mode": "standard", "total_max_attempts": retries.get("maxAttempts", 2)},
         connect_timeout=timeouts.get("connectSeconds", 1),
         read_timeout=timeouts.get("readSeconds", 12),
         tcp_keepalive=True,

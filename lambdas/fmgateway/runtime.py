@@ -45,7 +45,7 @@ def build_gateway(env: dict[str, str] | None = None) -> Gateway:
 
         dynamodb = session.client(
             "dynamodb",
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=1, read_timeout=2),
+            config=Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=1, read_timeout=2),
         )
     breaker_store = DynamoBreakerStore(dynamodb, breaker_table) if breaker_table else MemoryBreakerStore()
     response_store = DynamoResponseStore(dynamodb, cache_table) if cache_table else MemoryResponseStore()

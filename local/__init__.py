@@ -1,0 +1,1 @@
+"""Local-mode helpers for the FM Gateway (Bedrock simulator, local wiring)."""

@@ -1,0 +1,101 @@
+import threading
+
+import pytest
+
+from fmgateway import breaker as rules
+from fmgateway.breaker import ALLOW, CLOSED, OPEN, PROBE, SKIP, BreakerState, CircuitBreaker
+from fmgateway.stores import MemoryBreakerStore
+from tests.breaker_scenarios import SCENARIOS, SETTINGS
+from tests.conftest import FakeClock
+
+
+def run_scenario(breaker: CircuitBreaker, store, clock: FakeClock, steps, key="m"):
+    start = clock.now
+    for at, event, expected, state in steps:
+        clock.now = start + at
+        if event == "admit":
+            assert breaker.admit(key, SETTINGS) == expected, (at, event)
+        elif event == "fail":
+            breaker.record_failure(key, SETTINGS)
+        else:
+            breaker.record_success(key, SETTINGS)
+        record, _ = store.get(key)
+        assert BreakerState.from_record(record).state == state, (at, event)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_table(name, clock):
+    store = MemoryBreakerStore()
+    run_scenario(CircuitBreaker(store, clock=clock), store, clock, SCENARIOS[name])
+
+
+def test_rules_are_pure():
+    closed = BreakerState()
+    assert rules.admit(closed, 0, SETTINGS) == (ALLOW, None)
+    opened = rules.on_failure(BreakerState(failures=2, windowStart=0), 1, SETTINGS)
+    assert opened.state == OPEN and opened.openUntil == 31
+    assert rules.admit(opened, 30.9, SETTINGS) == (SKIP, None)
+    decision, half_open = rules.admit(opened, 31, SETTINGS)
+    assert decision == PROBE and half_open.probes == 1
+    assert rules.on_success(closed, 5, SETTINGS) is None
+
+
+def test_healthy_traffic_reads_once_per_cache_period_and_never_writes(clock):
+    store = MemoryBreakerStore()
+    breaker = CircuitBreaker(store, clock=clock)
+    cfg = {**SETTINGS, "stateCacheSeconds": 2}
+    for _ in range(100):
+        assert breaker.admit("m", cfg) == ALLOW
+        breaker.record_success("m", cfg)
+        clock.advance(0.01)  # 100 requests over one second
+    assert store.writes == 0
+    assert store.reads == 1
+
+
+def test_two_lambdas_share_state_through_the_store(clock):
+    store = MemoryBreakerStore()
+    first, second = CircuitBreaker(store, clock=clock), CircuitBreaker(store, clock=clock)
+    first.record_failure("m", SETTINGS)
+    second.record_failure("m", SETTINGS)
+    first.record_failure("m", SETTINGS)
+    assert second.admit("m", SETTINGS) == SKIP
+
+
+def test_concurrent_failures_are_all_counted():
+    """Compare-and-set: with many writers racing, no failure is lost and the breaker opens exactly once."""
+    store = MemoryBreakerStore()
+    cfg = {**SETTINGS, "failureThreshold": 1000}
+    breakers = [CircuitBreaker(store, max_cas_attempts=1000) for _ in range(8)]
+
+    def hammer(breaker):
+        for _ in range(50):
+            breaker.record_failure("m", cfg)
+
+    threads = [threading.Thread(target=hammer, args=(b,)) for b in breakers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    record, version = store.get("m")
+    assert record["failures"] == 400
+    assert record["state"] == CLOSED
+    assert version == 400
+
+
+def test_only_one_of_two_lambdas_gets_the_half_open_probe(clock):
+    store = MemoryBreakerStore()
+    first, second = CircuitBreaker(store, clock=clock), CircuitBreaker(store, clock=clock)
+    for _ in range(3):
+        first.record_failure("m", SETTINGS)
+    clock.advance(30)
+    assert [first.admit("m", SETTINGS), second.admit("m", SETTINGS)] == [PROBE, SKIP]
+
+
+def test_retry_after_reports_time_to_the_next_probe(clock):
+    store = MemoryBreakerStore()
+    breaker = CircuitBreaker(store, clock=clock)
+    for _ in range(3):
+        breaker.record_failure("m", SETTINGS)
+    clock.advance(10)
+    assert breaker.retry_after(["m"]) == 21
+    assert breaker.retry_after(["other"]) is None

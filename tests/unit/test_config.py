@@ -1,0 +1,126 @@
+import json
+
+import pytest
+
+from fmgateway import config as config_module
+from fmgateway.config import AppConfigSource, ConfigError, FileConfigSource, check_region, parse_config
+from tests.conftest import FakeClock
+
+
+def test_default_config_is_valid_and_covers_the_seed_families(base_config_doc):
+    config = parse_config(base_config_doc)
+    ids = {model.model_id for model in config.catalog.models.values()}
+    for fragment in ("claude-3-5-sonnet", "claude-3-haiku", "claude-3-opus", "titan-text", "nova", "llama3", "mistral-large", "command"):
+        assert any(fragment in model_id for model_id in ids), fragment
+    # every seed family also has a current-generation model, and retired seeds point at one
+    for model in config.catalog.models.values():
+        if model.lifecycle == "retired":
+            assert config.catalog.current(model)[0].lifecycle != "retired"
+    assert config.routes == {"/v1/classify": "simple", "/v1/generate": "medium", "/v1/analyze": "complex"}
+    assert set(config.tiers) == {"simple", "medium", "complex"}
+
+
+def _set(doc: dict, path: str, value):
+    *parents, last = path.split("/")
+    for part in parents:
+        doc = doc[part]
+    if value is KeyError:
+        del doc[last]
+    else:
+        doc[last] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("models/nova-pro/contextWindow", "big", "config.models.nova-pro.contextWindow must be integer"),
+        ("models/nova-pro/modelId", KeyError, "config.models.nova-pro must contain"),
+        ("models/nova-pro/lifecycle", "sunset", "config.models.nova-pro.lifecycle must be one of"),
+        ("models/nova-pro/profileScope", "mars", "config.models.nova-pro.profileScope must be one of"),
+        ("models/nova-pro/pricePer1k/input", -1, "config.models.nova-pro.pricePer1k.input must be bigger than or equal to 0"),
+        ("models/nova-pro/colour", "red", "config.models.nova-pro must not contain"),
+        ("tiers/simple", [], "config.tiers.simple must contain at least 1 items"),
+        ("routes//v1/classify", "tiny", "config.routes./v1/classify must be one of"),
+        ("circuitBreaker/failureThreshold", 0, "config.circuitBreaker.failureThreshold must be bigger than or equal to 1"),
+        ("timeouts/readSeconds", 60, "config.timeouts.readSeconds must be smaller than or equal to 28"),
+        ("plans", {}, "config.plans must contain at least 1 properties"),
+        ("tiers/simple", ["no-such-model"], "config.tiers.simple[0]: unknown model 'no-such-model'"),
+        ("models/claude-3-opus/successor", "ghost", "config.models.claude-3-opus.successor: unknown model 'ghost'"),
+        ("models/claude-3-opus/successor", KeyError, "config.models.claude-3-opus.successor: a retired model needs a successor"),
+    ],
+)
+def test_invalid_config_names_the_bad_field(config_doc, path, value, message):
+    if path.startswith("routes//"):
+        config_doc["routes"]["/v1/classify"] = value
+    else:
+        _set(config_doc, path, value)
+    with pytest.raises(ConfigError) as raised:
+        parse_config(config_doc)
+    assert message in str(raised.value)
+
+
+def test_successor_loop_is_rejected(config_doc):
+    config_doc["models"]["claude-opus-4-1"].update(lifecycle="retired", successor="claude-3-opus")
+    with pytest.raises(ConfigError, match="loops back"):
+        parse_config(config_doc)
+
+
+def test_not_an_object_is_rejected():
+    with pytest.raises(ConfigError, match="config must be object"):
+        parse_config([])
+
+
+def test_region_check(base_config_doc):
+    config = parse_config(base_config_doc)
+    check_region(config, "us-west-2")
+    with pytest.raises(ConfigError, match="'us' profiles cannot be called from eu-west-1"):
+        check_region(config, "eu-west-1")
+
+
+def test_file_source_reloads_when_the_file_changes(tmp_path, config_doc):
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config_doc))
+    clock = FakeClock()
+    source = FileConfigSource(path, clock=clock)
+    assert source.get().version == config_doc["version"]
+    config_doc["version"] = "v2"
+    path.write_text(json.dumps(config_doc))
+    import os
+
+    os.utime(path, (1, 1))  # a distinct mtime even on coarse file systems
+    assert source.get().version != "v2"  # cached for a second
+    clock.advance(1.5)
+    assert source.get().version == "v2"
+
+
+def test_appconfig_source_caches_and_keeps_last_good(monkeypatch, config_doc):
+    from aws_lambda_powertools.utilities import parameters
+
+    calls = []
+    current = {"doc": config_doc}
+
+    def fake_get_app_config(**kwargs):
+        calls.append(kwargs)
+        return current["doc"]
+
+    monkeypatch.setattr(parameters, "get_app_config", fake_get_app_config)
+    source = AppConfigSource("app", "dev", "gateway")
+    first = source.get()
+    assert source.get() is first  # same document object -> no re-validation
+    assert calls[0]["max_age"] <= 60 and calls[0]["transform"] == "json"
+
+    broken = json.loads(json.dumps(config_doc))
+    broken["tiers"]["simple"] = ["ghost"]
+    current["doc"] = broken
+    assert source.get() is first  # invalid update ignored, last good kept
+
+    fixed = json.loads(json.dumps(config_doc))
+    fixed["version"] = "v3"
+    current["doc"] = fixed
+    assert source.get().version == "v3"
+
+
+def test_source_from_env_requires_a_location():
+    with pytest.raises(ConfigError, match="FMGW_CONFIG_FILE"):
+        config_module.source_from_env({})
+    assert isinstance(config_module.source_from_env({"FMGW_CONFIG_FILE": "x.json"}), FileConfigSource)

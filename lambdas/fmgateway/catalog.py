@@ -30,7 +30,7 @@ class Model:
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         cost = input_tokens / 1000 * self.price_input_per_1k + output_tokens / 1000 * self.price_output_per_1k
-        return round(cost, 8)
+        return round(cost, 10)  # 1e-10 USD: exact for per-token prices, free of float noise
 
     @classmethod
     def from_config(cls, alias: str, entry: dict) -> Model:

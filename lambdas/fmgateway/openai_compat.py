@@ -112,7 +112,7 @@ def gateway_headers(result: ChatResult) -> dict[str, str]:
         "x-gateway-route": result.route,
         "x-gateway-attempts": str(len(result.attempts)),
         "x-gateway-degraded": "true" if result.degraded else "false",
-        "x-gateway-cost-usd": f"{result.cost_usd:.8f}",
+        "x-gateway-cost-usd": f"{result.cost_usd:.10f}",
         "x-gateway-overhead-ms": f"{result.overhead_ms:.3f}",
         "x-gateway-input-tokens": str(result.usage["inputTokens"]),
         "x-gateway-output-tokens": str(result.usage["outputTokens"]),

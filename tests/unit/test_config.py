@@ -10,7 +10,16 @@ from tests.conftest import FakeClock
 def test_default_config_is_valid_and_covers_the_seed_families(base_config_doc):
     config = parse_config(base_config_doc)
     ids = {model.model_id for model in config.catalog.models.values()}
-    for fragment in ("claude-3-5-sonnet", "claude-3-haiku", "claude-3-opus", "titan-text", "nova", "llama3", "mistral-large", "command"):
+    for fragment in (
+        "claude-3-5-sonnet",
+        "claude-3-haiku",
+        "claude-3-opus",
+        "titan-text",
+        "nova",
+        "llama3",
+        "mistral-large",
+        "command",
+    ):
         assert any(fragment in model_id for model_id in ids), fragment
     # every seed family also has a current-generation model, and retired seeds point at one
     for model in config.catalog.models.values():

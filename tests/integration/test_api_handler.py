@@ -1,0 +1,173 @@
+import pytest
+
+from tests.integration.conftest import BREAKER_TABLE
+
+HELLO = {"messages": [{"role": "user", "content": [{"text": "Hello"}]}]}
+SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+OPUS = "us.anthropic.claude-opus-4-1-20250805-v1:0"
+
+
+def test_health(api):
+    status, _, body = api.call("GET", "/v1/health")
+    assert (status, body) == (200, {"status": "ok"})
+
+
+def test_models_lists_catalog_with_lifecycle_and_breaker_state(api):
+    status, _, body = api.call("GET", "/v1/models")
+    assert status == 200 and body["object"] == "list"
+    models = {entry["id"]: entry for entry in body["data"]}
+    assert models["claude-3-5-sonnet"]["lifecycle"] == "retired"
+    assert models["claude-3-5-sonnet"]["successor"] == "claude-sonnet-4-5"
+    assert models["claude-sonnet-4-5"]["breaker"] == "CLOSED"
+    assert models["claude-sonnet-4-5"]["tiers"] == ["medium", "complex"]
+
+
+def test_models_shows_an_open_breaker_from_dynamodb(api):
+    for _ in range(5):
+        api.fails("ServiceUnavailableException", 503)
+        api.answers()
+        assert api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})[0] == 200
+    item = api.dynamodb.get_item(TableName=BREAKER_TABLE, Key={"pk": {"S": f"breaker#{SONNET}"}})["Item"]
+    assert item["state"]["S"] == "OPEN"
+    api.gateway.breaker._cache.clear()  # as a fresh Lambda would see it
+    models = {entry["id"]: entry for entry in api.call("GET", "/v1/models")[2]["data"]}
+    assert models["claude-sonnet-4-5"]["breaker"] == "OPEN"
+
+
+def test_chat_happy_path(api):
+    api.answers(SONNET, text="Hi!", input_tokens=1000, output_tokens=100)
+    status, _, body = api.call("POST", "/v1/chat", {**HELLO, "model": "claude-sonnet-4-5", "inferenceConfig": {"maxTokens": 50}})
+    assert status == 200
+    assert body["output"]["message"]["content"] == [{"text": "Hi!"}]
+    assert body["stopReason"] == "end_turn"
+    gateway = body["gateway"]
+    assert gateway["model"] == "claude-sonnet-4-5" and gateway["modelId"] == SONNET
+    assert gateway["route"] == "alias:claude-sonnet-4-5" and gateway["degraded"] is False
+    assert gateway["costUsd"] == pytest.approx(0.003 + 0.0015)
+    assert gateway["usage"] == {"inputTokens": 1000, "outputTokens": 100, "totalTokens": 1100}
+    assert gateway["overheadMs"] >= 0 and len(gateway["attempts"]) == 1
+
+
+@pytest.mark.parametrize(("path", "model_id"), [("/v1/classify", HAIKU), ("/v1/generate", SONNET), ("/v1/analyze", OPUS)])
+def test_task_routes_use_their_tier(api, path, model_id):
+    api.answers(model_id)
+    status, _, body = api.call("POST", path, HELLO)
+    assert status == 200 and body["gateway"]["modelId"] == model_id
+    assert body["gateway"]["route"].startswith("path:")
+
+
+def test_task_route_rejects_model_choice(api):
+    status, _, body = api.call("POST", "/v1/classify", {**HELLO, "model": "nova-pro"})
+    assert status == 400 and "takes its tier from the path" in body["error"]["message"]
+
+
+def test_openai_chat_completions(api):
+    api.answers(HAIKU, text="Paris", input_tokens=9, output_tokens=1, stop="max_tokens")
+    status, headers, body = api.call(
+        "POST", "/v1/chat/completions", {"model": "simple", "messages": [{"role": "user", "content": "Capital of France?"}]}
+    )
+    assert status == 200
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "Paris"}
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert body["usage"] == {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}
+    assert headers["x-gateway-model"] == "claude-haiku-4-5" and headers["x-gateway-degraded"] == "false"
+    assert float(headers["x-gateway-cost-usd"]) > 0
+
+
+def test_fallback_when_the_primary_is_throttled(api):
+    api.fails("ThrottlingException", 429)
+    api.answers("us.amazon.nova-pro-v1:0", text="from nova")
+    status, _, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})
+    assert status == 200
+    assert body["gateway"]["model"] == "nova-pro"
+    assert [a["outcome"] for a in body["gateway"]["attempts"]] == ["throttled", "ok"]
+
+
+def test_all_fail_then_cached_answer_is_degraded(api):
+    api.answers(SONNET, text="remember me")
+    assert api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})[0] == 200
+    for _ in range(3):
+        api.fails("ServiceUnavailableException", 503)
+    status, _, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})
+    assert status == 200
+    assert body["gateway"]["degraded"] is True
+    assert body["output"]["message"]["content"] == [{"text": "remember me"}]
+
+
+def test_all_fail_without_cache_is_503_with_retry_after(api):
+    for _ in range(3):
+        api.fails("ThrottlingException", 429)
+    status, headers, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})
+    assert status == 503
+    assert int(headers["Retry-After"]) >= 1
+    assert body["error"]["type"] == "service_unavailable" and body["error"]["requestId"]
+
+
+def test_bedrock_validation_error_is_400_without_fallback(api):
+    api.fails("ValidationException", 400)
+    status, _, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})
+    assert status == 400 and "rejected the request" in body["error"]["message"]
+
+
+def test_bedrock_access_denied_is_502(api):
+    api.fails("AccessDeniedException", 403)
+    status, _, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})
+    assert status == 502 and body["error"]["type"] == "model_error"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/v1/chat", "{not json", "body: invalid JSON"),
+        ("/v1/chat", "[1, 2]", "body: must be a JSON object"),
+        ("/v1/chat", "", "body: a JSON object is required"),
+        ("/v1/chat", {"messages": []}, "body.messages must contain at least 1 items"),
+        ("/v1/chat", {"messages": [{"role": "robot", "content": [{"text": "x"}]}]}, "body.messages[0].role must be one of"),
+        ("/v1/chat", {**HELLO, "inferenceConfig": {"temperature": 3}}, "body.inferenceConfig.temperature"),
+        ("/v1/chat", {**HELLO, "tier": "huge"}, "body.tier must be one of"),
+        ("/v1/chat", {**HELLO, "model": "gpt-9"}, "unknown model 'gpt-9'"),
+        ("/v1/chat", {**HELLO, "extra": 1}, "body must not contain"),
+        ("/v1/generate", {"prompt": "x"}, "body must contain ['messages']"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]}, "body must contain ['model'] properties"),
+        (
+            "/v1/chat/completions",
+            {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+            "body.stream",
+        ),
+    ],
+)
+def test_bad_requests_are_400_with_a_message(api, path, body, message):
+    status, _, response = api.call("POST", path, body)
+    assert status == 400
+    assert response["error"]["type"] == "invalid_request"
+    assert message in response["error"]["message"]
+
+
+def test_body_over_the_limit_is_413(api):
+    big = {"messages": [{"role": "user", "content": [{"text": "x" * 300_000}]}]}
+    status, _, body = api.call("POST", "/v1/chat", big)
+    assert status == 413 and body["error"]["type"] == "request_too_large"
+
+
+def test_prompt_larger_than_every_context_window_is_413(api, monkeypatch):
+    api.gateway.config.get().raw["limits"]["maxRequestBytes"] = 6_000_000
+    status, _, body = api.call("POST", "/v1/chat", {"messages": [{"role": "user", "content": [{"text": "x " * 2_100_000}]}]})
+    assert status == 413 and "context window" in body["error"]["message"]
+
+
+def test_unknown_route_is_404(api):
+    status, _, body = api.call("GET", "/v1/nope")
+    assert status == 404 and body["error"]["type"] == "not_found"
+
+
+def test_wrong_method_is_405(api):
+    status, _, body = api.call("GET", "/v1/chat")
+    assert status == 405 and "use POST" in body["error"]["message"]
+
+
+def test_invalid_base64_image_is_400(api):
+    image = {"image": {"format": "png", "source": {"bytes": "not base64!!"}}}
+    status, _, body = api.call("POST", "/v1/chat", {"messages": [{"role": "user", "content": [image]}], "tier": "medium"})
+    assert status == 400 and "base64" in body["error"]["message"]

@@ -1,0 +1,65 @@
+# FM Gateway. `make local` runs the gateway on this machine; `make test` runs every test.
+# Both install into .venv first if needed. Nothing else is required: no Docker, no AWS account.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PYTEST_WORKERS ?= 2
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install local test test-unit test-integration test-infra test-e2e lint format synth deploy diff bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+local: install  ## run the gateway on http://127.0.0.1:8080 (BEDROCK=aws for real Bedrock)
+	$(PY) -m local
+
+test: install  ## every test: unit, integration, infrastructure, end-to-end
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+test-integration: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/integration
+
+test-infra: install
+	$(PY) -m pytest tests/infra
+
+test-e2e: install
+	$(PY) -m pytest tests/e2e
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+synth: install  ## CloudFormation into cdk.out/ with cdk-nag (AwsSolutions) enforced
+	CDK_OUTDIR=cdk.out $(PY) app.py
+
+node_modules: package.json
+	npm install --no-audit --no-fund
+	touch node_modules
+
+deploy: install node_modules  ## needs AWS credentials; CDK_CONTEXT="-c environment=prod -c region=eu-west-1"
+	npx cdk deploy --app "$(PY) app.py" $(CDK_CONTEXT)
+
+diff: install node_modules
+	npx cdk diff --app "$(PY) app.py" $(CDK_CONTEXT)
+
+bench: install  ## prints the overhead, cold-start and cost tables
+	$(PY) -m bench
+
+clean:
+	rm -rf cdk.out build .pytest_cache .ruff_cache

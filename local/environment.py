@@ -48,17 +48,21 @@ class LocalGateway:
         self.config = json.loads(self.config_file.read_text())
         self.keys = default_keys(self.config["plans"])
         self.moto = self.simulator = self.api = None
-        self.moto_url = self.url = ""
+        self.moto_url = self.simulator_url = self.url = ""
 
     def start(self) -> LocalGateway:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
 
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{port}"
+        # FMGW_MOTO_URL / FMGW_SIMULATOR_URL reuse servers already running (the benchmarks run them
+        # in processes of their own, as DynamoDB and Bedrock are in AWS)
+        self.moto_url = os.environ.get("FMGW_MOTO_URL", "")
+        if not self.moto_url:
+            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self.moto.start()
+            host, port = self.moto.get_host_and_port()
+            self.moto_url = f"http://{host}:{port}"
 
         env = {
             "FMGW_CONFIG_FILE": str(self.config_file),
@@ -73,9 +77,11 @@ class LocalGateway:
         }
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         if self.bedrock == "sim":
-            self.simulator = BedrockSimulator(settings=self.sim_settings)
-            self.simulator.start()
-            env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = self.simulator.url
+            self.simulator_url = os.environ.get("FMGW_SIMULATOR_URL", "")
+            if not self.simulator_url:
+                self.simulator = BedrockSimulator(settings=self.sim_settings)
+                self.simulator_url = self.simulator.start()
+            env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = self.simulator_url
             # moto and the simulator accept any signature; never send real credentials to them
             env.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
             os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -83,7 +89,8 @@ class LocalGateway:
         os.environ.update(env)
 
         dynamodb = boto3.client("dynamodb", endpoint_url=self.moto_url, region_name=os.environ["AWS_DEFAULT_REGION"])
-        for table in (BREAKER_TABLE, CACHE_TABLE):
+        existing = set(dynamodb.list_tables()["TableNames"])
+        for table in {BREAKER_TABLE, CACHE_TABLE} - existing:
             dynamodb.create_table(
                 TableName=table,
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -119,8 +126,8 @@ class LocalGateway:
     def banner(self) -> str:
         keys = ", ".join(f"{key} (plan {plan})" for key, plan in self.keys.items())
         bedrock = (
-            f"simulator at {self.simulator.url}  (BEDROCK=aws for real Bedrock)"
-            if self.simulator
+            f"simulator at {self.simulator_url}  (BEDROCK=aws for real Bedrock)"
+            if self.simulator_url
             else f"real Amazon Bedrock in {os.environ.get('AWS_REGION') or os.environ['AWS_DEFAULT_REGION']}"
         )
         body = '{"messages":[{"role":"user","content":[{"text":"Hello, who are you?"}]}]}'

@@ -21,6 +21,9 @@ class FakeInvoker:
         self.fail: dict[str, tuple[str, str]] = {}
         self.responses: dict[str, dict] = {}
 
+    def configure(self, settings: dict) -> None:
+        self.settings = settings
+
     def converse(self, invoke_id: str, request: dict) -> dict:
         self.calls.append((invoke_id, request))
         for fragment, (kind, code) in self.fail.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 import botocore.exceptions
@@ -59,6 +60,11 @@ def classify(exc: Exception) -> InvocationError:
     raise exc
 
 
+def _signature(settings: dict[str, Any]) -> tuple:
+    timeouts, retries = settings.get("timeouts", {}), settings.get("retries", {})
+    return (timeouts.get("connectSeconds", 1), timeouts.get("readSeconds", 12), retries.get("maxAttempts", 2))
+
+
 def client_config(settings: dict[str, Any]) -> Config:
     timeouts, retries = settings.get("timeouts", {}), settings.get("retries", {})
     return Config(
@@ -72,10 +78,23 @@ def client_config(settings: dict[str, Any]) -> Config:
 
 
 class BedrockInvoker:
-    """``ModelInvoker`` over a boto3 ``bedrock-runtime`` client (real Bedrock or the local simulator)."""
+    """``ModelInvoker`` over a boto3 ``bedrock-runtime`` client (real Bedrock or the local simulator).
 
-    def __init__(self, client):
-        self.client = client
+    The client is built at cold start with default timeouts; ``configure`` rebuilds it only when the
+    live configuration's timeouts or retries differ, so those settings follow AppConfig too.
+    """
+
+    def __init__(self, client_factory: Callable[[Config], Any], settings: dict[str, Any] | None = None):
+        self._factory = client_factory
+        self._signature: tuple | None = None
+        self.client = None
+        self.configure(settings or {})
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        signature = _signature(settings)
+        if signature != self._signature:
+            self.client = self._factory(client_config(settings))
+            self._signature = signature
 
     def converse(self, invoke_id: str, request: dict[str, Any]) -> dict[str, Any]:
         try:

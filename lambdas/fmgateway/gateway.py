@@ -83,6 +83,7 @@ class Gateway:
     def chat(self, request: ChatRequest) -> ChatResult:
         started = time.perf_counter()
         config = self.config.get()
+        self.invoker.configure(config.raw)
         inference = dict(request.inference or {})
         inference.setdefault("maxTokens", config.default_max_tokens)
         features = routing.extract_features(request.messages, request.system, inference["maxTokens"])

@@ -10,6 +10,9 @@ class ModelInvoker(Protocol):
 
     def converse(self, invoke_id: str, request: dict[str, Any]) -> dict[str, Any]: ...
 
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Apply the live configuration's timeouts and retries."""
+
 
 class BreakerStore(Protocol):
     """Breaker records with optimistic concurrency: ``put`` succeeds only if the version still matches."""

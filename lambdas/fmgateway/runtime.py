@@ -14,7 +14,7 @@ import os
 import threading
 
 from fmgateway import config as config_module
-from fmgateway.bedrock import BedrockInvoker, client_config
+from fmgateway.bedrock import BedrockInvoker
 from fmgateway.breaker import CircuitBreaker
 from fmgateway.cache import ResponseCache
 from fmgateway.gateway import Gateway
@@ -32,11 +32,12 @@ def _session():
 
 def build_gateway(env: dict[str, str] | None = None) -> Gateway:
     env = dict(os.environ if env is None else env)
+    # The configuration is read on the first request, not here: in Lambda that is an AppConfig call,
+    # which belongs to the request that needs it rather than to every cold start.
     source = config_module.source_from_env(env)
-    settings = source.get().raw
     session = _session()
     region = env.get("FMGW_BEDROCK_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-    bedrock = session.client("bedrock-runtime", region_name=region, config=client_config(settings))
+    invoker = BedrockInvoker(lambda config: session.client("bedrock-runtime", region_name=region, config=config))
 
     breaker_table, cache_table = env.get("FMGW_BREAKER_TABLE"), env.get("FMGW_CACHE_TABLE")
     dynamodb = None
@@ -49,7 +50,7 @@ def build_gateway(env: dict[str, str] | None = None) -> Gateway:
         )
     breaker_store = DynamoBreakerStore(dynamodb, breaker_table) if breaker_table else MemoryBreakerStore()
     response_store = DynamoResponseStore(dynamodb, cache_table) if cache_table else MemoryResponseStore()
-    return Gateway(source, BedrockInvoker(bedrock), CircuitBreaker(breaker_store), ResponseCache(response_store))
+    return Gateway(source, invoker, CircuitBreaker(breaker_store), ResponseCache(response_store))
 
 
 def gateway() -> Gateway:

@@ -14,8 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
-
 from fmgateway.errors import InvalidRequest
 
 
@@ -37,14 +35,19 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def _compiled(name: str) -> Callable[[Any], Any]:
+    import fastjsonschema  # deferred with the compile itself: first request, not cold start
+
     return fastjsonschema.compile(load_schema(name))
 
 
 def validate(name: str, data: Any, *, root: str = "body", error: type[Exception] = InvalidRequest) -> None:
     """Validate ``data`` against schema ``name``; the raised error names the failing field."""
+    validator = _compiled(name)
+    from fastjsonschema import JsonSchemaValueException
+
     try:
-        _compiled(name)(data)
-    except fastjsonschema.JsonSchemaValueException as exc:
+        validator(data)
+    except JsonSchemaValueException as exc:
         message = exc.message
         if message.startswith("data"):
             message = root + message[4:]

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import time
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from fmgateway import http, openai_compat, runtime, schemas
 from fmgateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
 from fmgateway.gateway import ChatRequest, ChatResult
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from fmgateway.telemetry import lambda_entry, logger, metrics
 
 
 def health(event: dict) -> dict:
@@ -154,8 +150,4 @@ def dispatch(event: dict) -> dict:
         return http.error_response(GatewayError("internal error; see logs with this requestId"), event)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def handler(event: dict, context) -> dict:
-    return dispatch(event)
+handler = lambda_entry(lambda event, context: dispatch(event), correlation_paths.API_GATEWAY_REST)

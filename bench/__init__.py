@@ -1,0 +1,1 @@
+"""Benchmarks that print tables: gateway overhead, cold start, cost per million requests."""

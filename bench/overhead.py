@@ -1,0 +1,151 @@
+"""Gateway overhead: the same request (a) straight to Bedrock with boto3, (b) through the Lambda handler
+in-process, (c) through the local HTTP gateway, interleaved request by request in one run.
+
+The Bedrock simulator (zero latency) and moto (DynamoDB) run in processes of their own, as Bedrock and
+DynamoDB are remote in AWS. The handler runs with its production settings: JSON logs at INFO and EMF
+metrics (both written to /dev/null here), breaker state read through its 2 s cache, the response cache
+written on a background thread, ``model: "auto"`` so the content heuristic runs on every request.
+Added latency is reported as the difference of the same percentile of (b) or (c) and of (a).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import httpx
+from botocore.config import Config
+
+from bench.common import ROOT, free_port, machine, percentile, python, spawn, table
+
+TARGET_P50_MS, TARGET_P99_MS = 1.0, 3.0
+PROMPT = "Hello! Can you tell me what a circuit breaker does in a distributed system?"
+
+
+def run(requests: int = 2000, warmup: int = 200) -> str:
+    sim_port, moto_port, gw_port = free_port(), free_port(), free_port()
+    sim_url, moto_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{moto_port}"
+    processes = [
+        spawn(python("-m", "local.bedrock_simulator", "--port", str(sim_port)), f"{sim_url}/_sim/health"),
+        spawn(python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)), f"{moto_url}/moto-api/"),
+    ]
+    external = {"FMGW_SIMULATOR_URL": sim_url, "FMGW_MOTO_URL": moto_url, "FMGW_LOG_LEVEL": "WARNING"}
+    # the benchmark's own usage plan: measure latency, not the throttle
+    config = json.loads((ROOT / "config" / "gateway.json").read_text())
+    config["plans"] = {"bench": {"rateLimit": 100000, "burstLimit": 100000, "quotaPerDay": 100000000}}
+    config["stage"] = {"rateLimit": 100000, "burstLimit": 100000}
+    config_file = Path(tempfile.mkdtemp()) / "gateway.json"
+    config_file.write_text(json.dumps(config))
+    try:
+        processes.append(
+            spawn(
+                python("-m", "local", "--port", str(gw_port), "--config", str(config_file)),
+                f"http://127.0.0.1:{gw_port}/v1/health",
+                env=external,
+            )
+        )
+        return _measure(sim_url, moto_url, f"http://127.0.0.1:{gw_port}", requests, warmup)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+
+
+def _measure(sim_url: str, moto_url: str, gateway_url: str, requests: int, warmup: int) -> str:
+    os.environ.update(FMGW_SIMULATOR_URL=sim_url, FMGW_MOTO_URL=moto_url)
+    from local.environment import LocalGateway
+
+    local = LocalGateway(port=0, log_level="INFO")
+    local.start()  # wires the in-process handler to the same simulator and moto; its HTTP front is unused
+    os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)  # production emits EMF on every request
+    from handlers.api import handler
+
+    model_id = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+    messages = [{"role": "user", "content": [{"text": PROMPT}]}]
+    inference = {"maxTokens": 64}
+    direct = boto3.client(
+        "bedrock-runtime",
+        endpoint_url=sim_url,
+        region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}, tcp_keepalive=True),
+    )
+    body = json.dumps({"model": "auto", "messages": messages, "inferenceConfig": inference})
+
+    def event() -> dict:
+        return {
+            "resource": "/v1/chat",
+            "path": "/v1/chat",
+            "httpMethod": "POST",
+            "headers": {"Content-Type": "application/json"},
+            "body": body,
+            "isBase64Encoded": False,
+            "requestContext": {"requestId": str(uuid.uuid4()), "stage": "bench"},
+        }
+
+    class Context:
+        function_name, memory_limit_in_mb, aws_request_id = "bench", 1024, "bench"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+
+    http = httpx.Client(base_url=gateway_url, headers={"x-api-key": "fmgw-local-bench"}, timeout=30)
+    timings: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+    reported: list[float] = []
+    sink = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole measurement
+    try:
+        for index in range(warmup + requests):
+            start = time.perf_counter_ns()
+            direct.converse(modelId=model_id, messages=messages, inferenceConfig=inference)
+            a = time.perf_counter_ns() - start
+
+            with contextlib.redirect_stdout(sink):
+                start = time.perf_counter_ns()
+                response = handler(event(), Context())
+                b = time.perf_counter_ns() - start
+            assert response["statusCode"] == 200, response
+
+            start = time.perf_counter_ns()
+            over_http = http.post("/v1/chat", content=body, headers={"content-type": "application/json"})
+            c = time.perf_counter_ns() - start
+            assert over_http.status_code == 200, over_http.text
+
+            if index >= warmup:
+                timings["a"].append(a / 1e6)
+                timings["b"].append(b / 1e6)
+                timings["c"].append(c / 1e6)
+                reported.append(json.loads(response["body"])["gateway"]["overheadMs"])
+    finally:
+        sink.close()
+        http.close()
+        local.stop()
+
+    rows = []
+    for label, key in (("(a) boto3 converse, direct", "a"), ("(b) gateway handler, in-process", "b"), ("(c) local HTTP gateway", "c")):
+        rows.append([label, *(f"{percentile(timings[key], p):.3f}" for p in (50, 90, 99))])
+    for label, key in (("added by handler (b-a)", "b"), ("added by HTTP gateway (c-a)", "c")):
+        rows.append([label, *(f"{percentile(timings[key], p) - percentile(timings['a'], p):.3f}" for p in (50, 90, 99))])
+    rows.append(["gateway.overheadMs self-reported", *(f"{percentile(reported, p):.3f}" for p in (50, 90, 99))])
+
+    added_p50 = percentile(timings["b"], 50) - percentile(timings["a"], 50)
+    added_p99 = percentile(timings["b"], 99) - percentile(timings["a"], 99)
+    verdict = (
+        f"target in-process added p50 <= {TARGET_P50_MS} ms: {'MET' if added_p50 <= TARGET_P50_MS else 'MISSED'} "
+        f"({added_p50:.3f} ms); p99 <= {TARGET_P99_MS} ms: {'MET' if added_p99 <= TARGET_P99_MS else 'MISSED'} ({added_p99:.3f} ms)"
+    )
+    return "\n".join(
+        [
+            f"Gateway overhead: {requests} requests after {warmup} warm-up, latency in ms ({machine()})",
+            table(["path", "p50", "p90", "p99"], rows),
+            verdict,
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "lambdas"))
+    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))

@@ -1,0 +1,68 @@
+import base64
+
+import botocore.exceptions
+import pytest
+
+from fmgateway.bedrock import BedrockInvoker, InvocationError, classify, with_binary_content
+
+
+def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
+    response = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return botocore.exceptions.ClientError(response, "Converse")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind", "transient"),
+    [
+        ("ThrottlingException", 429, "throttled", True),
+        ("ServiceUnavailableException", 503, "unavailable", True),
+        ("InternalServerException", 500, "unavailable", True),
+        ("ModelNotReadyException", 429, "unavailable", True),
+        ("ModelTimeoutException", 408, "timeout", True),
+        ("ModelErrorException", 424, "model_error", True),
+        ("ValidationException", 400, "invalid", False),
+        ("AccessDeniedException", 403, "access", False),
+        ("ResourceNotFoundException", 404, "access", False),
+        ("SomethingNew", 502, "unavailable", True),
+        ("SomethingNew", 400, "invalid", False),
+    ],
+)
+def test_classification(code, status, kind, transient):
+    error = classify(client_error(code, status))
+    assert (error.kind, error.transient, error.code) == (kind, transient, code)
+
+
+def test_connection_errors_are_transient():
+    assert classify(botocore.exceptions.ReadTimeoutError(endpoint_url="http://x")).kind == "timeout"
+    assert classify(botocore.exceptions.EndpointConnectionError(endpoint_url="http://x")).kind == "unavailable"
+
+
+def test_client_is_rebuilt_only_when_timeouts_or_retries_change():
+    built = []
+    invoker = BedrockInvoker(lambda config: built.append(config) or object())
+    invoker.configure({"timeouts": {"connectSeconds": 1, "readSeconds": 12}, "retries": {"maxAttempts": 2}})
+    assert len(built) == 1  # the defaults already match
+    invoker.configure({"timeouts": {"connectSeconds": 1, "readSeconds": 5}, "retries": {"maxAttempts": 2}})
+    assert len(built) == 2
+    assert built[1].read_timeout == 5 and built[1].retries == {"mode": "standard", "total_max_attempts": 2}
+
+
+def test_converse_errors_are_classified():
+    class Client:
+        def converse(self, **kwargs):
+            raise client_error("ThrottlingException", 429)
+
+    with pytest.raises(InvocationError) as raised:
+        BedrockInvoker(lambda config: Client()).converse("m", {"messages": []})
+    assert raised.value.kind == "throttled"
+
+
+def test_binary_content_is_decoded_for_boto3():
+    request = {
+        "messages": [{"role": "user", "content": [{"text": "x"}, {"image": {"format": "png", "source": {"bytes": "aGk="}}}]}]
+    }
+    decoded = with_binary_content(request)
+    assert decoded["messages"][0]["content"][1]["image"]["source"]["bytes"] == base64.b64decode("aGk=")
+    assert request["messages"][0]["content"][1]["image"]["source"]["bytes"] == "aGk="  # input left alone
+    text_only = {"messages": [{"role": "user", "content": [{"text": "x"}]}]}
+    assert with_binary_content(text_only) is text_only

@@ -10,9 +10,9 @@ Added latency is reported as the difference of the same percentile of (b) or (c)
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -62,13 +62,16 @@ def _measure(sim_url: str, moto_url: str, gateway_url: str, requests: int, warmu
     os.environ.update(FMGW_SIMULATOR_URL=sim_url, FMGW_MOTO_URL=moto_url)
     from local.environment import LocalGateway
 
+    # Logs and EMF go to /dev/null, but are produced as in production: Powertools' Logger keeps the
+    # stream it was created with, so stdout is swapped before the handler is imported.
+    sink = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole measurement
+    real_stdout, sys.stdout = sys.stdout, sink
     local = LocalGateway(port=0, log_level="INFO")
     local.start()  # wires the in-process handler to the same simulator and moto; its HTTP front is unused
     os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)  # production emits EMF on every request
     from handlers.api import handler
 
     model_id = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
-    messages = [{"role": "user", "content": [{"text": PROMPT}]}]
     inference = {"maxTokens": 64}
     direct = boto3.client(
         "bedrock-runtime",
@@ -76,9 +79,8 @@ def _measure(sim_url: str, moto_url: str, gateway_url: str, requests: int, warmu
         region_name="us-east-1",
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}, tcp_keepalive=True),
     )
-    body = json.dumps({"model": "auto", "messages": messages, "inferenceConfig": inference})
 
-    def event() -> dict:
+    def event(body: str) -> dict:
         return {
             "resource": "/v1/chat",
             "path": "/v1/chat",
@@ -96,36 +98,40 @@ def _measure(sim_url: str, moto_url: str, gateway_url: str, requests: int, warmu
     http = httpx.Client(base_url=gateway_url, headers={"x-api-key": "fmgw-local-bench"}, timeout=30)
     timings: dict[str, list[float]] = {"a": [], "b": [], "c": []}
     reported: list[float] = []
-    sink = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole measurement
+    order = random.Random(7)
     try:
         for index in range(warmup + requests):
-            start = time.perf_counter_ns()
-            direct.converse(modelId=model_id, messages=messages, inferenceConfig=inference)
-            a = time.perf_counter_ns() - start
-
-            with contextlib.redirect_stdout(sink):
+            # a unique prompt per round (as real traffic: every answer is a new cache write), the same for a, b, c
+            messages = [{"role": "user", "content": [{"text": f"{PROMPT} (request {index})"}]}]
+            body = json.dumps({"model": "auto", "messages": messages, "inferenceConfig": inference})
+            took: dict[str, float] = {}
+            for path in order.sample("abc", 3):  # shuffled, so no path always runs after another
                 start = time.perf_counter_ns()
-                response = handler(event(), Context())
-                b = time.perf_counter_ns() - start
-            assert response["statusCode"] == 200, response
-
-            start = time.perf_counter_ns()
-            over_http = http.post("/v1/chat", content=body, headers={"content-type": "application/json"})
-            c = time.perf_counter_ns() - start
-            assert over_http.status_code == 200, over_http.text
-
+                if path == "a":
+                    direct.converse(modelId=model_id, messages=messages, inferenceConfig=inference)
+                elif path == "b":
+                    response = handler(event(body), Context())
+                    assert response["statusCode"] == 200, response
+                else:
+                    over_http = http.post("/v1/chat", content=body, headers={"content-type": "application/json"})
+                    assert over_http.status_code == 200, over_http.text
+                took[path] = (time.perf_counter_ns() - start) / 1e6
             if index >= warmup:
-                timings["a"].append(a / 1e6)
-                timings["b"].append(b / 1e6)
-                timings["c"].append(c / 1e6)
+                for path, ms in took.items():
+                    timings[path].append(ms)
                 reported.append(json.loads(response["body"])["gateway"]["overheadMs"])
     finally:
+        sys.stdout = real_stdout
         sink.close()
         http.close()
         local.stop()
 
     rows = []
-    for label, key in (("(a) boto3 converse, direct", "a"), ("(b) gateway handler, in-process", "b"), ("(c) local HTTP gateway", "c")):
+    for label, key in (
+        ("(a) boto3 converse, direct", "a"),
+        ("(b) gateway handler, in-process", "b"),
+        ("(c) local HTTP gateway", "c"),
+    ):
         rows.append([label, *(f"{percentile(timings[key], p):.3f}" for p in (50, 90, 99))])
     for label, key in (("added by handler (b-a)", "b"), ("added by HTTP gateway (c-a)", "c")):
         rows.append([label, *(f"{percentile(timings[key], p) - percentile(timings['a'], p):.3f}" for p in (50, 90, 99))])
@@ -133,9 +139,10 @@ def _measure(sim_url: str, moto_url: str, gateway_url: str, requests: int, warmu
 
     added_p50 = percentile(timings["b"], 50) - percentile(timings["a"], 50)
     added_p99 = percentile(timings["b"], 99) - percentile(timings["a"], 99)
+    p50_ok, p99_ok = added_p50 <= TARGET_P50_MS, added_p99 <= TARGET_P99_MS
     verdict = (
-        f"target in-process added p50 <= {TARGET_P50_MS} ms: {'MET' if added_p50 <= TARGET_P50_MS else 'MISSED'} "
-        f"({added_p50:.3f} ms); p99 <= {TARGET_P99_MS} ms: {'MET' if added_p99 <= TARGET_P99_MS else 'MISSED'} ({added_p99:.3f} ms)"
+        f"target in-process added p50 <= {TARGET_P50_MS} ms: {'MET' if p50_ok else 'MISSED'} ({added_p50:.3f} ms); "
+        f"p99 <= {TARGET_P99_MS} ms: {'MET' if p99_ok else 'MISSED'} ({added_p99:.3f} ms)"
     )
     return "\n".join(
         [

@@ -174,6 +174,7 @@ class LocalApiGateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
 
             def _serve(self):
                 path, _, query = self.path.partition("?")

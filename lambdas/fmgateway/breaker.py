@@ -89,23 +89,68 @@ def on_failure(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
 # ---- the executor ------------------------------------------------------------------------------------
 
 
+STALE_FACTOR = 5  # with background refresh, serve a copy up to this many cache periods old while refreshing
+
+
 class CircuitBreaker:
-    def __init__(self, store: BreakerStore, clock: Callable[[], float] = time.time, max_cas_attempts: int = 4):
+    """Applies the rules against a shared store.
+
+    With ``background_refresh`` a copy older than ``stateCacheSeconds`` is still used while a background
+    thread re-reads it, so no request waits for the store on the healthy path; a copy older than
+    ``STALE_FACTOR`` periods (an idle sandbox) is re-read first. Writes stay conditional on the version
+    read, so a decision taken on a stale copy can never overwrite a newer state: it is re-read and
+    re-decided.
+    """
+
+    def __init__(
+        self,
+        store: BreakerStore,
+        clock: Callable[[], float] = time.time,
+        max_cas_attempts: int = 4,
+        background_refresh: bool = False,
+    ):
         self.store = store
         self.clock = clock
         self.max_cas_attempts = max_cas_attempts
         self._cache: dict[str, tuple[BreakerState, int, float]] = {}
         self._lock = threading.Lock()
+        self._refreshing: set[str] = set()
+        self._executor = None
+        if background_refresh:
+            from concurrent.futures import ThreadPoolExecutor
 
-    def _read(self, key: str, max_age: float) -> tuple[BreakerState, int]:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="breaker-refresh")
+
+    def _fetch(self, key: str) -> tuple[BreakerState, int]:
         now = self.clock()
-        cached = self._cache.get(key)
-        if cached is not None and now - cached[2] < max_age:
-            return cached[0], cached[1]
         record, version = self.store.get(key)
         state = BreakerState.from_record(record)
-        self._cache[key] = (state, version, now)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None or cached[1] <= version:  # never replace a newer copy with an older read
+                self._cache[key] = (state, version, now)
         return state, version
+
+    def _refresh(self, key: str) -> None:
+        try:
+            self._fetch(key)
+        except Exception:  # the next synchronous read will surface it
+            pass
+        finally:
+            self._refreshing.discard(key)
+
+    def _read(self, key: str, max_age: float) -> tuple[BreakerState, int]:
+        cached = self._cache.get(key)
+        if cached is not None:
+            age = self.clock() - cached[2]
+            if age < max_age:
+                return cached[0], cached[1]
+            if self._executor is not None and age < max_age * STALE_FACTOR:
+                if key not in self._refreshing:
+                    self._refreshing.add(key)
+                    self._executor.submit(self._refresh, key)
+                return cached[0], cached[1]
+        return self._fetch(key)
 
     def _apply(self, key: str, cfg: dict, rule: Callable[[BreakerState, float], tuple[Any, BreakerState | None]]):
         max_age = cfg.get("stateCacheSeconds", 2)

@@ -50,7 +50,7 @@ def build_gateway(env: dict[str, str] | None = None) -> Gateway:
         )
     breaker_store = DynamoBreakerStore(dynamodb, breaker_table) if breaker_table else MemoryBreakerStore()
     response_store = DynamoResponseStore(dynamodb, cache_table) if cache_table else MemoryResponseStore()
-    return Gateway(source, invoker, CircuitBreaker(breaker_store), ResponseCache(response_store))
+    return Gateway(source, invoker, CircuitBreaker(breaker_store, background_refresh=True), ResponseCache(response_store))
 
 
 def gateway() -> Gateway:

@@ -99,3 +99,21 @@ def test_retry_after_reports_time_to_the_next_probe(clock):
     clock.advance(10)
     assert breaker.retry_after(["m"]) == 21
     assert breaker.retry_after(["other"]) is None
+
+
+def test_background_refresh_serves_the_cached_copy_and_rereads_idle_ones(clock):
+    store = MemoryBreakerStore()
+    breaker = CircuitBreaker(store, clock=clock, background_refresh=True)
+    cfg = {**SETTINGS, "stateCacheSeconds": 2}
+    assert breaker.admit("m", cfg) == ALLOW  # first read is synchronous
+    other = CircuitBreaker(store, clock=clock)
+    for _ in range(3):
+        other.record_failure("m", SETTINGS)  # another Lambda opens the breaker
+    clock.advance(3)  # stale, but within 5 periods: answered from the copy, refreshed behind
+    assert breaker.admit("m", cfg) == ALLOW
+    breaker._executor.shutdown(wait=True)
+    assert breaker.admit("m", cfg) == SKIP  # the refresh landed
+    clock.advance(60)  # an idle sandbox: far too stale to trust, read before deciding
+    breaker._executor = None
+    assert breaker.admit("m", cfg) in (PROBE, SKIP)
+    assert store.reads >= 3

@@ -1,0 +1,37 @@
+"""``make bench``: the overhead, cold-start and cost tables, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from bench.common import ROOT
+
+sys.path.insert(0, str(ROOT / "lambdas"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--requests", type=int, default=2000, help="measured requests per path (after warm-up)")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per cold-start variant")
+    parser.add_argument("--only", choices=("overhead", "cold-start", "cost"))
+    args = parser.parse_args()
+
+    from bench import cold_start, cost, overhead
+
+    added = 1.0
+    if args.only in (None, "overhead"):
+        report = overhead.run(args.requests, args.warmup)
+        print(report, end="\n\n", flush=True)
+        match = re.search(r"added by handler \(b-a\)\s*\|\s*([\d.-]+)", report)
+        added = float(match.group(1)) if match else added
+    if args.only in (None, "cold-start"):
+        print(cold_start.run(args.runs), end="\n\n", flush=True)
+    if args.only in (None, "cost"):
+        print(cost.run(added))
+
+
+if __name__ == "__main__":
+    main()

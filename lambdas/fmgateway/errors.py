@@ -64,5 +64,10 @@ class UpstreamTimeout(GatewayError):
     type = "timeout"
 
 
+class Conflict(GatewayError):
+    status = 409
+    type = "conflict"
+
+
 class ConfigError(ValueError):
     """The gateway configuration is invalid; the message names the offending field."""

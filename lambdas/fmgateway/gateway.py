@@ -77,19 +77,28 @@ class Gateway:
         invoker: ModelInvoker,
         breaker: CircuitBreaker,
         cache: ResponseCache | None = None,
+        profile: str = "sync",
     ):
+        """``profile="jobs"`` uses ``jobs.timeouts`` (long generations, no API Gateway 29 s limit)."""
         self.config, self.invoker, self.breaker, self.cache = config, invoker, breaker, cache
+        self.profile = profile
+
+    def _timeouts(self, config) -> dict:
+        if self.profile == "jobs" and "timeouts" in config.section("jobs"):
+            return config.section("jobs")["timeouts"]
+        return config.section("timeouts")
 
     def chat(self, request: ChatRequest) -> ChatResult:
         started = time.perf_counter()
         config = self.config.get()
-        self.invoker.configure(config.raw)
+        timeouts = self._timeouts(config)
+        self.invoker.configure({"timeouts": timeouts, "retries": config.section("retries")})
         inference = dict(request.inference or {})
         inference.setdefault("maxTokens", config.default_max_tokens)
         features = routing.extract_features(request.messages, request.system, inference["maxTokens"])
         plan = routing.plan(config, features, model=request.model, tier=request.tier, path_route=request.path_route)
         breaker_cfg = config.breaker
-        deadline = started + config.section("timeouts").get("requestBudgetSeconds", 26)
+        deadline = started + timeouts.get("requestBudgetSeconds", 26)
 
         attempts: list[Attempt] = []
         model_seconds = 0.0

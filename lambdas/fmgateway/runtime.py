@@ -21,7 +21,7 @@ from fmgateway.gateway import Gateway
 from fmgateway.stores import DynamoBreakerStore, DynamoResponseStore, MemoryBreakerStore, MemoryResponseStore
 
 _lock = threading.Lock()
-_gateway: Gateway | None = None
+_built: dict[str, object] = {}
 
 
 def _session():
@@ -30,11 +30,11 @@ def _session():
     return boto3.session.Session()
 
 
-def build_gateway(env: dict[str, str] | None = None) -> Gateway:
+def build_gateway(env: dict[str, str] | None = None, profile: str = "sync") -> Gateway:
     env = dict(os.environ if env is None else env)
     # The configuration is read on the first request, not here: in Lambda that is an AppConfig call,
     # which belongs to the request that needs it rather than to every cold start.
-    source = config_module.source_from_env(env)
+    source = config_module.source_from_env(env) if env is not None else config_source()
     session = _session()
     region = env.get("FMGW_BEDROCK_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     invoker = BedrockInvoker(lambda config: session.client("bedrock-runtime", region_name=region, config=config))
@@ -50,19 +50,34 @@ def build_gateway(env: dict[str, str] | None = None) -> Gateway:
         )
     breaker_store = DynamoBreakerStore(dynamodb, breaker_table) if breaker_table else MemoryBreakerStore()
     response_store = DynamoResponseStore(dynamodb, cache_table) if cache_table else MemoryResponseStore()
-    return Gateway(source, invoker, CircuitBreaker(breaker_store, background_refresh=True), ResponseCache(response_store))
+    breaker = CircuitBreaker(breaker_store, background_refresh=True)
+    return Gateway(source, invoker, breaker, ResponseCache(response_store), profile=profile)
 
 
-def gateway() -> Gateway:
-    global _gateway
-    if _gateway is None:
+def _once(name: str, build):
+    if name not in _built:
         with _lock:
-            if _gateway is None:
-                _gateway = build_gateway()
-    return _gateway
+            if name not in _built:
+                _built[name] = build()
+    return _built[name]
+
+
+def config_source() -> config_module.ConfigSource:
+    return _once("config", config_module.source_from_env)
+
+
+def gateway(profile: str = "sync") -> Gateway:
+    """The process's gateway; the jobs worker uses ``profile="jobs"`` for its long timeouts."""
+    return _once(f"gateway:{profile}", lambda: build_gateway(profile=profile))
+
+
+def jobs():
+    """The jobs service (submit/get/cancel for the API, process for the worker), on first use."""
+    from fmgateway.jobs_aws import build_jobs
+
+    return _once("jobs", lambda: build_jobs(os.environ, lambda: gateway("jobs"), lambda: config_source().get().section("jobs")))
 
 
 def reset() -> None:
-    """Forget the wired gateway (tests change the environment between cases)."""
-    global _gateway
-    _gateway = None
+    """Forget everything wired (tests change the environment between cases)."""
+    _built.clear()

@@ -1,0 +1,1 @@
+"""One construct per concern: functions, inference access, state tables, config store, API, observability."""

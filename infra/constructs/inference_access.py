@@ -1,0 +1,84 @@
+"""IAM for Bedrock: invoke only the configured, non-retired models, through their inference profiles.
+
+Per model (``profileScope``):
+- ``us``/``eu``/``apac``: the inference profile in the stack region, plus the foundation model in every
+  destination region of that geography (a cross-region profile routes requests there);
+- ``global``: the global profile, plus the foundation model in any region (``arn:aws:bedrock:::`` and
+  ``arn:aws:bedrock:*::``), as Bedrock requires for global profiles;
+- ``in-region``: the foundation model in the stack region.
+
+Retired aliases are always remapped to their successors by the router and never invoked: they get no grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.settings import GEO_SCOPES, invocable_models
+
+ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+
+
+def model_resource_arns(config: Mapping[str, Any], *, partition: str, region: str, account: str) -> list[str]:
+    """The ARNs the gateway may invoke, in config order, without duplicates."""
+    geographies = config.get("geographies", {})
+    arns: list[str] = []
+
+    def add(arn: str) -> None:
+        if arn not in arns:
+            arns.append(arn)
+
+    for model in invocable_models(config).values():
+        model_id, scope = model["modelId"], model["profileScope"]
+        if scope in GEO_SCOPES:
+            add(f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{scope}.{model_id}")
+            for destination in geographies[scope]["destinationRegions"]:
+                add(f"arn:{partition}:bedrock:{destination}::foundation-model/{model_id}")
+        elif scope == "global":
+            add(f"arn:{partition}:bedrock:{region}:{account}:inference-profile/global.{model_id}")
+            add(f"arn:{partition}:bedrock:::foundation-model/{model_id}")
+            add(f"arn:{partition}:bedrock:*::foundation-model/{model_id}")
+        else:  # in-region
+            add(f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}")
+    return arns
+
+
+class InferenceAccess(Construct):
+    """One IAM policy with the Bedrock statement; attach it to every function that calls Bedrock."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Mapping[str, Any]) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.resource_arns = model_resource_arns(config, partition=stack.partition, region=stack.region, account=stack.account)
+        self.policy = iam.Policy(
+            self,
+            "Policy",
+            statements=[iam.PolicyStatement(sid="InvokeConfiguredModels", actions=list(ACTIONS), resources=self.resource_arns)],
+        )
+        global_models = sorted(
+            {model["modelId"] for model in invocable_models(config).values() if model["profileScope"] == "global"}
+        )
+        # cdk-nag names the finding after the rendered ARN: a literal partition, or <AWS::Partition> when unresolved.
+        partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+        for model_id in global_models:
+            Validations.of(self.policy).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::arn:{partition}:bedrock:*::foundation-model/{model_id}]",
+                    reason=f"'{model_id}' is called through a global cross-region inference profile, which may route to "
+                    "any commercial region: Bedrock requires the foundation model in every region ('*'). The wildcard is "
+                    "limited to this one model id.",
+                )
+            )
+
+    def grant_invoke(self, function: lambda_.Function) -> None:
+        """Let ``function`` invoke the configured models (its role gets the shared Bedrock policy)."""
+        if function.role is None:
+            raise ValueError(f"{function.node.path} has no role to attach the Bedrock policy to")
+        self.policy.attach_to_role(function.role)
+        function.node.add_dependency(self.policy)

@@ -1,0 +1,233 @@
+"""Dashboard and alarms for the API, its Lambda functions and the gateway's own EMF metrics.
+
+Alarms: API 5xx (also the AppConfig rollback monitor), API p99 latency, Lambda errors, Degraded > 0,
+Errors503 > 0. Alarm actions go to an SNS topic (KMS-encrypted with the stack key) only when the
+``alarmEmail`` context is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
+
+ONE_MINUTE = Duration.minutes(1)
+FIVE_MINUTES = Duration.minutes(5)
+API_P99_LATENCY_MS = 20_000  # API Gateway gives up at 29 s; sustained p99 above 20 s means fallbacks are eating the budget
+
+
+def gateway_metric(name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES) -> cloudwatch.Metric:
+    """A custom metric the handlers emit with Powertools (EMF): namespace FMGateway, dimension service=fm-gateway."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": SERVICE_NAME},
+        statistic=statistic,
+        period=period,
+    )
+
+
+def api_metric(
+    api_name: str, stage_name: str, name: str, statistic: str = "Sum", period: Duration = ONE_MINUTE, **kwargs
+) -> cloudwatch.Metric:
+    """An API Gateway stage metric with literal dimensions.
+
+    ``Stage.metric_*`` would reference the stage resource; the 5xx alarm is also AppConfig's rollback monitor, and the
+    function reads the AppConfig environment, so a reference would close a cycle (alarm -> stage -> deployment ->
+    methods -> function -> AppConfig environment -> alarm). The names are known at synth time.
+    """
+    return cloudwatch.Metric(
+        namespace="AWS/ApiGateway",
+        metric_name=name,
+        dimensions_map={"ApiName": api_name, "Stage": stage_name},
+        statistic=statistic,
+        period=period,
+        **kwargs,
+    )
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        api_name: str,
+        stage_name: str,
+        functions: Sequence[lambda_.Function],
+        key: kms.IKey,
+        alarm_email: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.api_name, self.stage_name = api_name, stage_name
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        self.api_5xx_alarm = self._alarm(
+            "Api5xxAlarm",
+            self._api("5XXError"),
+            threshold=5,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description="API Gateway answered 5 or more 5xx per minute in 2 of the last 3 minutes "
+            "(also rolls back AppConfig deployments)",
+        )
+        self.api_latency_alarm = self._alarm(
+            "ApiLatencyP99Alarm",
+            self._api("Latency", "p99", FIVE_MINUTES),
+            threshold=API_P99_LATENCY_MS,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            description=f"API p99 latency above {API_P99_LATENCY_MS} ms for 15 minutes",
+        )
+        for function in functions:
+            name = function.node.scope.node.id if function.node.scope else function.node.id
+            self._alarm(
+                f"{name}ErrorsAlarm",
+                function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                description=f"{name}: Lambda invocation errors (crashes, timeouts; handled gateway errors are not counted)",
+            )
+        self.degraded_alarm = self._alarm(
+            "DegradedAlarm",
+            gateway_metric("Degraded"),
+            threshold=0,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            description="The gateway served cached (degraded) answers: every candidate model failed",
+        )
+        self.unavailable_alarm = self._alarm(
+            "Errors503Alarm",
+            gateway_metric("Errors503"),
+            threshold=0,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            description="The gateway answered 503: every candidate model failed and no cached answer existed",
+        )
+
+        self.topic: sns.Topic | None = None
+        if alarm_email:
+            self.topic = sns.Topic(self, "AlarmTopic", display_name=f"{prefix} alarms", master_key=key, enforce_ssl=True)
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            # CloudWatch publishes alarm notifications to the encrypted topic with the stack key.
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="AllowCloudWatchAlarmsToUseKeyForSns",
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                )
+            )
+            action = cw_actions.SnsAction(self.topic)
+            for alarm in self.alarms:
+                alarm.add_alarm_action(action)
+                alarm.add_ok_action(action)
+
+        self.dashboard = self._dashboard(prefix, functions)
+
+    def _api(self, name: str, statistic: str = "Sum", period: Duration = ONE_MINUTE, **kwargs) -> cloudwatch.Metric:
+        return api_metric(self.api_name, self.stage_name, name, statistic, period, **kwargs)
+
+    def _alarm(
+        self,
+        construct_id: str,
+        metric: cloudwatch.IMetric,
+        *,
+        threshold: float,
+        evaluation_periods: int,
+        description: str,
+        datapoints_to_alarm: int | None = None,
+        comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    ) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
+            comparison_operator=comparison,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        self.alarms.append(alarm)
+        return alarm
+
+    def _dashboard(self, prefix: str, functions: Sequence[lambda_.Function]) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=prefix, default_interval=Duration.hours(3))
+        minute = {"period": ONE_MINUTE}
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[
+                    self._api("Count", label="requests"),
+                    self._api("4XXError", label="4xx"),
+                    self._api("5XXError", label="5xx"),
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="API latency (ms)",
+                left=[
+                    self._api("Latency", "p50", label="p50"),
+                    self._api("Latency", "p99", label="p99"),
+                    self._api("IntegrationLatency", "p99", label="integration p99"),
+                ],
+                width=8,
+            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=8),
+        )
+        for function in functions:
+            name = function.node.scope.node.id if function.node.scope else function.node.id
+            dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title=f"{name}: invocations, errors, throttles",
+                    left=[
+                        function.metric_invocations(statistic="Sum", **minute),
+                        function.metric_errors(statistic="Sum", **minute),
+                        function.metric_throttles(statistic="Sum", **minute),
+                    ],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{name}: duration (ms)",
+                    left=[
+                        function.metric_duration(statistic="p50", label="p50", **minute),
+                        function.metric_duration(statistic="p99", label="p99", **minute),
+                    ],
+                    width=12,
+                ),
+            )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Gateway: requests, fallbacks, degraded",
+                left=[gateway_metric(name, period=ONE_MINUTE) for name in ("Requests", "Fallbacks", "Degraded")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Gateway: errors by status",
+                left=[gateway_metric(name, period=ONE_MINUTE) for name in ("Errors502", "Errors503", "Errors504")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Gateway: overhead (ms) and cost (micro-USD)",
+                left=[
+                    gateway_metric("OverheadMs", statistic="p50", period=ONE_MINUTE).with_(label="overhead p50"),
+                    gateway_metric("OverheadMs", statistic="p99", period=ONE_MINUTE).with_(label="overhead p99"),
+                ],
+                right=[gateway_metric("CostMicroUsd", period=ONE_MINUTE).with_(label="cost (micro-USD)")],
+                width=8,
+            ),
+        )
+        return dashboard

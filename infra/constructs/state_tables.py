@@ -1,0 +1,75 @@
+"""Gateway state in DynamoDB: the circuit-breaker table and the response cache, under the stack's KMS key.
+
+Both tables: partition key ``pk`` (string), on-demand billing, point-in-time recovery, server-side encryption with
+the stack's customer-managed key. The cache table expires items through its ``expiresAt`` TTL attribute.
+The key is the stack's one customer-managed key (rotation on); later queues, topics and buckets reuse it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+# What the gateway does with its state: point reads (breaker reads are consistent), batched breaker reads,
+# conditional puts and updates (breaker transitions), cache puts. No scans, queries or deletes.
+TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+)
+# DynamoDB uses the table's customer-managed key on the caller's behalf: Decrypt on reads, Encrypt and
+# GenerateDataKey on writes. Only through DynamoDB in this region (kms:ViaService).
+KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+
+
+class StateTables(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str, removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{prefix}: encryption at rest for the gateway's tables, queues, topics and buckets",
+            alias=f"alias/{prefix}",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        common = {
+            "partition_key": dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,
+            "encryption": dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            "encryption_key": self.key,
+            "point_in_time_recovery_specification": dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            "removal_policy": removal_policy,
+        }
+        self.breaker_table = dynamodb.Table(self, "BreakerTable", **common)
+        self.cache_table = dynamodb.Table(self, "CacheTable", time_to_live_attribute="expiresAt", **common)
+
+    @property
+    def tables(self) -> tuple[dynamodb.Table, dynamodb.Table]:
+        return self.breaker_table, self.cache_table
+
+    def grant_state_access(self, grantee: iam.IGrantable) -> None:
+        """Read/write items in both tables (no scan, query or delete) and use the key only through DynamoDB."""
+        stack = Stack.of(self)
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GatewayStateTables",
+                actions=list(TABLE_ACTIONS),
+                resources=[table.table_arn for table in self.tables],
+            )
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GatewayStateTablesKey",
+                actions=list(KEY_ACTIONS),
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.{stack.url_suffix}"}},
+            )
+        )

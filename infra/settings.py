@@ -1,0 +1,180 @@
+"""Settings for the infrastructure: CDK context plus the gateway configuration file, checked before any construct exists.
+
+Context keys (cdk.json, overridable with ``cdk -c key=value``):
+- ``environment`` ("dev"): stack ``FmGateway-<environment>``, API stage and AppConfig environment name;
+- ``region`` ("us-east-1"): the stack region (the account comes from CDK_DEFAULT_ACCOUNT, else account-agnostic);
+- ``configFile`` ("config/gateway.json"): the gateway configuration deployed to AppConfig;
+- ``powertoolsVersion`` ("3.37.0"): version of the Powertools public layer (SSM parameter);
+- ``retain`` (true): RETAIN (else DESTROY) tables, key and log groups on stack deletion;
+- ``configRollout`` ("allAtOnce" for dev, "linear" otherwise): AppConfig deployment strategy;
+- ``configRollbackAlarm`` (true): roll AppConfig deployments back when the API 5xx alarm fires;
+- ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic.
+
+Infra never imports the Lambda code (DESIGN): the configuration is validated here, against the same
+``schemas/gateway-config.json`` the handlers and the AppConfig validator use, with ``jsonschema``'s Draft4Validator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft4Validator
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_DIR = ROOT / "schemas"
+CONFIG_SCHEMA = SCHEMA_DIR / "gateway-config.json"
+CDK_JSON = ROOT / "cdk.json"
+
+GEO_SCOPES = ("us", "eu", "apac")
+ROLLOUTS = ("linear", "allAtOnce")
+
+DEFAULTS: dict[str, Any] = {
+    "environment": "dev",
+    "region": "us-east-1",
+    "configFile": "config/gateway.json",
+    "powertoolsVersion": "3.37.0",
+    "retain": True,
+    "configRollbackAlarm": True,
+}
+# Without a configRollout context value: all at once (no bake) for dev, linear with bake time everywhere else.
+DEV_ENVIRONMENTS = ("dev",)
+
+
+class ConfigError(ValueError):
+    """The gateway configuration or the CDK context cannot produce a valid stack."""
+
+
+def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """The ``context`` block of cdk.json. The CDK CLI passes it to the app; ``python app.py`` and tests load it here."""
+    return dict(json.loads(path.read_text()).get("context", {}))
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / name).read_text())
+
+
+def validate_config(doc: Any, source: str = "config") -> dict[str, Any]:
+    """Validate a gateway configuration document against schemas/gateway-config.json (draft-04)."""
+    validator = Draft4Validator(load_schema(CONFIG_SCHEMA.name))
+    errors = sorted(validator.iter_errors(doc), key=lambda err: list(err.absolute_path))
+    if errors:
+        lines = [f"  {'/'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}" for err in errors[:20]]
+        raise ConfigError(f"{source} does not match {CONFIG_SCHEMA.name}:\n" + "\n".join(lines))
+    return doc
+
+
+def invocable_models(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Models the gateway may call: every configured model whose lifecycle is not ``retired``.
+
+    Retired aliases are always remapped to their successors, so they are never invoked and get no IAM grant.
+    """
+    return {alias: model for alias, model in config["models"].items() if model["lifecycle"] != "retired"}
+
+
+def check_config(config: Mapping[str, Any], region: str) -> None:
+    """Cross-field checks JSON Schema cannot express, for a stack deployed in ``region``.
+
+    Every geo-scoped (us/eu/apac) invocable model needs a geography whose ``sourceRegions`` include the stack
+    region: a cross-region inference profile can only be called from its source regions.
+    """
+    models = config["models"]
+    geographies = config.get("geographies", {})
+    problems: list[str] = []
+    for alias, model in invocable_models(config).items():
+        scope = model["profileScope"]
+        if scope not in GEO_SCOPES:
+            continue
+        geography = geographies.get(scope)
+        if geography is None:
+            problems.append(
+                f"model '{alias}' ({model['modelId']}) uses profileScope '{scope}' but geographies.{scope} is not configured"
+            )
+        elif region not in geography["sourceRegions"]:
+            problems.append(
+                f"model '{alias}' ({model['modelId']}) uses the '{scope}' inference profile, which cannot be called from "
+                f"{region} (geographies.{scope}.sourceRegions: {', '.join(geography['sourceRegions'])})"
+            )
+    for alias, model in models.items():
+        successor = model.get("successor")
+        if successor is not None and successor not in models:
+            problems.append(f"model '{alias}' names successor '{successor}', which is not a configured model")
+    for tier, chain in config["tiers"].items():
+        for alias in chain:
+            if alias not in models:
+                problems.append(f"tier '{tier}' names model '{alias}', which is not configured")
+    if not invocable_models(config):
+        problems.append("every configured model is retired: nothing can be invoked")
+    if problems:
+        raise ConfigError(f"gateway configuration cannot be deployed to {region}:\n  " + "\n  ".join(problems))
+
+
+def _as_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigError(f"context '{key}' must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    region: str
+    config_file: Path
+    config: dict[str, Any] = field(repr=False)
+    powertools_version: str
+    retain: bool
+    config_rollout: str
+    config_rollback_alarm: bool
+    alarm_email: str | None = None
+
+    @property
+    def stack_name(self) -> str:
+        return f"FmGateway-{self.environment}"
+
+    @property
+    def resource_prefix(self) -> str:
+        return f"fm-gateway-{self.environment}"
+
+
+def load_settings(context: Mapping[str, Any]) -> Settings:
+    """Build and check the settings from CDK context values (``DEFAULTS`` fill the gaps)."""
+
+    def get(key: str) -> Any:
+        value = context.get(key)
+        return DEFAULTS.get(key) if value is None else value
+
+    environment = str(get("environment"))
+    if not environment.replace("-", "").isalnum() or not environment[:1].isalpha() or len(environment) > 32:
+        raise ConfigError(f"context 'environment' must be letters, digits and '-', starting with a letter: {environment!r}")
+    region = str(get("region"))
+    rollout = str(get("configRollout") or ("allAtOnce" if environment in DEV_ENVIRONMENTS else "linear"))
+    if rollout not in ROLLOUTS:
+        raise ConfigError(f"context 'configRollout' must be one of {', '.join(ROLLOUTS)}, got {rollout!r}")
+    config_file = Path(str(get("configFile")))
+    if not config_file.is_absolute():
+        config_file = ROOT / config_file
+    if not config_file.is_file():
+        raise ConfigError(f"context 'configFile': {config_file} does not exist")
+    try:
+        doc = json.loads(config_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{config_file} is not valid JSON: {err}") from None
+    config = validate_config(doc, source=str(config_file))
+    check_config(config, region)
+    email = context.get("alarmEmail")
+    return Settings(
+        environment=environment,
+        region=region,
+        config_file=config_file,
+        config=config,
+        powertools_version=str(get("powertoolsVersion")),
+        retain=_as_bool(get("retain"), "retain"),
+        config_rollout=rollout,
+        config_rollback_alarm=_as_bool(get("configRollbackAlarm"), "configRollbackAlarm"),
+        alarm_email=str(email) if email else None,
+    )

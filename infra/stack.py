@@ -1,0 +1,113 @@
+"""The FM Gateway stack: one stack composed of one construct per concern."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_cdk import App, CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from constructs import Construct
+
+from infra.constructs.api import GatewayApi
+from infra.constructs.config_store import ConfigStore
+from infra.constructs.functions import GatewayFunctions
+from infra.constructs.inference_access import InferenceAccess
+from infra.constructs.observability import Observability
+from infra.constructs.state_tables import StateTables
+from infra.settings import Settings, load_settings
+
+
+class GatewayStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"FM Gateway ({settings.environment}): serverless gateway in front of Amazon Bedrock",
+            **kwargs,
+        )
+        self.settings = settings
+        config = settings.config
+        prefix = settings.resource_prefix
+        removal = RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY
+        Tags.of(self).add("project", "fm-gateway")
+        Tags.of(self).add("environment", settings.environment)
+
+        self.state = StateTables(self, "State", prefix=prefix, removal_policy=removal)
+        self.functions = GatewayFunctions(
+            self, "Functions", powertools_version=settings.powertools_version, removal_policy=removal
+        )
+        api_handler = self.functions.api_handler
+        api_handler.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
+        api_handler.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
+        self.state.grant_state_access(api_handler)
+
+        self.inference = InferenceAccess(self, "InferenceAccess", config=config)
+        self.inference.grant_invoke(api_handler)
+
+        self.api = GatewayApi(
+            self,
+            "Api",
+            prefix=prefix,
+            stage_name=settings.environment,
+            handler=api_handler,
+            config=config,
+            removal_policy=removal,
+        )
+        self.observability = Observability(
+            self,
+            "Observability",
+            prefix=prefix,
+            api_name=self.api.api.rest_api_name,
+            stage_name=settings.environment,
+            functions=[api_handler],
+            key=self.state.key,
+            alarm_email=settings.alarm_email,
+        )
+        self.config_store = ConfigStore(
+            self,
+            "Config",
+            prefix=prefix,
+            environment_name=settings.environment,
+            config_file=settings.config_file,
+            config_version=str(config["version"]),
+            rollout=settings.config_rollout,
+            rollback_alarms=[self.observability.api_5xx_alarm] if settings.config_rollback_alarm else [],
+        )
+        self.config_store.grant_read(api_handler)
+
+        CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Base URL of the gateway stage")
+        for name, key in self.api.api_keys.items():
+            CfnOutput(
+                self, f"ApiKeyId{name.title().replace('-', '')}", value=key.key_id, description=f"API key id of the '{name}' plan"
+            )
+        CfnOutput(self, "DashboardName", value=prefix)
+
+
+_FROM_ENVIRONMENT = "<CDK_DEFAULT_ACCOUNT>"
+CONTEXT_KEYS = (
+    "environment",
+    "region",
+    "configFile",
+    "powertoolsVersion",
+    "retain",
+    "configRollout",
+    "configRollbackAlarm",
+    "alarmEmail",
+)
+
+
+def create_stack(app: App, *, account: str | None = _FROM_ENVIRONMENT) -> GatewayStack:
+    """The gateway stack for ``app``'s context, in the context's region.
+
+    ``account`` defaults to CDK_DEFAULT_ACCOUNT; when that is unset, or ``account=None``, the stack is account-agnostic
+    (ARNs carry the ``AWS::AccountId`` pseudo parameter).
+    """
+    settings = load_settings({key: app.node.try_get_context(key) for key in CONTEXT_KEYS})
+    if account == _FROM_ENVIRONMENT:
+        account = os.environ.get("CDK_DEFAULT_ACCOUNT")
+    return GatewayStack(
+        app,
+        settings.stack_name,
+        settings=settings,
+        env=Environment(account=account or None, region=settings.region),
+    )

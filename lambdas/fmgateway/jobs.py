@@ -1,0 +1,274 @@
+"""Async jobs: submit, queue, process, store, notify, poll; nothing lost, nothing run twice.
+
+Submit writes the QUEUED record (flagged ``pendingEnqueue``) before it enqueues, then clears the flag.
+A crash in between leaves a flagged record that ``sweep`` enqueues later (and an idempotent resubmit
+enqueues at once): never a job that does not run, never a message without a record. The worker
+starts a run with a conditional QUEUED|RUNNING -> RUNNING transition that records a new ``runId``;
+only the run holding the current ``runId`` may complete the job, so each job gets exactly one result
+write however often its message is delivered. A terminal job is announced on SNS once: ``notified``
+is set after the publish, and a redelivered message publishes only while it is unset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from fmgateway.errors import Conflict, GatewayError, NotFound
+from fmgateway.gateway import ChatRequest, Gateway
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+PERMANENT_STATUSES = frozenset({400, 404, 413})  # the request itself is wrong: retrying cannot help
+
+
+class JobStore(Protocol):
+    def create(self, job: dict, idempotency: dict | None) -> dict | None:
+        """Write job (+ idempotency marker) atomically; returns the existing marker if the key was taken."""
+
+    def get(self, job_id: str) -> dict | None: ...
+
+    def update(
+        self,
+        job_id: str,
+        changes: dict,
+        *,
+        expect_status: set[str] | None = None,
+        expect: dict | None = None,
+        remove: tuple[str, ...] = (),
+    ) -> bool:
+        """Conditional update: False if the status/attributes no longer match."""
+
+    def get_marker(self, tenant: str, key_hash: str) -> dict | None: ...
+
+    def pending_enqueue(self, older_than: float) -> list[str]: ...
+
+
+class JobQueue(Protocol):
+    def send(self, job_id: str) -> None: ...
+
+
+class ResultStore(Protocol):
+    def put(self, key: str, body: bytes) -> None: ...
+
+    def url(self, key: str, expires_in: int) -> str: ...
+
+
+class Notifier(Protocol):
+    def publish(self, message: dict, attributes: dict[str, str]) -> None: ...
+
+
+def now_iso(clock: Callable[[], float]) -> str:
+    return datetime.fromtimestamp(clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Jobs:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: JobQueue,
+        results: ResultStore,
+        notifier: Notifier,
+        gateway: Callable[[], Gateway],
+        settings: Callable[[], dict],
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store, self.queue, self.results, self.notifier = store, queue, results, notifier
+        self._gateway, self._settings, self.clock = gateway, settings, clock
+
+    # ---- API side ------------------------------------------------------------------------------------
+
+    def submit(self, tenant: str, body: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
+        """Returns the job and whether it was created now (False: an idempotent repeat)."""
+        settings = self._settings()
+        now = self.clock()
+        request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        marker = None
+        if idempotency_key:
+            key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
+            marker = {"tenant": tenant, "keyHash": key_hash, "requestHash": request_hash}
+            existing = self.store.get_marker(tenant, key_hash)
+            if existing is not None:
+                return self._repeat(existing, request_hash), False
+        job = {
+            "jobId": uuid.uuid4().hex,
+            "tenant": tenant,
+            "status": QUEUED,
+            "createdAt": now_iso(self.clock),
+            "updatedAt": now_iso(self.clock),
+            "createdEpoch": int(now),
+            "attempts": 0,
+            "request": {k: v for k, v in body.items() if k != "metadata"},
+            "metadata": body.get("metadata"),
+            "pendingEnqueue": "1",
+            "expiresAt": int(now + settings.get("retentionDays", 7) * 86400),
+        }
+        if marker is not None:
+            marker.update(jobId=job["jobId"], expiresAt=job["expiresAt"])
+        taken = self.store.create(job, marker)
+        if taken is not None:  # lost a race for the same key
+            return self._repeat(taken, request_hash), False
+        self._enqueue(job["jobId"])
+        return job, True
+
+    def _repeat(self, marker: dict, request_hash: str) -> dict:
+        if marker.get("requestHash") != request_hash:
+            raise Conflict("Idempotency-Key was already used with a different request body")
+        job = self.store.get(marker["jobId"])
+        if job is None:
+            raise NotFound("the job for this Idempotency-Key has expired")
+        if job.get("pendingEnqueue"):
+            self._enqueue(job["jobId"])  # the first submit may have died before enqueueing
+        return job
+
+    def _enqueue(self, job_id: str) -> None:
+        try:
+            self.queue.send(job_id)
+        except Exception:
+            # The record is flagged: the sweeper enqueues it. The job is accepted either way.
+            from fmgateway.telemetry import logger
+
+            logger.exception("enqueue failed; the sweeper will retry", extra={"jobId": job_id})
+            return
+        self.store.update(job_id, {}, remove=("pendingEnqueue",))
+
+    def get(self, tenant: str, job_id: str) -> dict:
+        job = self.store.get(job_id)
+        if job is None or job["tenant"] != tenant:  # another tenant's job does not exist for you
+            raise NotFound(f"no job {job_id}")
+        return job
+
+    def view(self, job: dict) -> dict:
+        """What a submitter sees: status and result, never the tenant or internal bookkeeping."""
+        out = {
+            "jobId": job["jobId"],
+            "status": job["status"],
+            "createdAt": job["createdAt"],
+            "updatedAt": job["updatedAt"],
+            "attempts": job.get("attempts", 0),
+            "metadata": job.get("metadata"),
+            "error": job.get("error"),
+        }
+        if job.get("result") is not None:
+            out["result"] = job["result"]
+        elif job.get("resultKey"):
+            out["resultUrl"] = self.results.url(job["resultKey"], self._settings().get("resultUrlSeconds", 900))
+        return out
+
+    def cancel(self, tenant: str, job_id: str) -> dict:
+        job = self.get(tenant, job_id)
+        changes = {"status": CANCELLED, "updatedAt": now_iso(self.clock)}
+        if not self.store.update(job_id, changes, expect_status={QUEUED}, remove=("pendingEnqueue",)):
+            job = self.get(tenant, job_id)
+            if job["status"] == CANCELLED:
+                return job
+            raise Conflict(f"job {job_id} is {job['status']}: only a job that has not started can be cancelled")
+        job = {**job, **changes}
+        self._announce(job)
+        return job
+
+    # ---- worker side ---------------------------------------------------------------------------------
+
+    def process(self, job_id: str) -> str:
+        """Run one delivery of a job's message. Returns what happened; raises to have SQS retry."""
+        job = self.store.get(job_id)
+        if job is None:
+            return "missing"  # expired or never created: nothing to do, drop the message
+        if job["status"] in TERMINAL:
+            self._announce(job)  # a no-op unless an earlier delivery died before announcing
+            return "duplicate"
+        run_id = uuid.uuid4().hex
+        started = {"status": RUNNING, "runId": run_id, "updatedAt": now_iso(self.clock), "attempts": job.get("attempts", 0) + 1}
+        if not self.store.update(job_id, started, expect_status={QUEUED, RUNNING}, remove=("pendingEnqueue",)):
+            return self.process(job_id)  # cancelled or finished meanwhile: handled as such
+        job.update(started)
+
+        try:
+            result = self._gateway().chat(_chat_request(job["request"]))
+        except GatewayError as err:
+            if err.status in PERMANENT_STATUSES:
+                return self._finish(job, run_id, FAILED, error={"type": err.type, "message": err.message})
+            self.store.update(job_id, {"lastError": {"type": err.type, "message": err.message}}, expect={"runId": run_id})
+            raise  # transient (throttled, unavailable, timeout): SQS redelivers, the DLQ takes over after maxReceives
+
+        payload = json.dumps(
+            {
+                "output": {"message": result.message},
+                "stopReason": result.stop_reason,
+                "usage": result.usage,
+                "gateway": result.gateway_block(),
+            },
+            separators=(",", ":"),
+        )
+        fields: dict[str, Any] = {"route": result.route}
+        if len(payload.encode()) > self._settings().get("inlineResultMaxBytes", 300_000):
+            key = f"results/{job['tenant']}/{job_id}.json"
+            self.results.put(key, payload.encode())  # same key on every run: a retry overwrites, never adds
+            fields["resultKey"] = key
+        else:
+            fields["result"] = json.loads(payload)
+        return self._finish(job, run_id, SUCCEEDED, **fields)
+
+    def _finish(self, job: dict, run_id: str, status: str, **fields) -> str:
+        changes = {"status": status, "updatedAt": now_iso(self.clock), **fields}
+        if not self.store.update(job["jobId"], changes, expect_status={RUNNING}, expect={"runId": run_id}):
+            return "superseded"  # a newer run owns the job now
+        self._announce({**job, **changes})
+        return status
+
+    def fail_poisoned(self, job_id: str, receives: int) -> str:
+        """The message went to the DLQ: the job will never succeed, say so and why."""
+        job = self.store.get(job_id)
+        if job is None:
+            return "missing"
+        if job["status"] in TERMINAL:
+            self._announce(job)
+            return "duplicate"
+        last = job.get("lastError") or {"type": "worker_error", "message": "the worker failed without a recorded error"}
+        error = {
+            "type": "poisoned",
+            "message": f"gave up after {receives} deliveries; last error: {last['message']}",
+            "last": last,
+        }
+        changes = {"status": FAILED, "updatedAt": now_iso(self.clock), "error": error}
+        if not self.store.update(job_id, changes, expect_status={QUEUED, RUNNING}, remove=("pendingEnqueue",)):
+            return self.fail_poisoned(job_id, receives)
+        self._announce({**job, **changes})
+        return FAILED
+
+    def _announce(self, job: dict) -> None:
+        if job["status"] not in TERMINAL or job.get("notified"):
+            return
+        message = {
+            "jobId": job["jobId"],
+            "status": job["status"],
+            "updatedAt": job["updatedAt"],
+            "metadata": job.get("metadata"),
+            "error": job.get("error"),
+        }
+        attributes = {"status": job["status"], "tenant": job["tenant"], "route": job.get("route") or "none"}
+        self.notifier.publish(message, attributes)
+        self.store.update(job["jobId"], {"notified": True})
+
+    def sweep(self) -> int:
+        """Enqueue jobs whose submit died between writing the record and enqueueing it."""
+        grace = self._settings().get("enqueueGraceSeconds", 60)
+        job_ids = self.store.pending_enqueue(self.clock() - grace)
+        for job_id in job_ids:
+            self._enqueue(job_id)
+        return len(job_ids)
+
+
+def _chat_request(body: dict) -> ChatRequest:
+    return ChatRequest(
+        messages=body["messages"],
+        system=body.get("system"),
+        inference=body.get("inferenceConfig"),
+        model=body.get("model"),
+        tier=body.get("tier"),
+    )

@@ -1,0 +1,95 @@
+"""The API Lambda: runtime, architecture, tracing, logging, Powertools layer, environment, bundle."""
+
+from __future__ import annotations
+
+from aws_cdk.assertions import Match
+
+from infra.bundle import LAMBDA_DIR
+
+
+def test_runtime_architecture_sizing_tracing(synth):
+    synth.template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "handlers.api.handler",
+            "Runtime": "python3.13",
+            "Architectures": ["arm64"],
+            "MemorySize": 1024,
+            "Timeout": 29,
+            "TracingConfig": {"Mode": "Active"},
+        },
+    )
+
+
+def test_json_logging_to_an_explicit_one_month_log_group(synth):
+    _, function = synth.one("AWS::Lambda::Function")
+    logging = function["Properties"]["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["ApplicationLogLevel"] == "INFO"
+    log_group_id = logging["LogGroup"]["Ref"]
+    log_group = synth.doc["Resources"][log_group_id]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+def test_powertools_layer_from_public_ssm_parameter(synth):
+    _, function = synth.one("AWS::Lambda::Function")
+    layers = function["Properties"]["Layers"]
+    assert len(layers) == 1
+    parameter = synth.doc["Parameters"][layers[0]["Ref"]]
+    assert parameter == {
+        "Type": "AWS::SSM::Parameter::Value<String>",
+        "Default": "/aws/service/powertools/python/arm64/python3.13/3.37.0",
+    }
+
+
+def test_environment_contract(synth):
+    _, function = synth.one("AWS::Lambda::Function")
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "fm-gateway"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "FMGateway"
+    for name, resource_type in {
+        "FMGW_BREAKER_TABLE": "AWS::DynamoDB::Table",
+        "FMGW_CACHE_TABLE": "AWS::DynamoDB::Table",
+        "FMGW_APPCONFIG_APPLICATION": "AWS::AppConfig::Application",
+        "FMGW_APPCONFIG_ENVIRONMENT": "AWS::AppConfig::Environment",
+        "FMGW_APPCONFIG_PROFILE": "AWS::AppConfig::ConfigurationProfile",
+    }.items():
+        assert synth.doc["Resources"][variables[name]["Ref"]]["Type"] == resource_type, name
+    breaker, cache = variables["FMGW_BREAKER_TABLE"]["Ref"], variables["FMGW_CACHE_TABLE"]["Ref"]
+    assert breaker != cache
+    assert "TimeToLiveSpecification" in synth.doc["Resources"][cache]["Properties"]
+    assert "FMGW_CONFIG_FILE" not in variables
+
+
+def test_role_has_no_managed_policies_and_writes_only_its_log_group(synth):
+    _, function = synth.one("AWS::Lambda::Function")
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = synth.doc["Resources"][role_id]
+    assert "ManagedPolicyArns" not in role["Properties"]
+    log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    synth.template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": role_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Effect": "Allow",
+                            "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
+                        }
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_bundle_holds_core_handlers_and_schemas_without_caches(synth):
+    assert (LAMBDA_DIR / "handlers" / "api.py").is_file()
+    assert (LAMBDA_DIR / "fmgateway" / "__init__.py").is_file()
+    assert (LAMBDA_DIR / "schemas" / "gateway-config.json").is_file()
+    assert not list(LAMBDA_DIR.rglob("__pycache__"))
+    assert not list(LAMBDA_DIR.rglob("*.pyc"))

@@ -1,0 +1,90 @@
+"""Bedrock IAM: exactly the configured, non-retired models, through their inference profiles."""
+
+from __future__ import annotations
+
+from infra.constructs.inference_access import ACTIONS, model_resource_arns
+from tests.infra.conftest import as_list, statements_of
+
+ACCOUNT = "${AWS::AccountId}"
+US_REGIONS = ("us-east-1", "us-east-2", "us-west-2")
+
+
+def bedrock_statements(synth) -> list[dict]:
+    role_id = synth.one("AWS::Lambda::Function")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [st for st in statements_of(synth, role_id) if any(a.startswith("bedrock:") for a in as_list(st["Action"]))]
+
+
+def test_one_statement_with_invoke_actions_only(synth):
+    statements = bedrock_statements(synth)
+    assert len(statements) == 1
+    statement = statements[0]
+    assert statement["Effect"] == "Allow"
+    assert sorted(as_list(statement["Action"])) == sorted(ACTIONS)
+    assert not any("*" in action for action in as_list(statement["Action"]))
+    assert "Condition" not in statement
+
+
+def test_us_profile_model_gets_profile_and_every_destination_region(synth):
+    resources = set(bedrock_statements(synth)[0]["Resource"])
+    model_id = "anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert f"arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/us.{model_id}" in resources
+    for region in US_REGIONS:
+        assert f"arn:aws:bedrock:{region}::foundation-model/{model_id}" in resources
+    assert not any(model_id in arn and "eu-" in arn for arn in resources)
+
+
+def test_in_region_model_gets_only_the_stack_region_foundation_model(synth):
+    resources = set(bedrock_statements(synth)[0]["Resource"])
+    model_id = "cohere.command-r-plus-v1:0"
+    assert [arn for arn in resources if model_id in arn] == [f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}"]
+
+
+def test_exact_resource_set_and_no_retired_model(synth, gateway_config):
+    resources = bedrock_statements(synth)[0]["Resource"]
+    expected: set[str] = set()
+    for model in gateway_config["models"].values():
+        if model["lifecycle"] == "retired":
+            continue
+        model_id = model["modelId"]
+        if model["profileScope"] == "in-region":
+            expected.add(f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}")
+        else:
+            scope = model["profileScope"]
+            expected.add(f"arn:aws:bedrock:us-east-1:{ACCOUNT}:inference-profile/{scope}.{model_id}")
+            for region in gateway_config["geographies"][scope]["destinationRegions"]:
+                expected.add(f"arn:aws:bedrock:{region}::foundation-model/{model_id}")
+    assert len(resources) == len(set(resources))
+    assert set(resources) == expected
+    retired = [m["modelId"] for m in gateway_config["models"].values() if m["lifecycle"] == "retired"]
+    assert retired, "the seed config has retired models"
+    for model_id in retired:
+        assert not any(arn.endswith(f"/{model_id}") or arn.endswith(f".{model_id}") for arn in resources), model_id
+    assert not any(arn == "*" or ":*" in arn for arn in resources)
+
+
+def test_global_scope_grants_global_profile_and_any_region_foundation_model():
+    config = {
+        "geographies": {},
+        "models": {
+            "g": {"modelId": "anthropic.claude-sonnet-4-5-20250929-v1:0", "profileScope": "global", "lifecycle": "active"},
+            "old": {"modelId": "amazon.titan-text-premier-v1:0", "profileScope": "global", "lifecycle": "retired"},
+        },
+    }
+    arns = model_resource_arns(config, partition="aws", region="eu-west-1", account="123456789012")
+    model_id = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert arns == [
+        f"arn:aws:bedrock:eu-west-1:123456789012:inference-profile/global.{model_id}",
+        f"arn:aws:bedrock:::foundation-model/{model_id}",
+        f"arn:aws:bedrock:*::foundation-model/{model_id}",
+    ]
+
+
+def test_policy_is_attached_to_the_api_function_role(synth):
+    role_id = synth.one("AWS::Lambda::Function")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = [
+        res
+        for res in synth.resources("AWS::IAM::Policy").values()
+        if any("bedrock:InvokeModel" in as_list(st["Action"]) for st in res["Properties"]["PolicyDocument"]["Statement"])
+    ]
+    assert len(policies) == 1
+    assert policies[0]["Properties"]["Roles"] == [{"Ref": role_id}]

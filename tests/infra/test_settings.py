@@ -1,0 +1,77 @@
+"""Settings: the config is validated against its schema and checked against the stack region before synth."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.settings import ConfigError, cdk_json_context, check_config, invocable_models, load_settings
+
+
+@pytest.fixture
+def config(config_doc) -> dict:
+    """A private copy of config/gateway.json (tests/conftest.py)."""
+    return config_doc
+
+
+def context(**overrides) -> dict:
+    return {**cdk_json_context(), **overrides}
+
+
+def test_cdk_json_context_defaults():
+    settings = load_settings(cdk_json_context())
+    assert (settings.environment, settings.region, settings.stack_name) == ("dev", "us-east-1", "FmGateway-dev")
+    assert settings.powertools_version == "3.37.0"
+    assert settings.retain is True
+    assert settings.config_rollout == "allAtOnce"
+    assert settings.alarm_email is None
+
+
+def test_rollout_defaults_to_linear_outside_dev_and_booleans_parse_from_cli_strings():
+    settings = load_settings(context(environment="prod", retain="false"))
+    assert settings.config_rollout == "linear"
+    assert settings.retain is False
+    assert settings.stack_name == "FmGateway-prod"
+    with pytest.raises(ConfigError, match="retain"):
+        load_settings(context(retain="maybe"))
+    with pytest.raises(ConfigError, match="configRollout"):
+        load_settings(context(configRollout="canary"))
+
+
+def test_region_outside_the_geography_fails_naming_the_model(config):
+    with pytest.raises(ConfigError) as raised:
+        check_config(config, "eu-west-1")
+    message = str(raised.value)
+    assert "eu-west-1" in message
+    assert "'claude-haiku-4-5'" in message and "anthropic.claude-haiku-4-5-20251001-v1:0" in message
+    assert "'claude-3-5-sonnet'" not in message  # retired: never invoked, never checked
+
+
+def test_load_settings_fails_for_a_stack_region_outside_the_geography():
+    with pytest.raises(ConfigError, match=r"model 'nova-pro' .* cannot be called from ap-northeast-1"):
+        load_settings(context(region="ap-northeast-1"))
+
+
+def test_every_source_region_of_the_geography_passes(config):
+    for region in config["geographies"]["us"]["sourceRegions"]:
+        check_config(config, region)
+
+
+def test_geo_scope_without_geography_fails(config):
+    del config["geographies"]["us"]
+    with pytest.raises(ConfigError, match="geographies.us is not configured"):
+        check_config(config, "us-east-1")
+
+
+def test_retired_models_are_not_invocable(config):
+    aliases = set(invocable_models(config))
+    assert "claude-3-5-sonnet" not in aliases and "claude-haiku-4-5" in aliases
+
+
+def test_schema_violation_fails_synth(tmp_path, config):
+    config["models"]["nova-pro"]["profileScope"] = "mars"
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="models/nova-pro/profileScope"):
+        load_settings(context(configFile=str(path)))

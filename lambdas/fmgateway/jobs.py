@@ -221,7 +221,7 @@ class Jobs:
         self._announce({**job, **changes})
         return status
 
-    def fail_poisoned(self, job_id: str, receives: int) -> str:
+    def fail_poisoned(self, job_id: str) -> str:
         """The message went to the DLQ: the job will never succeed, say so and why."""
         job = self.store.get(job_id)
         if job is None:
@@ -232,12 +232,12 @@ class Jobs:
         last = job.get("lastError") or {"type": "worker_error", "message": "the worker failed without a recorded error"}
         error = {
             "type": "poisoned",
-            "message": f"gave up after {receives} deliveries; last error: {last['message']}",
+            "message": f"gave up after {job.get('attempts', 0)} attempts; last error: {last['message']}",
             "last": last,
         }
         changes = {"status": FAILED, "updatedAt": now_iso(self.clock), "error": error}
         if not self.store.update(job_id, changes, expect_status={QUEUED, RUNNING}, remove=("pendingEnqueue",)):
-            return self.fail_poisoned(job_id, receives)
+            return self.fail_poisoned(job_id)
         self._announce({**job, **changes})
         return FAILED
 

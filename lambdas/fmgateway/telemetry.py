@@ -9,12 +9,15 @@ botocore clients: ~130 ms on every cold start (see ``make bench``). So the Trace
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 
 from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()
 metrics = Metrics()
+# Routes that only read (health, job status) emit no metric; Powertools would warn on every such call.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def tracing_enabled() -> bool:

@@ -1,0 +1,73 @@
+"""Jobs API: POST /v1/jobs, GET /v1/jobs/{id}, DELETE /v1/jobs/{id}. The caller's API key is the tenant."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from fmgateway import http, runtime, schemas
+from fmgateway.errors import Forbidden, GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+from fmgateway.telemetry import lambda_entry, logger
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def tenant_of(event: dict) -> str:
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    tenant = identity.get("apiKeyId")
+    if not tenant:
+        raise Forbidden("an API key is required")
+    return tenant
+
+
+def submit(event: dict) -> dict:
+    tenant = tenant_of(event)
+    body = http.json_body(event, runtime.config_source().get().max_request_bytes)
+    schemas.validate("chat-request", body)
+    key = http.header(event, "Idempotency-Key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
+        raise InvalidRequest(f"Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    jobs = runtime.jobs()
+    job, created = jobs.submit(tenant, body, key)
+    logger.info("job submitted" if created else "job resubmitted", extra={"jobId": job["jobId"], "tenant": tenant})
+    status_url = f"/v1/jobs/{job['jobId']}"
+    payload = {"jobId": job["jobId"], "status": job["status"], "statusUrl": status_url}
+    return http.respond(202, payload, {"Location": status_url})
+
+
+def get(event: dict) -> dict:
+    jobs = runtime.jobs()
+    return http.respond(200, jobs.view(jobs.get(tenant_of(event), _job_id(event))))
+
+
+def cancel(event: dict) -> dict:
+    jobs = runtime.jobs()
+    return http.respond(200, jobs.view(jobs.cancel(tenant_of(event), _job_id(event))))
+
+
+def _job_id(event: dict) -> str:
+    job_id = (event.get("pathParameters") or {}).get("id", "")
+    if not job_id.isalnum() or len(job_id) > 64:
+        raise NotFound(f"no job {job_id}")
+    return job_id
+
+
+ROUTES = {"/v1/jobs": {"POST": submit}, "/v1/jobs/{id}": {"GET": get, "DELETE": cancel}}
+
+
+def dispatch(event: dict) -> dict:
+    try:
+        methods = ROUTES.get(event.get("resource", ""))
+        if methods is None:
+            raise NotFound(f"no route {event.get('httpMethod')} {event.get('path')}")
+        route = methods.get(event.get("httpMethod", ""))
+        if route is None:
+            raise MethodNotAllowed(f"use {', '.join(methods)}")
+        return route(event)
+    except GatewayError as err:
+        return http.error_response(err, event)
+    except Exception:
+        logger.exception("unhandled error")
+        return http.error_response(GatewayError("internal error; see logs with this requestId"), event)
+
+
+handler = lambda_entry(lambda event, context: dispatch(event), correlation_paths.API_GATEWAY_REST)

@@ -1,0 +1,290 @@
+"""Async jobs end to end through the handlers: moto for DynamoDB/SQS/S3/SNS, the simulator for Bedrock."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+import requests
+from moto import mock_aws
+
+from fmgateway import runtime
+from fmgateway.jobs import SUCCEEDED
+from local.bedrock_simulator import BedrockSimulator
+from tests.conftest import CONFIG_FILE
+from tests.integration.conftest import LambdaContext, api_event
+from tests.integration.jobs_env import EventSource, create_pipeline, notices
+
+CHAT = {"messages": [{"role": "user", "content": [{"text": "Summarise the plot of Hamlet."}]}], "tier": "simple"}
+
+
+class Pipeline:
+    def __init__(self, env: dict, simulator: BedrockSimulator):
+        from handlers import jobs_api, jobs_dlq, jobs_sweeper, jobs_worker
+
+        self.env, self.simulator = env, simulator
+        self.api, self.sweeper = jobs_api.handler, jobs_sweeper.handler
+        self.worker = EventSource(env["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler)
+        self.dlq = EventSource(env["FMGW_JOBS_DLQ_URL"], jobs_dlq.handler)
+
+    def call(self, method: str, path: str, body=None, tenant: str = "tenant-a", headers=None, job_id=None):
+        event = api_event(method, path, body, headers)
+        event["resource"] = "/v1/jobs/{id}" if job_id else "/v1/jobs"
+        event["pathParameters"] = {"id": job_id} if job_id else None
+        event["requestContext"]["identity"] = {"apiKeyId": tenant}
+        response = self.api(event, LambdaContext())
+        return response["statusCode"], response["headers"], json.loads(response["body"])
+
+    def submit(self, body=CHAT, **kwargs) -> str:
+        status, _, payload = self.call("POST", "/v1/jobs", body, **kwargs)
+        assert status == 202, payload
+        return payload["jobId"]
+
+    def status(self, job_id: str, tenant: str = "tenant-a") -> dict:
+        return self.call("GET", f"/v1/jobs/{job_id}", tenant=tenant, job_id=job_id)[2]
+
+    def notices(self) -> list[dict]:
+        return notices(self.env["FMGW_NOTICES_URL"])
+
+
+@pytest.fixture
+def pipeline(monkeypatch, tmp_path):
+    config = json.loads(CONFIG_FILE.read_text())
+    config["jobs"]["inlineResultMaxBytes"] = 2000
+    config_file = tmp_path / "gateway.json"
+    config_file.write_text(json.dumps(config))
+    with (
+        BedrockSimulator(use_env=False) as simulator,
+        mock_aws(config={"core": {"passthrough": {"services": ["bedrock-runtime"]}}}),
+    ):
+        env = create_pipeline()
+        for name, value in {
+            **env,
+            "FMGW_CONFIG_FILE": str(config_file),
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": simulator.url,
+        }.items():
+            monkeypatch.setenv(name, value)
+        runtime.reset()
+        from handlers import jobs_worker
+
+        jobs_worker._idempotency.cache_clear()
+        yield Pipeline(env, simulator)
+        runtime.gateway("jobs").cache.flush()
+        runtime.reset()
+
+
+def test_happy_path_submit_process_poll_notify(pipeline):
+    status, headers, body = pipeline.call("POST", "/v1/jobs", {**CHAT, "metadata": {"ticket": 42}})
+    assert status == 202
+    assert body["status"] == "QUEUED" and headers["Location"] == body["statusUrl"] == f"/v1/jobs/{body['jobId']}"
+    job_id = body["jobId"]
+    assert pipeline.status(job_id)["status"] == "QUEUED"
+
+    pipeline.worker.drain()
+    job = pipeline.status(job_id)
+    assert job["status"] == "SUCCEEDED" and job["attempts"] == 1
+    assert job["metadata"] == {"ticket": 42}
+    assert job["result"]["output"]["message"]["content"][0]["text"].startswith("[simulated ")
+    assert job["result"]["gateway"]["route"] == "tier:simple"
+    assert job["createdAt"] <= job["updatedAt"]
+
+    [notice] = pipeline.notices()
+    assert notice["attributes"] == {"status": "SUCCEEDED", "tenant": "tenant-a", "route": "tier:simple"}
+    assert notice["message"]["jobId"] == job_id and notice["message"]["metadata"] == {"ticket": 42}
+
+
+def test_idempotent_resubmission(pipeline):
+    key = {"Idempotency-Key": "order-123"}
+    first = pipeline.submit(headers=key)
+    assert pipeline.submit(headers=key) == first  # same key, same tenant: same job
+    assert pipeline.submit(headers=key, tenant="tenant-b") != first  # keys are per tenant
+    status, _, body = pipeline.call("POST", "/v1/jobs", {**CHAT, "tier": "complex"}, headers=key)
+    assert status == 409 and body["error"]["type"] == "conflict"
+    pipeline.worker.drain()
+    assert pipeline.status(first)["attempts"] == 1  # run once
+    assert pipeline.submit(headers=key) == first  # still the same job after it finished
+    assert len([n for n in pipeline.notices() if n["message"]["jobId"] == first]) == 1
+
+
+def test_tenant_isolation(pipeline):
+    job_id = pipeline.submit()
+    for method in ("GET", "DELETE"):
+        status, _, body = pipeline.call(method, f"/v1/jobs/{job_id}", tenant="tenant-b", job_id=job_id)
+        assert status == 404 and body["error"]["type"] == "not_found"
+    assert pipeline.status(job_id)["status"] == "QUEUED"
+
+
+def test_unknown_job_and_missing_key(pipeline):
+    assert pipeline.call("GET", "/v1/jobs/abc", job_id="abc")[0] == 404
+    event = api_event("POST", "/v1/jobs", CHAT)
+    event["requestContext"]["identity"] = {}
+    assert pipeline.api(event, LambdaContext())["statusCode"] == 403
+
+
+def test_invalid_job_request_is_400(pipeline):
+    status, _, body = pipeline.call("POST", "/v1/jobs", {"messages": []})
+    assert status == 400 and "body.messages" in body["error"]["message"]
+
+
+def test_cancel_before_start(pipeline):
+    job_id = pipeline.submit()
+    status, _, body = pipeline.call("DELETE", f"/v1/jobs/{job_id}", job_id=job_id)
+    assert status == 200 and body["status"] == "CANCELLED"
+    pipeline.worker.drain()
+    job = pipeline.status(job_id)
+    assert job["status"] == "CANCELLED" and job["attempts"] == 0 and "result" not in job
+    assert [n["attributes"]["status"] for n in pipeline.notices()] == ["CANCELLED"]
+
+
+def test_cancel_after_finish_is_409(pipeline):
+    job_id = pipeline.submit()
+    pipeline.worker.drain()
+    status, _, body = pipeline.call("DELETE", f"/v1/jobs/{job_id}", job_id=job_id)
+    assert status == 409 and "SUCCEEDED" in body["error"]["message"]
+
+
+def test_large_result_goes_to_s3_with_a_presigned_url(pipeline):
+    runtime.config_source().get().raw["jobs"]["inlineResultMaxBytes"] = 300  # the simulator answers ~800 bytes
+    job_id = pipeline.submit()
+    pipeline.worker.drain()
+    job = pipeline.status(job_id)
+    assert job["status"] == SUCCEEDED and "result" not in job
+    assert job["resultUrl"].startswith("https://") and "X-Amz-Signature" in job["resultUrl"]
+    fetched = requests.get(job["resultUrl"], timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.json()["output"]["message"]["role"] == "assistant"
+
+
+def test_poison_message_goes_to_the_dlq_and_the_job_fails_with_the_reason(pipeline):
+    pipeline.simulator.set_faults("*", down=True)
+    job_id = pipeline.submit()
+    for _ in range(3):  # maxReceiveCount 3: three failed deliveries
+        assert pipeline.worker.poll_once() == 1
+        assert pipeline.status(job_id)["status"] == "RUNNING"
+    assert pipeline.worker.poll_once() == 0  # moved to the DLQ
+    pipeline.dlq.drain()
+    job = pipeline.status(job_id)
+    assert job["status"] == "FAILED" and job["attempts"] == 3
+    assert job["error"]["type"] == "poisoned"
+    assert "gave up after 3 attempts" in job["error"]["message"]
+    assert "no candidate model could answer" in job["error"]["message"]
+    [notice] = pipeline.notices()
+    assert notice["attributes"]["status"] == "FAILED" and notice["attributes"]["tenant"] == "tenant-a"
+
+
+def test_a_job_the_model_rejects_fails_at_once_without_retries(pipeline):
+    job_id = pipeline.submit()
+    pipeline.simulator.set_faults("*", errorCode="ValidationException")
+    pipeline.worker.drain()
+    job = pipeline.status(job_id)
+    assert job["status"] == "FAILED" and job["attempts"] == 1 and job["error"]["type"] == "invalid_request"
+
+
+def test_submit_that_dies_before_enqueueing_is_swept(pipeline, monkeypatch):
+    jobs = runtime.jobs()
+    real_send = jobs.queue.send
+    monkeypatch.setattr(jobs.queue, "send", lambda job_id: (_ for _ in ()).throw(ConnectionError("sqs down")))
+    job_id = pipeline.submit()  # accepted: the record exists, flagged for the sweeper
+    assert pipeline.worker.poll_once() == 0
+    monkeypatch.setattr(jobs.queue, "send", real_send)
+    assert pipeline.sweeper({}, LambdaContext()) == {"enqueued": 0}  # still within the grace period
+    monkeypatch.setattr(jobs, "clock", lambda: time.time() + 120)
+    assert pipeline.sweeper({}, LambdaContext()) == {"enqueued": 1}
+    assert pipeline.sweeper({}, LambdaContext()) == {"enqueued": 0}  # flag cleared once enqueued
+    pipeline.worker.drain()
+    assert pipeline.status(job_id)["status"] == "SUCCEEDED"
+
+
+def test_idempotent_resubmit_enqueues_a_job_left_behind(pipeline, monkeypatch):
+    jobs = runtime.jobs()
+    real_send = jobs.queue.send
+    monkeypatch.setattr(jobs.queue, "send", lambda job_id: (_ for _ in ()).throw(ConnectionError("sqs down")))
+    job_id = pipeline.submit(headers={"Idempotency-Key": "k1"})
+    monkeypatch.setattr(jobs.queue, "send", real_send)
+    assert pipeline.submit(headers={"Idempotency-Key": "k1"}) == job_id
+    pipeline.worker.drain()
+    assert pipeline.status(job_id)["status"] == "SUCCEEDED"
+
+
+class Chaos:
+    """Makes ~20% of jobs fail on their first attempt at a random point of processing."""
+
+    POINTS = ("before_start", "after_start", "before_result", "after_result")
+
+    def __init__(self, jobs, rng: random.Random, rate: float = 0.2):
+        self.rng, self.rate = rng, rate
+        self.plan: dict[str, str] = {}
+        self.fired: dict[str, str] = {}
+        self.result_writes: dict[str, int] = {}
+        store = jobs.store
+        real_update = store.update
+
+        def update(job_id, changes, **kwargs):
+            point = self.plan.get(job_id)
+            status = changes.get("status")
+            if status == "RUNNING" and point in ("before_start", "after_start") and job_id not in self.fired:
+                if point == "before_start":
+                    self.fired[job_id] = point
+                    raise RuntimeError(f"chaos {point}")
+                done = real_update(job_id, changes, **kwargs)
+                self.fired[job_id] = point
+                raise RuntimeError(f"chaos {point} (done={done})")
+            if status == SUCCEEDED and point in ("before_result", "after_result") and job_id not in self.fired:
+                self.fired[job_id] = point
+                if point == "before_result":
+                    raise RuntimeError(f"chaos {point}")
+                done = real_update(job_id, changes, **kwargs)
+                self.result_writes[job_id] = self.result_writes.get(job_id, 0) + int(done)
+                raise RuntimeError(f"chaos {point}")
+            done = real_update(job_id, changes, **kwargs)
+            if status == SUCCEEDED and done:
+                self.result_writes[job_id] = self.result_writes.get(job_id, 0) + 1
+            return done
+
+        store.update = update
+
+    def choose(self, job_id: str) -> None:
+        if self.rng.random() < self.rate:
+            self.plan[job_id] = self.rng.choice(self.POINTS)
+
+
+def test_fault_injection_500_jobs_each_succeeds_exactly_once(pipeline, capsys):
+    rng = random.Random(20261122)
+    jobs = runtime.jobs()
+    chaos = Chaos(jobs, rng)
+    job_ids = []
+    for index in range(500):
+        body = {"messages": [{"role": "user", "content": [{"text": f"Job number {index}: say hi"}]}], "tier": "simple"}
+        job_id = pipeline.submit(body, tenant=f"tenant-{index % 5}")
+        chaos.choose(job_id)
+        job_ids.append(job_id)
+    sqs = pipeline.worker.sqs
+    # Some messages are delivered twice: within a batch, and again after the job finished.
+    pipeline.worker.drain(duplicate=lambda message: rng.random() < 0.05)
+    for job_id in rng.sample(job_ids, 25):
+        sqs.send_message(QueueUrl=pipeline.env["FMGW_JOBS_QUEUE_URL"], MessageBody=json.dumps({"jobId": job_id}))
+    pipeline.worker.drain()
+    pipeline.dlq.drain()
+
+    statuses = {job_id: jobs.store.get(job_id)["status"] for job_id in job_ids}
+    sns_per_job: dict[str, int] = {}
+    for notice in pipeline.notices():
+        sns_per_job[notice["message"]["jobId"]] = sns_per_job.get(notice["message"]["jobId"], 0) + 1
+    succeeded = sum(1 for status in statuses.values() if status == SUCCEEDED)
+    lost = [job_id for job_id, status in statuses.items() if status != SUCCEEDED]
+    duplicate_writes = [job_id for job_id in job_ids if chaos.result_writes.get(job_id, 0) != 1]
+    duplicate_notices = [job_id for job_id in job_ids if sns_per_job.get(job_id, 0) != 1]
+    with capsys.disabled():
+        print(
+            f"\n[fault test] jobs={len(job_ids)} failed-first-attempts={len(chaos.fired)} "
+            f"({', '.join(f'{p}={list(chaos.fired.values()).count(p)}' for p in Chaos.POINTS)}) "
+            f"succeeded={succeeded} lost={len(lost)} result-writes={sum(chaos.result_writes.values())} "
+            f"sns-messages={sum(sns_per_job.values())} duplicate-writes={len(duplicate_writes)} "
+            f"duplicate-notices={len(duplicate_notices)} worker-invocations={pipeline.worker.invocations}"
+        )
+    assert 60 <= len(chaos.fired) <= 140  # ~20% of 500 failed their first attempt
+    assert lost == []
+    assert duplicate_writes == []
+    assert duplicate_notices == []

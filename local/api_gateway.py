@@ -9,6 +9,7 @@ Gateway proxy event handed to the unmodified Lambda handler.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -69,8 +70,10 @@ class UsagePlans:
 
 
 class Route:
-    def __init__(self, resource: str, methods: dict[str, str | None], key_required: bool = True):
-        self.resource, self.methods, self.key_required = resource, methods, key_required
+    """A REST API resource: its methods (method -> request-body schema, or None) and its Lambda."""
+
+    def __init__(self, resource: str, methods: dict[str, str | None], handler: Callable, key_required: bool = True):
+        self.resource, self.methods, self.handler, self.key_required = resource, methods, handler, key_required
         self.parts = resource.strip("/").split("/")
 
     def match(self, path: str) -> dict[str, str] | None:
@@ -86,29 +89,31 @@ class Route:
         return params
 
 
-def default_routes(config: dict) -> list[Route]:
-    """The REST API's resources: method -> request-body schema (None: no body)."""
+def default_routes(config: dict, api: Callable, jobs: Callable | None = None) -> list[Route]:
+    """The deployed REST API's resources, each with the handler of its Lambda."""
     routes = [
-        Route("/v1/health", {"GET": None}, key_required=False),
-        Route("/v1/models", {"GET": None}),
-        Route("/v1/chat", {"POST": "chat-request"}),
-        Route("/v1/chat/completions", {"POST": "openai-chat-request"}),
+        Route("/v1/health", {"GET": None}, api, key_required=False),
+        Route("/v1/models", {"GET": None}, api),
+        Route("/v1/chat", {"POST": "chat-request"}, api),
+        Route("/v1/chat/completions", {"POST": "openai-chat-request"}, api),
     ]
-    routes += [Route(path, {"POST": "chat-request"}) for path in config["routes"]]
+    routes += [Route(path, {"POST": "chat-request"}, api) for path in config["routes"]]
+    if jobs is not None:
+        routes += [
+            Route("/v1/jobs", {"POST": "chat-request"}, jobs),
+            Route("/v1/jobs/{id}", {"GET": None, "DELETE": None}, jobs),
+        ]
     return routes
 
 
+def api_key_id(key: str) -> str:
+    """API Gateway hands the Lambda the key's id, never the key: the jobs tenant."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
 class LocalApiGateway:
-    def __init__(
-        self,
-        handler: Callable[[dict, object], dict],
-        config: dict,
-        keys: dict[str, str],
-        routes: list[Route] | None = None,
-        stage: str = "local",
-    ):
-        self.handler, self.stage = handler, stage
-        self.routes = routes or default_routes(config)
+    def __init__(self, routes: list[Route], config: dict, keys: dict[str, str], stage: str = "local"):
+        self.routes, self.stage = routes, stage
         self.plans = UsagePlans(config["plans"], keys, config.get("stage"))
         self.validators: dict[str, Callable] = {}
         self.server: ThreadingHTTPServer | None = None
@@ -159,12 +164,12 @@ class LocalApiGateway:
                 "resourcePath": route.resource,
                 "httpMethod": method,
                 "path": f"/{self.stage}{path}",
-                "identity": {"apiKey": api_key, "apiKeyId": api_key, "sourceIp": "127.0.0.1"},
+                "identity": {"apiKey": api_key, "apiKeyId": api_key and api_key_id(api_key), "sourceIp": "127.0.0.1"},
             },
             "body": body.decode() if body else None,
             "isBase64Encoded": False,
         }
-        response = self.handler(event, _Context(request_id))
+        response = route.handler(event, _Context(request_id))
         out_headers = dict(response.get("headers") or {})
         out_headers["x-amzn-RequestId"] = request_id
         return response["statusCode"], out_headers, (response.get("body") or "").encode()

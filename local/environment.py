@@ -7,19 +7,26 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
-
-import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from local.api_gateway import LocalApiGateway  # noqa: E402
+from local.api_gateway import LocalApiGateway, default_routes  # noqa: E402
+from local.aws_resources import create_resources  # noqa: E402
 from local.bedrock_simulator import BedrockSimulator  # noqa: E402
+from local.event_sources import SqsEventSource, print_notices  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "config" / "gateway.json"
-BREAKER_TABLE, CACHE_TABLE = "fmgw-local-breaker", "fmgw-local-cache"
+
+
+def _print_notices(event: dict, context) -> dict:
+    """The local subscriber of the jobs topic: prints each notification."""
+    for record in event["Records"]:
+        print_notices({"Body": record["body"]})
+    return {"batchItemFailures": []}
 
 
 def default_keys(plans: dict) -> dict[str, str]:
@@ -49,6 +56,9 @@ class LocalGateway:
         self.keys = default_keys(self.config["plans"])
         self.moto = self.simulator = self.api = None
         self.moto_url = self.simulator_url = self.url = ""
+        self.pollers: list[SqsEventSource] = []
+        self.resources: dict[str, str] = {}
+        self._stopping = threading.Event()
 
     def start(self) -> LocalGateway:
         from moto.server import ThreadedMotoServer
@@ -64,18 +74,16 @@ class LocalGateway:
             host, port = self.moto.get_host_and_port()
             self.moto_url = f"http://{host}:{port}"
 
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         env = {
             "FMGW_CONFIG_FILE": str(self.config_file),
-            "FMGW_BREAKER_TABLE": BREAKER_TABLE,
-            "FMGW_CACHE_TABLE": CACHE_TABLE,
-            "AWS_ENDPOINT_URL_DYNAMODB": self.moto_url,
+            "AWS_ENDPOINT_URL": self.moto_url,  # every AWS service but Bedrock goes to moto
             "POWERTOOLS_SERVICE_NAME": "fm-gateway",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "FMGatewayLocal",
             "POWERTOOLS_LOG_LEVEL": self.log_level,
         }
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         if self.bedrock == "sim":
             self.simulator_url = os.environ.get("FMGW_SIMULATOR_URL", "")
             if not self.simulator_url:
@@ -86,32 +94,51 @@ class LocalGateway:
             env.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
             os.environ.pop("AWS_SESSION_TOKEN", None)
             os.environ.pop("AWS_PROFILE", None)
+        else:
+            # real Bedrock: its own endpoint, the user's credentials (moto accepts any)
+            env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"https://bedrock-runtime.{os.environ['AWS_DEFAULT_REGION']}.amazonaws.com"
         os.environ.update(env)
-
-        dynamodb = boto3.client("dynamodb", endpoint_url=self.moto_url, region_name=os.environ["AWS_DEFAULT_REGION"])
-        existing = set(dynamodb.list_tables()["TableNames"])
-        for table in {BREAKER_TABLE, CACHE_TABLE} - existing:
-            dynamodb.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        max_receives = self.config.get("jobs", {}).get("maxReceives", 3)
+        self.resources = create_resources(self.moto_url, os.environ["AWS_DEFAULT_REGION"], max_receives)
+        os.environ.update(self.resources)
 
         from fmgateway import runtime
-        from handlers import api
+        from handlers import api, jobs_api, jobs_dlq, jobs_sweeper, jobs_worker
 
         runtime.reset()
         runtime.gateway()  # fail fast on a bad config, before printing a URL
-        self.api = LocalApiGateway(api.handler, self.config, self.keys)
+        runtime.config_source().get()
+        routes = default_routes(self.config, api.handler, jobs_api.handler)
+        self.pollers = [
+            SqsEventSource(
+                self.resources["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler, self.moto_url, retry_delay=1, batch_size=3
+            ),
+            SqsEventSource(self.resources["FMGW_JOBS_DLQ_URL"], jobs_dlq.handler, self.moto_url, retry_delay=1),
+            SqsEventSource(self.resources["FMGW_NOTICES_URL"], _print_notices, self.moto_url),
+        ]
+        for poller in self.pollers:
+            poller.start()
+        self.sweeper = threading.Thread(target=self._sweep, args=(jobs_sweeper.handler,), name="sweeper", daemon=True)
+        self.sweeper.start()
+        self.api = LocalApiGateway(routes, self.config, self.keys)
         self.url = self.api.start(self.host, self.port)
         return self
 
+    def _sweep(self, handler) -> None:
+        """The scheduled sweeper, every minute as in AWS."""
+        while not self._stopping.wait(60):
+            try:
+                handler({}, None)
+            except Exception as exc:
+                print(f"[local] sweeper: {exc}", flush=True)
+
     def stop(self) -> None:
-        for part in (self.api, self.simulator, self.moto):
+        self._stopping.set()
+        for part in (self.api, *self.pollers, self.simulator, self.moto):
             if part is not None:
                 part.stop()
         self.api = self.simulator = self.moto = None
+        self.pollers = []
 
     def __enter__(self) -> LocalGateway:
         return self.start()
@@ -137,7 +164,7 @@ class LocalGateway:
                 f"  API       {self.url}",
                 f"  API keys  {keys}",
                 f"  Bedrock   {bedrock}",
-                f"  AWS       moto at {self.moto_url}  (DynamoDB: {BREAKER_TABLE}, {CACHE_TABLE})",
+                f"  AWS       moto at {self.moto_url}  (DynamoDB, SQS + DLQ, S3, SNS; job worker polling)",
                 f"  Config    {self.config_file}",
                 "Try:",
                 f"  curl -s {self.url}/v1/chat -H 'x-api-key: {self.api_key}' -H 'content-type: application/json' -d '{body}'",

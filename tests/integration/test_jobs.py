@@ -12,10 +12,12 @@ from moto import mock_aws
 
 from fmgateway import runtime
 from fmgateway.jobs import SUCCEEDED
+from local.aws_resources import create_resources
 from local.bedrock_simulator import BedrockSimulator
+from local.event_sources import SqsEventSource
 from tests.conftest import CONFIG_FILE
 from tests.integration.conftest import LambdaContext, api_event
-from tests.integration.jobs_env import EventSource, create_pipeline, notices
+from tests.integration.jobs_env import notices
 
 CHAT = {"messages": [{"role": "user", "content": [{"text": "Summarise the plot of Hamlet."}]}], "tier": "simple"}
 
@@ -26,8 +28,8 @@ class Pipeline:
 
         self.env, self.simulator = env, simulator
         self.api, self.sweeper = jobs_api.handler, jobs_sweeper.handler
-        self.worker = EventSource(env["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler)
-        self.dlq = EventSource(env["FMGW_JOBS_DLQ_URL"], jobs_dlq.handler)
+        self.worker = SqsEventSource(env["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler)
+        self.dlq = SqsEventSource(env["FMGW_JOBS_DLQ_URL"], jobs_dlq.handler)
 
     def call(self, method: str, path: str, body=None, tenant: str = "tenant-a", headers=None, job_id=None):
         event = api_event(method, path, body, headers)
@@ -59,7 +61,7 @@ def pipeline(monkeypatch, tmp_path):
         BedrockSimulator(use_env=False) as simulator,
         mock_aws(config={"core": {"passthrough": {"services": ["bedrock-runtime"]}}}),
     ):
-        env = create_pipeline()
+        env = create_resources()
         for name, value in {
             **env,
             "FMGW_CONFIG_FILE": str(config_file),

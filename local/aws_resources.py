@@ -1,0 +1,86 @@
+"""The AWS resources the stack creates, made in moto (the embedded server in local mode, ``mock_aws``
+in tests): DynamoDB tables, the jobs queue with its DLQ, the results bucket, the jobs topic and a
+subscriber queue that local mode prints notifications from."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+NAMES = {
+    "FMGW_BREAKER_TABLE": "fmgw-local-breaker",
+    "FMGW_CACHE_TABLE": "fmgw-local-cache",
+    "FMGW_JOBS_TABLE": "fmgw-local-jobs",
+    "FMGW_IDEMPOTENCY_TABLE": "fmgw-local-idempotency",
+}
+QUEUE, DLQ, BUCKET, TOPIC, NOTICES = (
+    "fmgw-local-jobs",
+    "fmgw-local-jobs-dlq",
+    "fmgw-local-results",
+    "fmgw-local-jobs",
+    "fmgw-local-notices",
+)
+
+
+def _table(dynamodb, name: str, key: str = "pk", **extra) -> None:
+    attributes = [{"AttributeName": key, "AttributeType": "S"}, *extra.pop("attributes", [])]
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=attributes,
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+
+
+def create_resources(endpoint_url: str | None = None, region: str = "us-east-1", max_receives: int = 3) -> dict[str, str]:
+    """Create (or find) every resource; returns the environment the Lambda functions read."""
+    clients = {
+        name: boto3.client(name, endpoint_url=endpoint_url, region_name=region) for name in ("dynamodb", "sqs", "s3", "sns")
+    }
+    dynamodb, sqs, s3, sns = clients["dynamodb"], clients["sqs"], clients["s3"], clients["sns"]
+    existing = set(dynamodb.list_tables()["TableNames"])
+    for env_name in ("FMGW_BREAKER_TABLE", "FMGW_CACHE_TABLE"):
+        if NAMES[env_name] not in existing:
+            _table(dynamodb, NAMES[env_name])
+    if NAMES["FMGW_IDEMPOTENCY_TABLE"] not in existing:
+        _table(dynamodb, NAMES["FMGW_IDEMPOTENCY_TABLE"], key="id")
+    if NAMES["FMGW_JOBS_TABLE"] not in existing:
+        _table(
+            dynamodb,
+            NAMES["FMGW_JOBS_TABLE"],
+            attributes=[
+                {"AttributeName": "pendingEnqueue", "AttributeType": "S"},
+                {"AttributeName": "createdEpoch", "AttributeType": "N"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "pending",
+                    "KeySchema": [
+                        {"AttributeName": "pendingEnqueue", "KeyType": "HASH"},
+                        {"AttributeName": "createdEpoch", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["jobId"]},
+                }
+            ],
+        )
+
+    def queue_arn(url: str) -> str:
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    dlq_url = sqs.create_queue(QueueName=DLQ)["QueueUrl"]
+    redrive = json.dumps({"deadLetterTargetArn": queue_arn(dlq_url), "maxReceiveCount": str(max_receives)})
+    queue_url = sqs.create_queue(QueueName=QUEUE, Attributes={"VisibilityTimeout": "5400", "RedrivePolicy": redrive})["QueueUrl"]
+    s3.create_bucket(Bucket=BUCKET)
+    topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
+    notices_url = sqs.create_queue(QueueName=NOTICES)["QueueUrl"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn(notices_url))
+    return {
+        **NAMES,
+        "FMGW_JOBS_QUEUE_URL": queue_url,
+        "FMGW_JOBS_DLQ_URL": dlq_url,
+        "FMGW_RESULTS_BUCKET": BUCKET,
+        "FMGW_JOBS_TOPIC_ARN": topic_arn,
+        "FMGW_NOTICES_URL": notices_url,
+    }

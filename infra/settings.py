@@ -10,6 +10,10 @@ Context keys (cdk.json, overridable with ``cdk -c key=value``):
 - ``configRollbackAlarm`` (true): roll AppConfig deployments back when the API 5xx alarm fires;
 - ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic.
 
+The ``jobs`` section of the configuration sizes the async-jobs pipeline (``JobsSettings``): the worker takes
+``WORKER_BATCH_SIZE`` messages per invocation and each job may run for ``jobs.timeouts.requestBudgetSeconds``, so
+the synth fails when a full batch plus ``WORKER_MARGIN_SECONDS`` cannot finish within ``WORKER_TIMEOUT_SECONDS``.
+
 Infra never imports the Lambda code (DESIGN): the configuration is validated here, against the same
 ``schemas/gateway-config.json`` the handlers and the AppConfig validator use, with ``jsonschema``'s Draft4Validator.
 """
@@ -40,6 +44,17 @@ DEFAULTS: dict[str, Any] = {
     "retain": True,
     "configRollbackAlarm": True,
 }
+# The async-jobs worker: SQS batch size, Lambda timeout (the maximum), and the time a batch needs besides the jobs
+# themselves (cold start, idempotency records, result upload, notifications).
+WORKER_BATCH_SIZE = 3
+WORKER_TIMEOUT_SECONDS = 900
+WORKER_MARGIN_SECONDS = 60
+# AWS's advice for an SQS event source: a visibility timeout of at least six times the function timeout.
+VISIBILITY_TIMEOUT_FACTOR = 6
+# Defaults of the jobs section, as the Lambda core applies them when a key is absent.
+JOBS_DEFAULTS: dict[str, Any] = {"retentionDays": 7, "maxReceives": 3}
+DEFAULT_REQUEST_BUDGET_SECONDS = 26
+
 # Without a configRollout context value: all at once (no bake) for dev, linear with bake time everywhere else.
 DEV_ENVIRONMENTS = ("dev",)
 
@@ -112,6 +127,51 @@ def check_config(config: Mapping[str, Any], region: str) -> None:
         raise ConfigError(f"gateway configuration cannot be deployed to {region}:\n  " + "\n  ".join(problems))
 
 
+@dataclass(frozen=True)
+class JobsSettings:
+    """Sizing of the async-jobs pipeline, from the configuration's ``jobs`` section."""
+
+    retention_days: int
+    max_receives: int
+    request_budget_seconds: float
+    batch_size: int = WORKER_BATCH_SIZE
+    worker_timeout_seconds: int = WORKER_TIMEOUT_SECONDS
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        return VISIBILITY_TIMEOUT_FACTOR * self.worker_timeout_seconds
+
+
+def jobs_settings(
+    config: Mapping[str, Any],
+    *,
+    batch_size: int = WORKER_BATCH_SIZE,
+    worker_timeout_seconds: int = WORKER_TIMEOUT_SECONDS,
+) -> JobsSettings:
+    """Read the ``jobs`` section (the core's defaults fill the gaps) and check that a worker batch fits its timeout.
+
+    Without ``jobs.timeouts`` the worker runs jobs with the top-level ``timeouts``, as the core does.
+    """
+    jobs = {**JOBS_DEFAULTS, **config.get("jobs", {})}
+    timeouts = jobs.get("timeouts") or config.get("timeouts", {})
+    budget = timeouts.get("requestBudgetSeconds", DEFAULT_REQUEST_BUDGET_SECONDS)
+    needed = batch_size * budget + WORKER_MARGIN_SECONDS
+    if needed > worker_timeout_seconds:
+        most = (worker_timeout_seconds - WORKER_MARGIN_SECONDS) / batch_size
+        raise ConfigError(
+            f"jobs worker: a batch of {batch_size} jobs of up to {budget:g} s each (jobs.timeouts.requestBudgetSeconds) "
+            f"plus {WORKER_MARGIN_SECONDS} s needs {needed:g} s, more than the worker timeout of {worker_timeout_seconds} s; "
+            f"lower jobs.timeouts.requestBudgetSeconds to at most {most:g}"
+        )
+    return JobsSettings(
+        retention_days=int(jobs["retentionDays"]),
+        max_receives=int(jobs["maxReceives"]),
+        request_budget_seconds=budget,
+        batch_size=batch_size,
+        worker_timeout_seconds=worker_timeout_seconds,
+    )
+
+
 def _as_bool(value: Any, key: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -130,6 +190,7 @@ class Settings:
     retain: bool
     config_rollout: str
     config_rollback_alarm: bool
+    jobs: JobsSettings
     alarm_email: str | None = None
 
     @property
@@ -166,6 +227,7 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         raise ConfigError(f"{config_file} is not valid JSON: {err}") from None
     config = validate_config(doc, source=str(config_file))
     check_config(config, region)
+    jobs = jobs_settings(config)
     email = context.get("alarmEmail")
     return Settings(
         environment=environment,
@@ -176,5 +238,6 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         retain=_as_bool(get("retain"), "retain"),
         config_rollout=rollout,
         config_rollback_alarm=_as_bool(get("configRollbackAlarm"), "configRollbackAlarm"),
+        jobs=jobs,
         alarm_email=str(email) if email else None,
     )

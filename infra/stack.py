@@ -12,6 +12,7 @@ from infra.constructs.api import GatewayApi
 from infra.constructs.config_store import ConfigStore
 from infra.constructs.functions import GatewayFunctions
 from infra.constructs.inference_access import InferenceAccess
+from infra.constructs.jobs import Jobs
 from infra.constructs.observability import Observability
 from infra.constructs.state_tables import StateTables
 from infra.settings import Settings, load_settings
@@ -44,6 +45,23 @@ class GatewayStack(Stack):
         self.inference = InferenceAccess(self, "InferenceAccess", config=config)
         self.inference.grant_invoke(api_handler)
 
+        self.jobs = Jobs(
+            self,
+            "Jobs",
+            prefix=prefix,
+            functions=self.functions,
+            key=self.state.key,
+            settings=settings.jobs,
+            removal_policy=removal,
+        )
+        # The worker runs jobs through the same core as the sync API: breaker and cache state, Bedrock.
+        worker = self.jobs.worker
+        worker.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
+        worker.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
+        self.state.grant_state_access(worker)
+        self.inference.grant_invoke(worker)
+        functions = [api_handler, *self.jobs.functions]
+
         self.api = GatewayApi(
             self,
             "Api",
@@ -52,6 +70,7 @@ class GatewayStack(Stack):
             handler=api_handler,
             config=config,
             removal_policy=removal,
+            jobs_handler=self.jobs.api_handler,
         )
         self.observability = Observability(
             self,
@@ -59,9 +78,11 @@ class GatewayStack(Stack):
             prefix=prefix,
             api_name=self.api.api.rest_api_name,
             stage_name=settings.environment,
-            functions=[api_handler],
+            functions=functions,
             key=self.state.key,
             alarm_email=settings.alarm_email,
+            jobs_queue=self.jobs.queue,
+            jobs_dlq=self.jobs.dlq,
         )
         self.config_store = ConfigStore(
             self,
@@ -73,7 +94,8 @@ class GatewayStack(Stack):
             rollout=settings.config_rollout,
             rollback_alarms=[self.observability.api_5xx_alarm] if settings.config_rollback_alarm else [],
         )
-        self.config_store.grant_read(api_handler)
+        for function in functions:
+            self.config_store.grant_read(function)
 
         CfnOutput(self, "ApiUrl", value=self.api.api.url, description="Base URL of the gateway stage")
         for name, key in self.api.api_keys.items():
@@ -81,6 +103,8 @@ class GatewayStack(Stack):
                 self, f"ApiKeyId{name.title().replace('-', '')}", value=key.key_id, description=f"API key id of the '{name}' plan"
             )
         CfnOutput(self, "DashboardName", value=prefix)
+        CfnOutput(self, "JobsTopicArn", value=self.jobs.topic.topic_arn, description="Job notifications (SNS)")
+        CfnOutput(self, "JobsResultsBucket", value=self.jobs.results_bucket.bucket_name, description="Large job results")
 
 
 _FROM_ENVIRONMENT = "<CDK_DEFAULT_ACCOUNT>"

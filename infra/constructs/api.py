@@ -1,9 +1,10 @@
 """The REST API: regional, Lambda proxy integration, API keys + usage plans, JSON-schema request validation.
 
 Resources: ``GET /v1/health`` (no key), ``GET /v1/models``, ``POST /v1/chat``, ``POST /v1/chat/completions`` and one
-``POST`` per static route of the configuration. Request models come from ``schemas/`` (draft-04) with their internal
-``#/definitions`` references inlined, since API Gateway does not resolve them. Gateway responses follow the
-gateway's error contract ``{"error": {"type", "message", "requestId"}}``.
+``POST`` per static route of the configuration; with a jobs handler also ``POST /v1/jobs`` (optional
+``Idempotency-Key`` header) and ``GET``/``DELETE /v1/jobs/{id}``, on their own function. Request models come from
+``schemas/`` (draft-04) with their internal ``#/definitions`` references inlined, since API Gateway does not resolve
+them. Gateway responses follow the gateway's error contract ``{"error": {"type", "message", "requestId"}}``.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class GatewayApi(Construct):
         handler: lambda_.IFunction,
         config: Mapping[str, Any],
         removal_policy: RemovalPolicy,
+        jobs_handler: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
@@ -180,6 +182,25 @@ class GatewayApi(Construct):
         for path in config.get("routes", {}):
             resource = self.api.root.resource_for_path(path)
             self.methods[f"POST {path}"] = self._post(resource, integration, chat_model)
+        if jobs_handler is not None:
+            jobs_integration = apigw.LambdaIntegration(
+                jobs_handler, proxy=True, allow_test_invoke=False, timeout=Duration.seconds(29)
+            )
+            jobs = v1.add_resource("jobs")
+            self.methods["POST /v1/jobs"] = self._post(
+                jobs, jobs_integration, chat_model, request_parameters={"method.request.header.Idempotency-Key": False}
+            )
+            job = jobs.add_resource("{id}")
+            for verb in ("GET", "DELETE"):
+                self.methods[f"{verb} /v1/jobs/{{id}}"] = self._acknowledge_api_key_auth(
+                    job.add_method(
+                        verb,
+                        jobs_integration,
+                        api_key_required=True,
+                        request_validator=self.body_validator,
+                        request_parameters={"method.request.path.id": True},
+                    )
+                )
 
         self._gateway_responses()
         self.usage_plans: dict[str, apigw.UsagePlan] = {}
@@ -211,13 +232,20 @@ class GatewayApi(Construct):
         cast(apigw.CfnModel, model.node.default_child).schema = inline_refs(load_schema(schema_file))
         return model
 
-    def _post(self, resource: apigw.IResource, integration: apigw.Integration, model: apigw.IModel) -> apigw.Method:
+    def _post(
+        self,
+        resource: apigw.IResource,
+        integration: apigw.Integration,
+        model: apigw.IModel,
+        request_parameters: Mapping[str, bool] | None = None,
+    ) -> apigw.Method:
         method = resource.add_method(
             "POST",
             integration,
             api_key_required=True,
             request_validator=self.body_validator,
             request_models={JSON: model},
+            request_parameters=dict(request_parameters) if request_parameters else None,
         )
         return self._acknowledge_api_key_auth(method)
 

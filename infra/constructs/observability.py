@@ -1,8 +1,9 @@
-"""Dashboard and alarms for the API, its Lambda functions and the gateway's own EMF metrics.
+"""Dashboard and alarms for the API, its Lambda functions, the gateway's own EMF metrics and the async-jobs queues.
 
-Alarms: API 5xx (also the AppConfig rollback monitor), API p99 latency, Lambda errors, Degraded > 0,
-Errors503 > 0. Alarm actions go to an SNS topic (KMS-encrypted with the stack key) only when the
-``alarmEmail`` context is set.
+Alarms: API 5xx (also the AppConfig rollback monitor), API p99 latency, Lambda errors (one per function), Degraded > 0,
+Errors503 > 0; with the jobs queues: messages waiting in the DLQ, messages arriving in the DLQ (poisoned jobs), and
+the oldest job message older than ``JOBS_QUEUE_MAX_AGE_SECONDS``. Alarm actions go to an SNS topic (KMS-encrypted
+with the stack key) only when the ``alarmEmail`` context is set.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
@@ -24,6 +26,7 @@ from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
 API_P99_LATENCY_MS = 20_000  # API Gateway gives up at 29 s; sustained p99 above 20 s means fallbacks are eating the budget
+JOBS_QUEUE_MAX_AGE_SECONDS = 900  # a job waiting 15 minutes to start (or to be retried) is late
 
 
 def gateway_metric(name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES) -> cloudwatch.Metric:
@@ -68,6 +71,8 @@ class Observability(Construct):
         functions: Sequence[lambda_.Function],
         key: kms.IKey,
         alarm_email: str | None = None,
+        jobs_queue: sqs.IQueue | None = None,
+        jobs_dlq: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.api_name, self.stage_name = api_name, stage_name
@@ -97,7 +102,8 @@ class Observability(Construct):
                 function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
                 threshold=1,
                 evaluation_periods=1,
-                description=f"{name}: Lambda invocation errors (crashes, timeouts; handled gateway errors are not counted)",
+                description=f"{name}: Lambda invocation errors (crashes, timeouts; handled gateway errors are not counted; "
+                "for an SQS consumer, a batch in which every message failed)",
             )
         self.degraded_alarm = self._alarm(
             "DegradedAlarm",
@@ -115,6 +121,39 @@ class Observability(Construct):
             evaluation_periods=1,
             description="The gateway answered 503: every candidate model failed and no cached answer existed",
         )
+        self.jobs_queue, self.jobs_dlq = jobs_queue, jobs_dlq
+        self.jobs_dlq_alarm: cloudwatch.Alarm | None = None
+        self.jobs_age_alarm: cloudwatch.Alarm | None = None
+        if jobs_dlq is not None:
+            self.jobs_dlq_alarm = self._alarm(
+                "JobsDlqMessagesAlarm",
+                jobs_dlq.metric_approximate_number_of_messages_visible(period=ONE_MINUTE, statistic="Maximum"),
+                threshold=0,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                description="Job messages are waiting in the DLQ: the DLQ consumer is not draining it (failing or throttled)",
+            )
+            # The DLQ consumer drains the DLQ within seconds, so the backlog alarm alone rarely sees a poisoned job;
+            # SQS does not count redriven messages as sent to the DLQ, but the consumer's receives show every arrival.
+            self._alarm(
+                "JobsPoisonedAlarm",
+                jobs_dlq.metric_number_of_messages_received(period=FIVE_MINUTES, statistic="Sum"),
+                threshold=0,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                description="Job messages reached the DLQ after exhausting their deliveries: those jobs were marked FAILED",
+            )
+        if jobs_queue is not None:
+            self.jobs_age_alarm = self._alarm(
+                "JobsQueueAgeAlarm",
+                jobs_queue.metric_approximate_age_of_oldest_message(period=ONE_MINUTE, statistic="Maximum"),
+                threshold=JOBS_QUEUE_MAX_AGE_SECONDS,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                description=f"The oldest job message is older than {JOBS_QUEUE_MAX_AGE_SECONDS} s for 3 minutes: the "
+                "worker is behind, throttled, or jobs are waiting for a retry",
+            )
 
         self.topic: sns.Topic | None = None
         if alarm_email:
@@ -230,4 +269,45 @@ class Observability(Construct):
                 width=8,
             ),
         )
+        if self.jobs_queue is not None or self.jobs_dlq is not None:
+            dashboard.add_widgets(*self._jobs_widgets())
         return dashboard
+
+    def _jobs_widgets(self) -> list[cloudwatch.IWidget]:
+        minute = {"period": ONE_MINUTE}
+        widgets: list[cloudwatch.IWidget] = []
+        if self.jobs_queue is not None:
+            queue = self.jobs_queue
+            widgets += [
+                cloudwatch.GraphWidget(
+                    title="Jobs queue: waiting, in flight, sent, deleted",
+                    left=[
+                        queue.metric_approximate_number_of_messages_visible(statistic="Maximum", label="waiting", **minute),
+                        queue.metric_approximate_number_of_messages_not_visible(statistic="Maximum", label="in flight", **minute),
+                    ],
+                    right=[
+                        queue.metric_number_of_messages_sent(statistic="Sum", label="sent", **minute),
+                        queue.metric_number_of_messages_deleted(statistic="Sum", label="deleted", **minute),
+                    ],
+                    width=8,
+                ),
+                cloudwatch.GraphWidget(
+                    title="Jobs queue: age of oldest message (s)",
+                    left=[queue.metric_approximate_age_of_oldest_message(statistic="Maximum", label="oldest", **minute)],
+                    left_annotations=[cloudwatch.HorizontalAnnotation(value=JOBS_QUEUE_MAX_AGE_SECONDS, label="alarm")],
+                    width=8,
+                ),
+            ]
+        if self.jobs_dlq is not None:
+            dlq = self.jobs_dlq
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title="Jobs DLQ: arrivals and backlog",
+                    left=[
+                        dlq.metric_number_of_messages_received(statistic="Sum", label="received (poisoned jobs)", **minute),
+                        dlq.metric_approximate_number_of_messages_visible(statistic="Maximum", label="waiting", **minute),
+                    ],
+                    width=8,
+                )
+            )
+        return widgets

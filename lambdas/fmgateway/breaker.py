@@ -12,8 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from fmgateway.ports import BreakerStore
 
@@ -21,8 +20,7 @@ CLOSED, OPEN, HALF_OPEN = "CLOSED", "OPEN", "HALF_OPEN"
 ALLOW, PROBE, SKIP = "allow", "probe", "skip"
 
 
-@dataclass(frozen=True, slots=True)
-class BreakerState:
+class BreakerState(NamedTuple):
     state: str = CLOSED
     failures: int = 0
     windowStart: float = 0.0
@@ -35,10 +33,10 @@ class BreakerState:
     def from_record(cls, record: dict[str, Any] | None) -> BreakerState:
         if not record:
             return cls()
-        return cls(**{name: record[name] for name in cls.__slots__ if name in record})
+        return cls(**{name: record[name] for name in cls._fields if name in record})
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 # ---- the rules ---------------------------------------------------------------------------------------
@@ -52,13 +50,13 @@ def admit(s: BreakerState, now: float, cfg: dict) -> tuple[str, BreakerState | N
     if s.state == OPEN:
         if now < s.openUntil:
             return SKIP, None
-        return PROBE, replace(s, state=HALF_OPEN, probes=1, successes=0, probeLeaseUntil=lease)
+        return PROBE, s._replace(state=HALF_OPEN, probes=1, successes=0, probeLeaseUntil=lease)
     # HALF_OPEN: a limited number of probes at a time; a probe that never reported back frees its slot
     # when its lease runs out, so a crashed Lambda cannot wedge the breaker half-open.
     if now >= s.probeLeaseUntil:
-        return PROBE, replace(s, probes=1, probeLeaseUntil=lease)
+        return PROBE, s._replace(probes=1, probeLeaseUntil=lease)
     if s.probes < cfg["halfOpenMaxProbes"]:
-        return PROBE, replace(s, probes=s.probes + 1, probeLeaseUntil=lease)
+        return PROBE, s._replace(probes=s.probes + 1, probeLeaseUntil=lease)
     return SKIP, None
 
 
@@ -68,7 +66,7 @@ def on_success(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
     successes = s.successes + 1
     if successes >= cfg["successesToClose"]:
         return BreakerState()
-    return replace(s, successes=successes, probes=max(0, s.probes - 1))
+    return s._replace(successes=successes, probes=max(0, s.probes - 1))
 
 
 def on_failure(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
@@ -83,7 +81,7 @@ def on_failure(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
         failures, window_start = s.failures + 1, s.windowStart
     if failures >= cfg["failureThreshold"]:
         return opened
-    return replace(s, failures=failures, windowStart=window_start)
+    return s._replace(failures=failures, windowStart=window_start)
 
 
 # ---- the executor ------------------------------------------------------------------------------------

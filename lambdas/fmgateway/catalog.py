@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Model:
+class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost ~3 ms each at cold start
     alias: str
     model_id: str
     provider: str

@@ -11,9 +11,8 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from fmgateway import schemas
 from fmgateway.catalog import Catalog, Model
@@ -23,14 +22,13 @@ TIERS = ("simple", "medium", "complex")
 APPCONFIG_MAX_AGE = 45  # seconds; DESIGN: config changes live within 60 s
 
 
-@dataclass(frozen=True)
-class GatewayConfig:
+class GatewayConfig(NamedTuple):
     raw: dict[str, Any]
     catalog: Catalog
     tiers: dict[str, tuple[str, ...]]
     routes: dict[str, str]
     breaker: dict[str, Any]
-    content_routing: dict[str, Any] = field(default_factory=dict)
+    content_routing: dict[str, Any]
 
     @property
     def version(self) -> str:

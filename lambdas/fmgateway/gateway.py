@@ -4,8 +4,7 @@ circuit breakers, then fall back to the last cached answer, then fail with a cle
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from fmgateway import routing
 from fmgateway.bedrock import InvocationError
@@ -20,8 +19,7 @@ DEFAULT_RETRY_AFTER = 2  # seconds, when no open breaker tells us better
 MIN_ATTEMPT_SECONDS = 1.0  # do not start a candidate with less budget than this left
 
 
-@dataclass
-class ChatRequest:
+class ChatRequest(NamedTuple):
     """A Converse-shaped request plus what selects the route."""
 
     messages: list[dict]
@@ -32,8 +30,7 @@ class ChatRequest:
     path_route: str | None = None
 
 
-@dataclass
-class Attempt:
+class Attempt(NamedTuple):
     model: str
     outcome: str  # ok | skipped | throttled | unavailable | timeout | model_error
     code: str | None = None
@@ -43,8 +40,7 @@ class Attempt:
         return {"model": self.model, "outcome": self.outcome, "code": self.code, "ms": round(self.ms, 1)}
 
 
-@dataclass
-class ChatResult:
+class ChatResult(NamedTuple):
     message: dict
     stop_reason: str
     usage: dict
@@ -54,7 +50,7 @@ class ChatResult:
     degraded: bool
     cost_usd: float
     overhead_ms: float
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = []  # never mutated: results are built once
 
     def gateway_block(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from fmgateway.catalog import Model
 from fmgateway.config import TIERS, GatewayConfig
@@ -47,8 +47,7 @@ _LATIN_WORDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
+class Features(NamedTuple):
     """What the router knows about a request without calling a model."""
 
     text: str
@@ -142,12 +141,11 @@ def classify(features: Features, settings: dict) -> tuple[str, list[str]]:
     return "simple", signals
 
 
-@dataclass
-class Plan:
+class Plan(NamedTuple):
     kind: str  # model | alias | tier | path | auto
     tier: str | None
     candidates: list[Model]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str]
 
     @property
     def route(self) -> str:

@@ -82,5 +82,10 @@ def statements_of(synth: Synth, role_logical_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def api_function(synth: Synth) -> tuple[str, dict[str, Any]]:
-    return synth.one("AWS::Lambda::Function")
+def api_function(synth: Synth, handler: str = "handlers.api.handler") -> tuple[str, dict[str, Any]]:
+    """The function running ``handler`` (by default the sync API function)."""
+    found = [
+        (key, res) for key, res in synth.resources("AWS::Lambda::Function").items() if res["Properties"]["Handler"] == handler
+    ]
+    assert len(found) == 1, f"expected one function with handler {handler}, found {[key for key, _ in found]}"
+    return found[0]

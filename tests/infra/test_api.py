@@ -10,7 +10,7 @@ import pytest
 
 from infra.constructs.api import inline_refs
 from infra.settings import load_schema
-from tests.infra.conftest import render
+from tests.infra.conftest import api_function, render
 
 
 def path_of(synth, resource_ref: dict) -> str:
@@ -31,7 +31,8 @@ def methods(synth) -> dict[str, dict]:
 
 def expected_methods(config) -> set[str]:
     fixed = {"GET /v1/health", "GET /v1/models", "POST /v1/chat", "POST /v1/chat/completions"}
-    return fixed | {f"POST {path}" for path in config["routes"]}
+    jobs = {"POST /v1/jobs", "GET /v1/jobs/{id}", "DELETE /v1/jobs/{id}"}
+    return fixed | jobs | {f"POST {path}" for path in config["routes"]}
 
 
 def test_regional_rest_api(synth):
@@ -55,12 +56,14 @@ def test_api_key_on_every_method_but_health(synth):
 
 
 def test_lambda_proxy_integration(synth):
-    function_id, _ = synth.one("AWS::Lambda::Function")
+    function_id, _ = api_function(synth)
+    jobs_function_id, _ = api_function(synth, "handlers.jobs_api.handler")
     for name, props in methods(synth).items():
         integration = props["Integration"]
         assert integration["Type"] == "AWS_PROXY", name
         assert integration["IntegrationHttpMethod"] == "POST"
-        assert function_id in json.dumps(integration["Uri"])
+        expected = jobs_function_id if "/v1/jobs" in name else function_id
+        assert expected in json.dumps(integration["Uri"]), name
         assert integration["TimeoutInMillis"] == 29000
 
 
@@ -69,7 +72,7 @@ def test_request_validator_and_model_on_every_post(synth, gateway_config):
     assert validator["Properties"]["ValidateRequestBody"] is True
     models = {key: res["Properties"] for key, res in synth.resources("AWS::ApiGateway::Model").items()}
     posts = {name: props for name, props in methods(synth).items() if name.startswith("POST ")}
-    assert len(posts) == 2 + len(gateway_config["routes"])
+    assert len(posts) == 3 + len(gateway_config["routes"])  # chat, chat/completions, jobs
     for name, props in posts.items():
         assert props["RequestValidatorId"] == {"Ref": validator_id}, name
         model_ref = props["RequestModels"]["application/json"]["Ref"]

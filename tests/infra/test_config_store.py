@@ -8,7 +8,7 @@ import json
 from aws_cdk.assertions import Match
 
 from infra.settings import CONFIG_SCHEMA
-from tests.infra.conftest import as_list, statements_of
+from tests.infra.conftest import api_function, as_list, statements_of
 
 
 def test_application_environment_profile(synth):
@@ -68,7 +68,7 @@ def test_environment_rolls_back_on_the_api_5xx_alarm(synth):
 
 
 def test_function_reads_only_this_profile(synth):
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = api_function(synth)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = [st for st in statements_of(synth, role_id) if any(a.startswith("appconfig:") for a in as_list(st["Action"]))]
     assert len(statements) == 1

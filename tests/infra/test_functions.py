@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk.assertions import Match
 
 from infra.bundle import LAMBDA_DIR
+from tests.infra.conftest import api_function
 
 
 def test_runtime_architecture_sizing_tracing(synth):
@@ -22,7 +23,7 @@ def test_runtime_architecture_sizing_tracing(synth):
 
 
 def test_json_logging_to_an_explicit_one_month_log_group(synth):
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = api_function(synth)
     logging = function["Properties"]["LoggingConfig"]
     assert logging["LogFormat"] == "JSON"
     assert logging["ApplicationLogLevel"] == "INFO"
@@ -33,7 +34,7 @@ def test_json_logging_to_an_explicit_one_month_log_group(synth):
 
 
 def test_powertools_layer_from_public_ssm_parameter(synth):
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = api_function(synth)
     layers = function["Properties"]["Layers"]
     assert len(layers) == 1
     parameter = synth.doc["Parameters"][layers[0]["Ref"]]
@@ -44,7 +45,7 @@ def test_powertools_layer_from_public_ssm_parameter(synth):
 
 
 def test_environment_contract(synth):
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = api_function(synth)
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"] == "fm-gateway"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "FMGateway"
@@ -63,7 +64,7 @@ def test_environment_contract(synth):
 
 
 def test_role_has_no_managed_policies_and_writes_only_its_log_group(synth):
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = api_function(synth)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     role = synth.doc["Resources"][role_id]
     assert "ManagedPolicyArns" not in role["Properties"]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from infra.constructs.inference_access import ACTIONS, model_resource_arns
-from tests.infra.conftest import as_list, statements_of
+from tests.infra.conftest import api_function, as_list, statements_of
 
 ACCOUNT = "${AWS::AccountId}"
 US_REGIONS = ("us-east-1", "us-east-2", "us-west-2")
 
 
 def bedrock_statements(synth) -> list[dict]:
-    role_id = synth.one("AWS::Lambda::Function")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role_id = api_function(synth)[1]["Properties"]["Role"]["Fn::GetAtt"][0]
     return [st for st in statements_of(synth, role_id) if any(a.startswith("bedrock:") for a in as_list(st["Action"]))]
 
 
@@ -79,12 +79,13 @@ def test_global_scope_grants_global_profile_and_any_region_foundation_model():
     ]
 
 
-def test_policy_is_attached_to_the_api_function_role(synth):
-    role_id = synth.one("AWS::Lambda::Function")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
+def test_policy_is_attached_to_the_api_and_jobs_worker_roles(synth):
+    role_id = api_function(synth)[1]["Properties"]["Role"]["Fn::GetAtt"][0]
     policies = [
         res
         for res in synth.resources("AWS::IAM::Policy").values()
         if any("bedrock:InvokeModel" in as_list(st["Action"]) for st in res["Properties"]["PolicyDocument"]["Statement"])
     ]
     assert len(policies) == 1
-    assert policies[0]["Properties"]["Roles"] == [{"Ref": role_id}]
+    worker_role_id = api_function(synth, "handlers.jobs_worker.handler")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert sorted(ref["Ref"] for ref in policies[0]["Properties"]["Roles"]) == sorted([role_id, worker_role_id])

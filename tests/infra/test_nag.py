@@ -90,7 +90,11 @@ def test_variant_exercises_the_optional_paths(synths):
     _, outdir, stack_name = synths["variant"]
     template = json.loads((outdir / f"{stack_name}.template.json").read_text())
     types = [res["Type"] for res in template["Resources"].values()]
-    topics = [res for res in template["Resources"].values() if res["Type"] == "AWS::SNS::Topic"]
+    topics = [
+        res
+        for key, res in template["Resources"].items()
+        if res["Type"] == "AWS::SNS::Topic" and key.startswith("ObservabilityAlarmTopic")
+    ]
     assert len(topics) == 1 and "KmsMasterKeyId" in topics[0]["Properties"]
     assert "AWS::SNS::Subscription" in types
     [strategy] = [res for res in template["Resources"].values() if res["Type"] == "AWS::AppConfig::DeploymentStrategy"]

@@ -28,12 +28,18 @@ def test_api_alarms_watch_the_stage(synth):
     synth.template.has_resource_properties("AWS::ApiGateway::RestApi", {"Name": "fm-gateway-dev"})
 
 
-def test_lambda_errors_alarm(synth):
-    props = alarms_by_metric(synth)["Errors"]
-    assert props["Namespace"] == "AWS/Lambda"
-    function_id, _ = synth.one("AWS::Lambda::Function")
-    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
-    assert props["Threshold"] == 1
+def test_lambda_errors_alarm_per_function(synth):
+    errors = [
+        alarm["Properties"]
+        for alarm in synth.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "Errors"
+    ]
+    functions = sorted(synth.resources("AWS::Lambda::Function"))
+    assert sorted(props["Dimensions"][0]["Value"]["Ref"] for props in errors) == functions
+    for props in errors:
+        assert props["Namespace"] == "AWS/Lambda"
+        assert props["Dimensions"][0]["Name"] == "FunctionName"
+        assert props["Threshold"] == 1
 
 
 def test_gateway_metric_alarms_fire_above_zero(synth):
@@ -47,9 +53,12 @@ def test_gateway_metric_alarms_fire_above_zero(synth):
         assert props["Statistic"] == "Sum"
 
 
-def test_five_alarms_and_no_topic_without_alarm_email(synth):
-    assert len(synth.resources("AWS::CloudWatch::Alarm")) == 5
-    assert not synth.resources("AWS::SNS::Topic")
+def test_alarm_count_and_no_alarm_topic_without_alarm_email(synth):
+    # API 5xx, API latency, Degraded, Errors503, one Errors alarm per function, three on the jobs queues.
+    functions = synth.resources("AWS::Lambda::Function")
+    assert len(synth.resources("AWS::CloudWatch::Alarm")) == 4 + len(functions) + 3
+    topics = synth.resources("AWS::SNS::Topic")
+    assert [key for key in topics if not key.startswith("Jobs")] == []  # only the job-notification topic
 
 
 def test_dashboard_covers_api_lambda_and_gateway_metrics(synth):

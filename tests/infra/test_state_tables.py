@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from infra.constructs.state_tables import KEY_ACTIONS, TABLE_ACTIONS
-from tests.infra.conftest import as_list, statements_of
+from tests.infra.conftest import api_function, as_list, statements_of
+
+
+def state_tables(synth) -> dict[str, dict]:
+    """The breaker and cache tables (the jobs tables are covered by test_jobs.py)."""
+    return {key: res for key, res in synth.resources("AWS::DynamoDB::Table").items() if key.startswith("State")}
 
 
 def test_two_tables_on_demand_pitr_kms(synth):
-    tables = synth.resources("AWS::DynamoDB::Table")
+    tables = state_tables(synth)
     assert len(tables) == 2
     key_id, _ = synth.one("AWS::KMS::Key")
     for table in tables.values():
@@ -29,7 +34,7 @@ def test_two_tables_on_demand_pitr_kms(synth):
 def test_cache_table_ttl_on_expires_at(synth):
     ttls = [
         t["Properties"]["TimeToLiveSpecification"]
-        for t in synth.resources("AWS::DynamoDB::Table").values()
+        for t in state_tables(synth).values()
         if "TimeToLiveSpecification" in t["Properties"]
     ]
     assert ttls == [{"AttributeName": "expiresAt", "Enabled": True}]
@@ -43,7 +48,7 @@ def test_key_rotation_and_retention(synth):
 
 
 def test_function_gets_item_level_access_to_both_tables_only(synth):
-    _, function = synth.one("AWS::Lambda::Function")
+    _, function = api_function(synth)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = statements_of(synth, role_id)
     dynamo = [st for st in statements if any(a.startswith("dynamodb:") for a in as_list(st["Action"]))]
@@ -51,7 +56,7 @@ def test_function_gets_item_level_access_to_both_tables_only(synth):
     assert sorted(as_list(dynamo[0]["Action"])) == sorted(TABLE_ACTIONS)
     for forbidden in ("dynamodb:Scan", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:*", "dynamodb:BatchWriteItem"):
         assert forbidden not in as_list(dynamo[0]["Action"])
-    tables = sorted(synth.resources("AWS::DynamoDB::Table"))
+    tables = sorted(state_tables(synth))
     assert sorted(as_list(dynamo[0]["Resource"])) == sorted(f"${{{t}.Arn}}" for t in tables)
 
     key_id, _ = synth.one("AWS::KMS::Key")

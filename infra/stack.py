@@ -35,7 +35,11 @@ class GatewayStack(Stack):
 
         self.state = StateTables(self, "State", prefix=prefix, removal_policy=removal)
         self.functions = GatewayFunctions(
-            self, "Functions", powertools_version=settings.powertools_version, removal_policy=removal
+            self,
+            "Functions",
+            powertools_version=settings.powertools_version,
+            removal_policy=removal,
+            xray_sdk=settings.xray_sdk,
         )
         api_handler = self.functions.api_handler
         api_handler.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
@@ -117,6 +121,7 @@ CONTEXT_KEYS = (
     "configRollout",
     "configRollbackAlarm",
     "alarmEmail",
+    "xraySdk",
 )
 
 

@@ -1,6 +1,7 @@
 """What Lambda's SQS event source does, for local mode and tests: receive a batch, invoke the handler
 with an SQS event, delete what succeeded; failed items (``batchItemFailures``, or every item when the
-handler raises) become visible again after ``retry_delay`` seconds instead of the visibility timeout."""
+handler raises) become visible again after ``retry_delay`` seconds (``None``: when the visibility timeout,
+possibly shortened by the handler, runs out)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ def sqs_event(messages: list[dict], queue_arn: str) -> dict:
 
 
 class SqsEventSource:
-    def __init__(self, queue_url: str, handler, endpoint_url: str | None = None, retry_delay: int = 0, batch_size: int = 10):
+    def __init__(
+        self, queue_url: str, handler, endpoint_url: str | None = None, retry_delay: int | None = 0, batch_size: int = 10
+    ):
         self.queue_url, self.handler, self.retry_delay, self.batch_size = queue_url, handler, retry_delay, batch_size
         self.sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name="us-east-1")
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -67,6 +70,8 @@ class SqsEventSource:
             failed = {message["MessageId"] for message in messages}
         for message in messages:
             if message["MessageId"] in failed:
+                if self.retry_delay is None:
+                    continue  # as Lambda: the message returns when its visibility timeout runs out
                 self.sqs.change_message_visibility(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self.retry_delay
                 )

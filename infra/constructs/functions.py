@@ -26,9 +26,18 @@ METRICS_NAMESPACE = "FMGateway"
 class GatewayFunctions(Construct):
     """Stages the code once, resolves the Powertools layer once, and builds functions from them."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, powertools_version: str, removal_policy: RemovalPolicy) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        powertools_version: str,
+        removal_policy: RemovalPolicy,
+        xray_sdk: bool = False,
+    ) -> None:
         super().__init__(scope, construct_id)
         self._removal_policy = removal_policy
+        self._xray_sdk = xray_sdk
         layer_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER.format(version=powertools_version))
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
         with build_lock():
@@ -85,6 +94,8 @@ class GatewayFunctions(Construct):
             environment={
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                # fmgateway.telemetry builds Powertools' Tracer only when this is "false"
+                "POWERTOOLS_TRACE_DISABLED": "false" if self._xray_sdk else "true",
                 **(environment or {}),
             },
         )

@@ -1,5 +1,9 @@
 """Jobs worker: SQS batches with partial failures; each job id processed under Powertools idempotency,
 so a message delivered twice while the first delivery is still running is retried later, not run twice.
+
+A failed delivery comes back after an exponential backoff (30 s, 60 s, 120 s ... at most 15 min) rather
+than after the queue's visibility timeout, which must be 6x the function timeout (90 min) for SQS event
+sources.
 """
 
 from __future__ import annotations
@@ -15,6 +19,18 @@ from fmgateway import runtime
 from fmgateway.telemetry import lambda_entry, logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
+RETRY_BASE_SECONDS, RETRY_MAX_SECONDS = 30, 900
+
+
+def retry_delay(receive_count: int) -> int:
+    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, receive_count - 1))
+
+
+@cache
+def _sqs():
+    import boto3
+
+    return boto3.client("sqs")
 
 
 @cache
@@ -38,7 +54,18 @@ def _idempotency():
 def record_handler(record: SQSRecord) -> dict:
     message = json.loads(record.body)
     _, run = _idempotency()
-    result = run(message={"jobId": message["jobId"]})
+    try:
+        result = run(message={"jobId": message["jobId"]})
+    except Exception as exc:
+        delay = retry_delay(int(record.attributes.approximate_receive_count or 1))
+        logger.warning("job attempt failed; retrying", extra={"jobId": message["jobId"], "error": str(exc), "retryIn": delay})
+        try:
+            _sqs().change_message_visibility(
+                QueueUrl=os.environ["FMGW_JOBS_QUEUE_URL"], ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+            )
+        except Exception:  # the retry still happens, after the queue's visibility timeout
+            logger.exception("could not shorten the retry delay", extra={"jobId": message["jobId"]})
+        raise
     logger.info("job message handled", extra=result)
     return result
 

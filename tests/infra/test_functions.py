@@ -49,6 +49,7 @@ def test_environment_contract(synth):
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"] == "fm-gateway"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "FMGateway"
+    assert variables["POWERTOOLS_TRACE_DISABLED"] == "true"  # xraySdk off: no Tracer, ~100 ms less cold start
     for name, resource_type in {
         "FMGW_BREAKER_TABLE": "AWS::DynamoDB::Table",
         "FMGW_CACHE_TABLE": "AWS::DynamoDB::Table",

@@ -26,6 +26,13 @@ def test_cdk_json_context_defaults():
     assert settings.retain is True
     assert settings.config_rollout == "allAtOnce"
     assert settings.alarm_email is None
+    assert settings.xray_sdk is False
+
+
+def test_xray_sdk_flag_parses_from_the_cli():
+    assert load_settings(context(xraySdk="true")).xray_sdk is True
+    with pytest.raises(ConfigError, match="xraySdk"):
+        load_settings(context(xraySdk="yes please"))
 
 
 def test_rollout_defaults_to_linear_outside_dev_and_booleans_parse_from_cli_strings():

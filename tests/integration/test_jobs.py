@@ -290,3 +290,19 @@ def test_fault_injection_500_jobs_each_succeeds_exactly_once(pipeline, capsys):
     assert lost == []
     assert duplicate_writes == []
     assert duplicate_notices == []
+
+
+def test_a_failed_delivery_comes_back_after_a_backoff_not_the_visibility_timeout(pipeline):
+    from handlers.jobs_worker import retry_delay
+
+    assert [retry_delay(n) for n in (1, 2, 3, 6, 20)] == [30, 60, 120, 900, 900]
+    pipeline.simulator.set_faults("*", down=True)
+    job_id = pipeline.submit()
+    pipeline.worker.retry_delay = None  # keep the visibility the handler set, as Lambda does
+    assert pipeline.worker.poll_once() == 1
+    attributes = pipeline.worker.sqs.get_queue_attributes(
+        QueueUrl=pipeline.env["FMGW_JOBS_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert pipeline.status(job_id)["status"] == "RUNNING"
+    assert pipeline.status(job_id)["attempts"] == 1

@@ -34,16 +34,24 @@ def _table(dynamodb, name: str, key: str = "pk", **extra) -> None:
     )
 
 
+def create_state_tables(dynamodb) -> dict[str, str]:
+    """The sync API's tables (breaker state, response cache); returns their environment variables."""
+    existing = set(dynamodb.list_tables()["TableNames"])
+    names = {env_name: NAMES[env_name] for env_name in ("FMGW_BREAKER_TABLE", "FMGW_CACHE_TABLE")}
+    for table in names.values():
+        if table not in existing:
+            _table(dynamodb, table)
+    return names
+
+
 def create_resources(endpoint_url: str | None = None, region: str = "us-east-1", max_receives: int = 3) -> dict[str, str]:
     """Create (or find) every resource; returns the environment the Lambda functions read."""
     clients = {
         name: boto3.client(name, endpoint_url=endpoint_url, region_name=region) for name in ("dynamodb", "sqs", "s3", "sns")
     }
     dynamodb, sqs, s3, sns = clients["dynamodb"], clients["sqs"], clients["s3"], clients["sns"]
+    create_state_tables(dynamodb)
     existing = set(dynamodb.list_tables()["TableNames"])
-    for env_name in ("FMGW_BREAKER_TABLE", "FMGW_CACHE_TABLE"):
-        if NAMES[env_name] not in existing:
-            _table(dynamodb, NAMES[env_name])
     if NAMES["FMGW_IDEMPOTENCY_TABLE"] not in existing:
         _table(dynamodb, NAMES["FMGW_IDEMPOTENCY_TABLE"], key="id")
     if NAMES["FMGW_JOBS_TABLE"] not in existing:

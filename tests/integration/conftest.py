@@ -8,30 +8,21 @@ from dataclasses import dataclass
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from fmgateway import runtime
+from local.aws_resources import NAMES, create_state_tables
 from tests.conftest import CONFIG_FILE
 
-BREAKER_TABLE, CACHE_TABLE = "fmgw-breaker", "fmgw-cache"
-
-
-def create_tables(dynamodb) -> None:
-    for name in (BREAKER_TABLE, CACHE_TABLE):
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+BREAKER_TABLE, CACHE_TABLE = NAMES["FMGW_BREAKER_TABLE"], NAMES["FMGW_CACHE_TABLE"]
 
 
 @pytest.fixture
 def dynamodb():
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        create_tables(client)
+        create_state_tables(client)
         yield client
 
 
@@ -78,16 +69,13 @@ class Api:
         return response["statusCode"], response["headers"], json.loads(response["body"])
 
     def answers(self, model_id: str | None = None, **kwargs) -> None:
-        expected = None if model_id is None else {"modelId": model_id, "messages": Stubber_ANY, "inferenceConfig": Stubber_ANY}
+        expected = None if model_id is None else {"modelId": model_id, "messages": ANY, "inferenceConfig": ANY}
         self.stub.add_response("converse", converse_response(**kwargs), expected)
 
     def fails(self, code: str, status: int) -> None:
         self.stub.add_client_error(
             "converse", service_error_code=code, service_message=f"stubbed {code}", http_status_code=status
         )
-
-
-from botocore.stub import ANY as Stubber_ANY  # noqa: E402
 
 
 @pytest.fixture

@@ -121,3 +121,26 @@ def test_cfn_lint_is_clean(synths, name):
     )
     assert lint.returncode & 2 == 0, lint.stdout + lint.stderr
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+CANARY = """
+from aws_cdk import App, Stack, Validations
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import AwsSolutionsChecks
+
+app = App()
+stack = Stack(app, "Canary")
+sqs.Queue(stack, "Plain")  # no DLQ, no SSL-only policy: AwsSolutions-SQS3 and -SQS4
+Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+app.synth()
+"""
+
+
+def test_the_nag_plugin_really_fails_a_synth_with_findings(tmp_path):
+    """Guards the zero-findings test above against a plugin that silently checks nothing."""
+    result = subprocess.run(
+        [sys.executable, "-c", CANARY], cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode != 0
+    report = (tmp_path / "validation-report.json").read_text()
+    assert "AwsSolutions-SQS3" in report and "AwsSolutions-SQS4" in report

@@ -17,10 +17,11 @@ from fmgateway import config as config_module
 from fmgateway.bedrock import BedrockInvoker
 from fmgateway.breaker import CircuitBreaker
 from fmgateway.cache import ResponseCache
+from fmgateway.coldstart import paused_gc
 from fmgateway.gateway import Gateway
 from fmgateway.stores import DynamoBreakerStore, DynamoResponseStore, MemoryBreakerStore, MemoryResponseStore
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # building the gateway builds the shared config source under the same lock
 _built: dict[str, object] = {}
 
 
@@ -31,10 +32,10 @@ def _session():
 
 
 def build_gateway(env: dict[str, str] | None = None, profile: str = "sync") -> Gateway:
-    env = dict(os.environ if env is None else env)
     # The configuration is read on the first request, not here: in Lambda that is an AppConfig call,
     # which belongs to the request that needs it rather than to every cold start.
-    source = config_module.source_from_env(env) if env is not None else config_source()
+    source = config_source() if env is None else config_module.source_from_env(env)
+    env = dict(os.environ if env is None else env)
     session = _session()
     region = env.get("FMGW_BEDROCK_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     invoker = BedrockInvoker(lambda config: session.client("bedrock-runtime", region_name=region, config=config))
@@ -56,7 +57,7 @@ def build_gateway(env: dict[str, str] | None = None, profile: str = "sync") -> G
 
 def _once(name: str, build):
     if name not in _built:
-        with _lock:
+        with _lock, paused_gc():  # clients are built on the first request: same cold-start care as imports
             if name not in _built:
                 _built[name] = build()
     return _built[name]

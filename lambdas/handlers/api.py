@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import time
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from fmgateway.coldstart import paused_gc
 
-from fmgateway import http, openai_compat, runtime, schemas
-from fmgateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
-from fmgateway.gateway import ChatRequest, ChatResult
-from fmgateway.telemetry import lambda_entry, logger, metrics
+with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
+    from aws_lambda_powertools.logging import correlation_paths
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from fmgateway import http, openai_compat, runtime, schemas
+    from fmgateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+    from fmgateway.gateway import ChatRequest, ChatResult
+    from fmgateway.telemetry import lambda_entry, logger, metrics
 
 
 def health(event: dict) -> dict:

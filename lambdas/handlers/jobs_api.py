@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.logging import correlation_paths
+from fmgateway.coldstart import paused_gc
 
-from fmgateway import http, runtime, schemas
-from fmgateway.errors import Forbidden, GatewayError, InvalidRequest, MethodNotAllowed, NotFound
-from fmgateway.telemetry import lambda_entry, logger
+with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from fmgateway import http, runtime, schemas
+    from fmgateway.errors import Forbidden, GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+    from fmgateway.telemetry import lambda_entry, logger
 
 MAX_IDEMPOTENCY_KEY = 200
 

@@ -12,11 +12,14 @@ import json
 import os
 from functools import cache
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from fmgateway.coldstart import paused_gc
 
-from fmgateway import runtime
-from fmgateway.telemetry import lambda_entry, logger
+with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from fmgateway import runtime
+    from fmgateway.telemetry import lambda_entry, logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
 RETRY_BASE_SECONDS, RETRY_MAX_SECONDS = 30, 900

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
-from fmgateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from fmgateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -55,3 +56,36 @@ def respond(status: int, body: Any, headers: dict[str, str] | None = None) -> di
 
 def error_response(err: GatewayError, event: dict) -> dict[str, Any]:
     return respond(err.status, err.body(request_id(event)), err.headers())
+
+
+Route = Callable[[dict], dict]
+
+
+def dispatch(
+    event: dict,
+    routes: dict[str, dict[str, Route]],
+    more_routes: Callable[[str], dict[str, Route] | None] | None = None,
+) -> dict:
+    """Send a proxy event to ``routes[resource][method]`` (``more_routes(resource)`` for routes known only
+    at run time); every failure becomes the error contract's response, never a stack trace."""
+    from fmgateway.telemetry import logger, metrics
+
+    path = event.get("resource") or event.get("path") or ""
+    method = event.get("httpMethod", "GET")
+    try:
+        methods = routes.get(path) or (more_routes(path) if more_routes else None)
+        if methods is None:
+            raise NotFound(f"no route {method} {path}")
+        route = methods.get(method)
+        if route is None:
+            raise MethodNotAllowed(f"{method} is not allowed on {path}; use {', '.join(methods)}")
+        return route(event)
+    except GatewayError as err:
+        if err.status >= 500:
+            logger.warning("request failed", extra={"status": err.status, "error": err.message})
+            metrics.add_metric(name=f"Errors{err.status}", unit="Count", value=1)
+        return error_response(err, event)
+    except Exception:
+        logger.exception("unhandled error")
+        metrics.add_metric(name="Errors500", unit="Count", value=1)
+        return error_response(GatewayError("internal error; see logs with this requestId"), event)

@@ -15,7 +15,7 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
     from aws_lambda_powertools.metrics import MetricUnit
 
     from fmgateway import http, openai_compat, runtime, schemas
-    from fmgateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+    from fmgateway.errors import InvalidRequest
     from fmgateway.gateway import ChatRequest, ChatResult
     from fmgateway.telemetry import lambda_entry, logger, metrics
 
@@ -128,29 +128,15 @@ ROUTES = {
 }
 
 
-def dispatch(event: dict) -> dict:
-    path = event.get("resource") or event.get("path") or ""
-    method = event.get("httpMethod", "GET")
+def task_routes(path: str) -> dict | None:
+    """Static task routes come from the configuration (``routes``), so they can change without a deploy."""
+    tier = runtime.gateway().config.get().routes.get(path)
+    return None if tier is None else {"POST": lambda event: task(event, tier)}
+
+
+def _handle(event: dict, context) -> dict:
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    try:
-        methods = ROUTES.get(path)
-        if methods is None:
-            tier = runtime.gateway().config.get().routes.get(path)
-            if tier is None:
-                raise NotFound(f"no route {method} {path}")
-            methods = {"POST": lambda e: task(e, tier)}
-        route = methods.get(method)
-        if route is None:
-            raise MethodNotAllowed(f"{method} is not allowed on {path}; use {', '.join(methods)}")
-        return route(event)
-    except GatewayError as err:
-        if err.status >= 500:
-            logger.warning("request failed", extra={"status": err.status, "error": err.message})
-            metrics.add_metric(name=f"Errors{err.status}", unit=MetricUnit.Count, value=1)
-        return http.error_response(err, event)
-    except Exception:
-        logger.exception("unhandled error")
-        return http.error_response(GatewayError("internal error; see logs with this requestId"), event)
+    return http.dispatch(event, ROUTES, task_routes)
 
 
-handler = lambda_entry(lambda event, context: dispatch(event), correlation_paths.API_GATEWAY_REST)
+handler = lambda_entry(_handle, correlation_paths.API_GATEWAY_REST)

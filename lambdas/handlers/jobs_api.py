@@ -8,7 +8,7 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
     from aws_lambda_powertools.logging import correlation_paths
 
     from fmgateway import http, runtime, schemas
-    from fmgateway.errors import Forbidden, GatewayError, InvalidRequest, MethodNotAllowed, NotFound
+    from fmgateway.errors import Forbidden, InvalidRequest, NotFound
     from fmgateway.telemetry import lambda_entry, logger
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -57,20 +57,4 @@ def _job_id(event: dict) -> str:
 ROUTES = {"/v1/jobs": {"POST": submit}, "/v1/jobs/{id}": {"GET": get, "DELETE": cancel}}
 
 
-def dispatch(event: dict) -> dict:
-    try:
-        methods = ROUTES.get(event.get("resource", ""))
-        if methods is None:
-            raise NotFound(f"no route {event.get('httpMethod')} {event.get('path')}")
-        route = methods.get(event.get("httpMethod", ""))
-        if route is None:
-            raise MethodNotAllowed(f"use {', '.join(methods)}")
-        return route(event)
-    except GatewayError as err:
-        return http.error_response(err, event)
-    except Exception:
-        logger.exception("unhandled error")
-        return http.error_response(GatewayError("internal error; see logs with this requestId"), event)
-
-
-handler = lambda_entry(lambda event, context: dispatch(event), correlation_paths.API_GATEWAY_REST)
+handler = lambda_entry(lambda event, context: http.dispatch(event, ROUTES), correlation_paths.API_GATEWAY_REST)

@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install local test test-unit test-integration test-infra test-e2e lint format synth deploy diff bench clean
+.PHONY: install local test test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,9 +48,12 @@ format: install
 synth: install  ## CloudFormation into cdk.out/ with cdk-nag (AwsSolutions) enforced
 	CDK_OUTDIR=cdk.out $(PY) app.py
 
-node_modules: package.json
-	npm install --no-audit --no-fund
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
 	touch node_modules
+
+cdk-synth: install node_modules  ## the same synth through the pinned CDK CLI (what deploy runs first)
+	npx cdk synth --quiet --app "$(PY) app.py" --output cdk.out
 
 deploy: install node_modules  ## needs AWS credentials; CDK_CONTEXT="-c environment=prod -c region=eu-west-1"
 	npx cdk deploy --app "$(PY) app.py" $(CDK_CONTEXT)

@@ -147,6 +147,8 @@ class LocalApiGateway:
                 self.validator(schema)(json.loads(body or b"null"))
             except json.JSONDecodeError as exc:
                 return error(400, "invalid_request", f"Invalid request body: {exc.msg}")
+            except RecursionError:
+                return error(400, "invalid_request", "Invalid request body: nested too deeply")
             except fastjsonschema.JsonSchemaValueException as exc:
                 return error(400, "invalid_request", f"Invalid request body: {exc.message.replace('data', 'body', 1)}")
 

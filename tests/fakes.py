@@ -24,7 +24,7 @@ class FakeInvoker:
     def configure(self, settings: dict) -> None:
         self.settings = settings
 
-    def converse(self, invoke_id: str, request: dict) -> dict:
+    def converse(self, invoke_id: str, request: dict, deadline: float | None = None) -> dict:
         self.calls.append((invoke_id, request))
         for fragment, (kind, code) in self.fail.items():
             if fragment in invoke_id:

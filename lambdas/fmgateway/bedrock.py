@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,9 @@ def classify(exc: Exception) -> InvocationError:
         if kind is None:
             kind = "unavailable" if status >= 500 or status == 429 else "invalid" if status == 400 else "access"
         return InvocationError(kind, code, message)
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        # boto3 refused the request before sending it (e.g. an empty text block): the caller's input, not the model
+        return InvocationError("invalid", "ValidationException", str(exc))
     if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
         return InvocationError("timeout", type(exc).__name__, str(exc))
     if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError)):
@@ -62,7 +66,7 @@ def classify(exc: Exception) -> InvocationError:
 
 def _signature(settings: dict[str, Any]) -> tuple:
     timeouts, retries = settings.get("timeouts", {}), settings.get("retries", {})
-    return (timeouts.get("connectSeconds", 1), timeouts.get("readSeconds", 12), retries.get("maxAttempts", 2))
+    return (timeouts.get("connectSeconds", 1), timeouts.get("readSeconds", 10), retries.get("maxAttempts", 2))
 
 
 def client_config(settings: dict[str, Any]) -> Config:
@@ -71,7 +75,7 @@ def client_config(settings: dict[str, Any]) -> Config:
         # total_max_attempts counts the first call too; botocore's max_attempts would add one more
         retries={"mode": "standard", "total_max_attempts": retries.get("maxAttempts", 2)},
         connect_timeout=timeouts.get("connectSeconds", 1),
-        read_timeout=timeouts.get("readSeconds", 12),
+        read_timeout=timeouts.get("readSeconds", 10),
         tcp_keepalive=True,
         max_pool_connections=50,
     )
@@ -86,7 +90,8 @@ class BedrockInvoker:
 
     def __init__(self, client_factory: Callable[[Config], Any], settings: dict[str, Any] | None = None):
         self._factory = client_factory
-        self._signature: tuple | None = None
+        self._signature: tuple = ()
+        self._short: dict[int, Any] = {}
         self.client = None
         self.configure(settings or {})
 
@@ -95,10 +100,24 @@ class BedrockInvoker:
         if signature != self._signature:
             self.client = self._factory(client_config(settings))
             self._signature = signature
+            self._short.clear()
 
-    def converse(self, invoke_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    def client_within(self, deadline: float | None) -> Any:
+        """The configured client if its worst case (every attempt timing out) fits before ``deadline``
+        (a ``time.perf_counter`` value); otherwise a one-attempt client whose read timeout does."""
+        connect, read, attempts = self._signature
+        remaining = float("inf") if deadline is None else deadline - time.perf_counter()
+        if attempts * (connect + read) <= remaining:
+            return self.client
+        read_fit = max(1, min(int(read), int(remaining - connect)))
+        if read_fit not in self._short:
+            settings = {"timeouts": {"connectSeconds": connect, "readSeconds": read_fit}, "retries": {"maxAttempts": 1}}
+            self._short[read_fit] = self._factory(client_config(settings))
+        return self._short[read_fit]
+
+    def converse(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
         try:
-            return self.client.converse(modelId=invoke_id, **with_binary_content(request))
+            return self.client_within(deadline).converse(modelId=invoke_id, **with_binary_content(request))
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise classify(exc) from exc
 

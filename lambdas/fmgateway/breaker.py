@@ -9,12 +9,15 @@ writes.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from fmgateway.ports import BreakerStore
+
+log = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "CLOSED", "OPEN", "HALF_OPEN"
 ALLOW, PROBE, SKIP = "allow", "probe", "skip"
@@ -67,6 +70,13 @@ def on_success(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
     if successes >= cfg["successesToClose"]:
         return BreakerState()
     return s._replace(successes=successes, probes=max(0, s.probes - 1))
+
+
+def on_release(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
+    """A probe ended without telling anything about the model's health (request invalid, out of time)."""
+    if s.state != HALF_OPEN or s.probes == 0:
+        return None
+    return s._replace(probes=s.probes - 1)
 
 
 def on_failure(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
@@ -166,16 +176,31 @@ class CircuitBreaker:
         return result, False
 
     def admit(self, key: str, cfg: dict) -> str:
-        decision, written = self._apply(key, cfg, lambda s, now: admit(s, now, cfg))
+        try:
+            decision, written = self._apply(key, cfg, lambda s, now: admit(s, now, cfg))
+        except Exception:
+            # The breaker protects the gateway; its store being down must not take the gateway down too.
+            log.exception("breaker state unavailable; letting the request through", extra={"model": key})
+            return ALLOW
         if decision == PROBE and not written:
             return SKIP  # another caller claimed the probe slot
         return decision
 
+    def _record(self, key: str, cfg: dict, rule) -> None:
+        try:
+            self._apply(key, cfg, lambda s, now: (None, rule(s, now, cfg)))
+        except Exception:  # an answer already in hand must not be lost to a failed bookkeeping write
+            log.exception("breaker state update failed", extra={"model": key})
+
     def record_success(self, key: str, cfg: dict) -> None:
-        self._apply(key, cfg, lambda s, now: (None, on_success(s, now, cfg)))
+        self._record(key, cfg, on_success)
 
     def record_failure(self, key: str, cfg: dict) -> None:
-        self._apply(key, cfg, lambda s, now: (None, on_failure(s, now, cfg)))
+        self._record(key, cfg, on_failure)
+
+    def release(self, key: str, cfg: dict) -> None:
+        """Give back a probe slot that produced no verdict on the model."""
+        self._record(key, cfg, on_release)
 
     def current(self, keys: list[str], cfg: dict) -> dict[str, BreakerState]:
         """States for display, from the cache where fresh, else one batch read."""
@@ -183,11 +208,13 @@ class CircuitBreaker:
         max_age = cfg.get("stateCacheSeconds", 2)
         stale = [key for key in keys if key not in self._cache or now - self._cache[key][2] >= max_age]
         if stale:
-            found = self.store.get_many(stale)
-            for key in stale:
-                record, version = found.get(key, (None, 0))
-                self._cache[key] = (BreakerState.from_record(record), version, now)
-        return {key: self._cache[key][0] for key in keys}
+            # only keys the store answered for: an unread key is unknown, not CLOSED
+            for key, (record, version) in self.store.get_many(stale).items():
+                with self._lock:
+                    cached = self._cache.get(key)
+                    if cached is None or cached[1] <= version:
+                        self._cache[key] = (BreakerState.from_record(record), version, now)
+        return {key: self._cache[key][0] if key in self._cache else BreakerState() for key in keys}
 
     def display_state(self, state: BreakerState) -> str:
         if state.state == OPEN and self.clock() >= state.openUntil:

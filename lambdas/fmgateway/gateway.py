@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from fmgateway import routing
 from fmgateway.bedrock import InvocationError
-from fmgateway.breaker import SKIP, CircuitBreaker
+from fmgateway.breaker import PROBE, SKIP, CircuitBreaker
 from fmgateway.cache import ResponseCache, request_key
 from fmgateway.catalog import Model
 from fmgateway.config import ConfigSource
@@ -101,12 +101,13 @@ class Gateway:
         out_of_time = False
         for model in plan.candidates:
             key = model.invoke_id
-            if self.breaker.admit(key, breaker_cfg) == SKIP:
-                attempts.append(Attempt(model.alias, "skipped", "circuit_open"))
-                continue
-            if time.perf_counter() > deadline - MIN_ATTEMPT_SECONDS:
+            if time.perf_counter() > deadline - MIN_ATTEMPT_SECONDS:  # before admit: never hold a probe unused
                 out_of_time = True
                 break
+            decision = self.breaker.admit(key, breaker_cfg)
+            if decision == SKIP:
+                attempts.append(Attempt(model.alias, "skipped", "circuit_open"))
+                continue
             body: dict[str, Any] = {
                 "messages": request.messages,
                 "inferenceConfig": {**inference, "maxTokens": min(inference["maxTokens"], model.max_output_tokens)},
@@ -115,11 +116,13 @@ class Gateway:
                 body["system"] = request.system
             call_started = time.perf_counter()
             try:
-                response = self.invoker.converse(key, body)
+                response = self.invoker.converse(key, body, deadline=deadline)
             except InvocationError as err:
                 elapsed = time.perf_counter() - call_started
                 model_seconds += elapsed
                 if not err.transient:
+                    if decision == PROBE:
+                        self.breaker.release(key, breaker_cfg)  # says nothing about the model's health
                     if err.kind == "invalid":
                         raise InvalidRequest(f"{model.alias} rejected the request: {err.message}") from err
                     raise ModelError(f"{model.alias} cannot be invoked ({err.code}): {err.message}") from err

@@ -41,6 +41,8 @@ def json_body(event: dict, max_bytes: int) -> dict[str, Any]:
         body = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"body: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise InvalidRequest("body: JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidRequest("body: must be a JSON object")
     return body

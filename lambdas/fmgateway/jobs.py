@@ -5,8 +5,9 @@ A crash in between leaves a flagged record that ``sweep`` enqueues later (and an
 enqueues at once): never a job that does not run, never a message without a record. The worker
 starts a run with a conditional QUEUED|RUNNING -> RUNNING transition that records a new ``runId``;
 only the run holding the current ``runId`` may complete the job, so each job gets exactly one result
-write however often its message is delivered. A terminal job is announced on SNS once: ``notified``
-is set after the publish, and a redelivered message publishes only while it is unset.
+write however often its message is delivered. A terminal job is announced on SNS once: an announcer
+first claims the notice with a conditional write (a short lease), publishes, then sets ``notified``;
+concurrent announcers lose the claim, and a crashed one's claim expires for the next delivery.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from fmgateway.gateway import ChatRequest, Gateway
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 PERMANENT_STATUSES = frozenset({400, 404, 413})  # the request itself is wrong: retrying cannot help
+NOTICE_LEASE_SECONDS = 15  # shorter than the worker's first retry (30 s): a crashed announcer's retry can re-claim
+ITEM_BUDGET_BYTES = 350_000  # a job record must stay under DynamoDB's 400 KB item limit, request included
 
 
 class JobStore(Protocol):
@@ -47,6 +50,11 @@ class JobStore(Protocol):
     def get_marker(self, tenant: str, key_hash: str) -> dict | None: ...
 
     def pending_enqueue(self, older_than: float) -> list[str]: ...
+
+    def claim_notice(self, job_id: str, now: float, lease_seconds: float) -> bool:
+        """Take the right to announce the job: False if it was announced, or another claim is younger than the lease."""
+
+    def release_notice(self, job_id: str) -> None: ...
 
 
 class JobQueue(Protocol):
@@ -127,15 +135,18 @@ class Jobs:
         return job
 
     def _enqueue(self, job_id: str) -> None:
+        from fmgateway.telemetry import logger
+
         try:
             self.queue.send(job_id)
         except Exception:
             # The record is flagged: the sweeper enqueues it. The job is accepted either way.
-            from fmgateway.telemetry import logger
-
             logger.exception("enqueue failed; the sweeper will retry", extra={"jobId": job_id})
             return
-        self.store.update(job_id, {}, remove=("pendingEnqueue",))
+        try:
+            self.store.update(job_id, {}, remove=("pendingEnqueue",))
+        except Exception:  # enqueued all the same; a second message is harmless (the worker is idempotent)
+            logger.exception("could not clear pendingEnqueue; the job may be enqueued twice", extra={"jobId": job_id})
 
     def get(self, tenant: str, job_id: str) -> dict:
         job = self.store.get(job_id)
@@ -166,6 +177,7 @@ class Jobs:
         if not self.store.update(job_id, changes, expect_status={QUEUED}, remove=("pendingEnqueue",)):
             job = self.get(tenant, job_id)
             if job["status"] == CANCELLED:
+                self._announce(job)  # a repeated DELETE finishes what a failed one started
                 return job
             raise Conflict(f"job {job_id} is {job['status']}: only a job that has not started can be cancelled")
         job = {**job, **changes}
@@ -206,7 +218,9 @@ class Jobs:
             separators=(",", ":"),
         )
         fields: dict[str, Any] = {"route": result.route}
-        if len(payload.encode()) > self._settings().get("inlineResultMaxBytes", 300_000):
+        size = len(payload.encode())
+        request_size = len(json.dumps(job["request"], ensure_ascii=False).encode())
+        if size > self._settings().get("inlineResultMaxBytes", 300_000) or size + request_size > ITEM_BUDGET_BYTES:
             key = f"results/{job['tenant']}/{job_id}.json"
             self.results.put(key, payload.encode())  # same key on every run: a retry overwrites, never adds
             fields["resultKey"] = key
@@ -252,7 +266,13 @@ class Jobs:
             "error": job.get("error"),
         }
         attributes = {"status": job["status"], "tenant": job["tenant"], "route": job.get("route") or "none"}
-        self.notifier.publish(message, attributes)
+        if not self.store.claim_notice(job["jobId"], self.clock(), NOTICE_LEASE_SECONDS):
+            return  # announced already, or being announced by another delivery right now
+        try:
+            self.notifier.publish(message, attributes)
+        except Exception:
+            self.store.release_notice(job["jobId"])
+            raise
         self.store.update(job["jobId"], {"notified": True})
 
     def sweep(self) -> int:

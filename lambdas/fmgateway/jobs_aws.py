@@ -10,6 +10,7 @@ from typing import Any
 
 from fmgateway.jobs import Jobs
 
+# Stored as JSON text, without \u escapes (they would double the size of non-Latin text in a 400 KB item).
 JSON_FIELDS = frozenset({"request", "metadata", "result", "error", "lastError"})
 PENDING_INDEX = "pending"
 
@@ -45,7 +46,9 @@ class DynamoJobStore:
         for name, value in fields.items():
             if value is None:
                 continue
-            item[name] = {"S": json.dumps(value, separators=(",", ":"))} if name in JSON_FIELDS else _encode(value)
+            item[name] = (
+                {"S": json.dumps(value, separators=(",", ":"), ensure_ascii=False)} if name in JSON_FIELDS else _encode(value)
+            )
         return item
 
     def _parse(self, item: dict) -> dict:
@@ -104,7 +107,9 @@ class DynamoJobStore:
         sets = []
         for index, (name, value) in enumerate(changes.items()):
             names[f"#c{index}"] = name
-            values[f":c{index}"] = {"S": json.dumps(value, separators=(",", ":"))} if name in JSON_FIELDS else _encode(value)
+            values[f":c{index}"] = (
+                {"S": json.dumps(value, separators=(",", ":"), ensure_ascii=False)} if name in JSON_FIELDS else _encode(value)
+            )
             sets.append(f"#c{index} = :c{index}")
         removes = []
         for index, name in enumerate(remove):
@@ -142,6 +147,23 @@ class DynamoJobStore:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def claim_notice(self, job_id: str, now: float, lease_seconds: float) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"job#{job_id}"}},
+                UpdateExpression="SET noticeClaimedAt = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(notified) "
+                "AND (attribute_not_exists(noticeClaimedAt) OR noticeClaimedAt < :stale)",
+                ExpressionAttributeValues={":now": {"N": repr(now)}, ":stale": {"N": repr(now - lease_seconds)}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_notice(self, job_id: str) -> None:
+        self.update(job_id, {}, remove=("noticeClaimedAt",))
 
     def pending_enqueue(self, older_than: float) -> list[str]:
         job_ids: list[str] = []

@@ -22,11 +22,14 @@ FINISH_REASONS = {
 
 def _blocks(content: Any, where: str) -> list[dict]:
     if isinstance(content, str):
-        return [{"text": content}]
+        return [{"text": content}] if content else []
     blocks: list[dict] = []
     for index, part in enumerate(content):
         if part.get("type") == "text":
-            blocks.append({"text": part["text"]})
+            if not isinstance(part.get("text"), str):
+                raise InvalidRequest(f"{where}.content[{index}].text: a text part needs a 'text' string")
+            if part["text"]:
+                blocks.append({"text": part["text"]})
         elif part.get("type") == "image_url":
             url = part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else ""
             match = _DATA_URL.match(url)
@@ -52,6 +55,8 @@ def to_chat_request(body: dict[str, Any]) -> ChatRequest:
         if role in ("system", "developer"):
             system.extend(block for block in blocks if "text" in block)
             continue
+        if not blocks:
+            raise InvalidRequest(f"body.messages[{index}].content: must not be empty")
         if messages and messages[-1]["role"] == role:
             messages[-1]["content"].extend(blocks)  # Converse wants user/assistant turns to alternate
         else:
@@ -67,8 +72,11 @@ def to_chat_request(body: dict[str, Any]) -> ChatRequest:
         inference["temperature"] = min(float(body["temperature"]), 1.0)  # OpenAI allows up to 2
     if body.get("top_p") is not None:
         inference["topP"] = body["top_p"]
-    if body.get("stop"):
-        inference["stopSequences"] = [body["stop"]] if isinstance(body["stop"], str) else body["stop"]
+    stops = [body["stop"]] if isinstance(body.get("stop"), str) else body.get("stop") or []
+    if any(not stop for stop in stops):
+        raise InvalidRequest("body.stop: stop sequences must not be empty")
+    if stops:
+        inference["stopSequences"] = stops
 
     model = body.get("model")
     tier = model if model in TIERS else None

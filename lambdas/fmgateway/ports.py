@@ -8,7 +8,8 @@ from typing import Any, Protocol
 class ModelInvoker(Protocol):
     """Bedrock Converse. Raises ``fmgateway.bedrock.InvocationError`` with a classification on failure."""
 
-    def converse(self, invoke_id: str, request: dict[str, Any]) -> dict[str, Any]: ...
+    def converse(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
+        """``deadline`` (a ``time.perf_counter`` value): the call must not outlive it, retries included."""
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the live configuration's timeouts and retries."""
@@ -19,7 +20,8 @@ class BreakerStore(Protocol):
 
     def get(self, key: str) -> tuple[dict[str, Any] | None, int]: ...
 
-    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any], int]]: ...
+    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any] | None, int]]:
+        """Every key the store answered for, ``(None, 0)`` when it has no record; unread keys are left out."""
 
     def put(self, key: str, record: dict[str, Any], expected_version: int) -> bool: ...
 

@@ -85,7 +85,11 @@ def extract_features(messages: list[dict], system: list[dict] | None, max_tokens
 def detect_language(text: str) -> str:
     sample = text[:2000]
     counts: dict[str, int] = {}
+    letters = 0
     for char in sample:
+        if not char.isalpha():
+            continue
+        letters += 1
         code = ord(char)
         if code < 0x0370:
             continue
@@ -95,7 +99,7 @@ def detect_language(text: str) -> str:
                 break
     if counts:
         language, count = max(counts.items(), key=lambda item: item[1])
-        if count >= 3 or count * 4 >= len(sample.strip()):
+        if count * 5 >= letters:  # a fifth of the letters: "α, β, γ" in an English prompt is still English
             return language
     words = re.findall(r"[a-zà-ÿ]+", sample[:800].lower())
     if words:

@@ -32,10 +32,11 @@ class DynamoBreakerStore:
         item = self.client.get_item(TableName=self.table, Key=self._key(key), ConsistentRead=True).get("Item")
         return self._parse(item) if item else (None, 0)
 
-    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any], int]]:
-        found: dict[str, tuple[dict[str, Any], int]] = {}
+    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any] | None, int]]:
+        found: dict[str, tuple[dict[str, Any] | None, int]] = {}
         for start in range(0, len(keys), 100):
-            request = {self.table: {"Keys": [self._key(k) for k in keys[start : start + 100]], "ConsistentRead": True}}
+            batch = keys[start : start + 100]
+            request = {self.table: {"Keys": [self._key(k) for k in batch], "ConsistentRead": True}}
             for _ in range(3):  # unprocessed keys come back under load; a display read can give up after that
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.table, []):
@@ -43,6 +44,10 @@ class DynamoBreakerStore:
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
+            unread = {k["pk"]["S"].removeprefix("breaker#") for k in request.get(self.table, {}).get("Keys", [])}
+            for key in batch:
+                if key not in found and key not in unread:
+                    found[key] = (None, 0)  # read, and there is no record: CLOSED
         return found
 
     def put(self, key: str, record: dict[str, Any], expected_version: int) -> bool:
@@ -102,9 +107,9 @@ class MemoryBreakerStore:
         self.reads += 1
         return self.items.get(key, (None, 0))
 
-    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any], int]]:
+    def get_many(self, keys: list[str]) -> dict[str, tuple[dict[str, Any] | None, int]]:
         self.reads += 1
-        return {key: self.items[key] for key in keys if key in self.items}
+        return {key: self.items.get(key, (None, 0)) for key in keys}
 
     def put(self, key: str, record: dict[str, Any], expected_version: int) -> bool:
         with self._lock:

@@ -67,7 +67,8 @@ def task(event: dict, tier: str) -> dict:
     body = _chat_body(event)
     for field in ("model", "tier"):
         if field in body:
-            raise InvalidRequest(f"body.{field}: {event['resource']} takes its tier from the path; use /v1/chat to choose")
+            path = event.get("resource") or event.get("path")
+            raise InvalidRequest(f"body.{field}: {path} takes its tier from the path; use /v1/chat to choose")
     request = ChatRequest(
         messages=body["messages"], system=body.get("system"), inference=body.get("inferenceConfig"), path_route=tier
     )

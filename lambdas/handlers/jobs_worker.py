@@ -17,6 +17,7 @@ from fmgateway.coldstart import paused_gc
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
     from fmgateway import runtime
     from fmgateway.telemetry import lambda_entry, logger
@@ -59,6 +60,11 @@ def record_handler(record: SQSRecord) -> dict:
     _, run = _idempotency()
     try:
         result = run(message={"jobId": message["jobId"]})
+    except IdempotencyAlreadyInProgressError:
+        # Another delivery of this job is running now. Its own message is still in flight and comes back
+        # if that run dies, so this copy can go: retrying it could only end in the DLQ and fail a live job.
+        logger.info("duplicate delivery of a running job dropped", extra={"jobId": message["jobId"]})
+        return {"jobId": message["jobId"], "outcome": "in_progress_elsewhere"}
     except Exception as exc:
         delay = retry_delay(int(record.attributes.approximate_receive_count or 1))
         logger.warning("job attempt failed; retrying", extra={"jobId": message["jobId"], "error": str(exc), "retryIn": delay})

@@ -171,3 +171,23 @@ def test_invalid_base64_image_is_400(api):
     image = {"image": {"format": "png", "source": {"bytes": "not base64!!"}}}
     status, _, body = api.call("POST", "/v1/chat", {"messages": [{"role": "user", "content": [image]}], "tier": "medium"})
     assert status == 400 and "base64" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "simple", "messages": [{"role": "user", "content": ""}]},
+        {"model": "simple", "messages": [{"role": "user", "content": "hi"}], "stop": [""]},
+        {"model": "simple", "messages": [{"role": "user", "content": [{"type": "text"}]}]},
+    ],
+)
+def test_bad_openai_input_is_400_and_never_opens_a_breaker(api, body):
+    for _ in range(6):  # more than the failure threshold
+        status, _, response = api.call("POST", "/v1/chat/completions", body)
+        assert status == 400, response
+    assert api.dynamodb.scan(TableName=BREAKER_TABLE)["Items"] == []
+
+
+def test_deeply_nested_json_is_400(api):
+    status, _, body = api.call("POST", "/v1/chat", "[" * 50_000)
+    assert status == 400 and "nested too deeply" in body["error"]["message"]

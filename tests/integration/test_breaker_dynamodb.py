@@ -35,7 +35,7 @@ def test_stale_writer_loses_the_conditional_update(dynamodb):
     assert store.put("m", record, expected_version=1) is True
     assert store.put("m", record, expected_version=1) is False  # version moved on
     assert store.get("m") == (record, 2)
-    assert store.get_many(["m", "absent"]) == {"m": (record, 2)}
+    assert store.get_many(["m", "absent"]) == {"m": (record, 2), "absent": (None, 0)}  # read, and no record
 
 
 def test_breakers_in_two_lambdas_share_the_table(dynamodb, clock):

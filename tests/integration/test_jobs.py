@@ -306,3 +306,72 @@ def test_a_failed_delivery_comes_back_after_a_backoff_not_the_visibility_timeout
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
     assert pipeline.status(job_id)["status"] == "RUNNING"
     assert pipeline.status(job_id)["attempts"] == 1
+
+
+def test_a_second_delivery_while_the_job_runs_is_dropped_not_failed(pipeline, monkeypatch):
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    from handlers import jobs_worker
+
+    job_id = pipeline.submit()
+    config, run = jobs_worker._idempotency()
+
+    def in_progress(message):
+        raise IdempotencyAlreadyInProgressError("another delivery holds this job")
+
+    monkeypatch.setattr(jobs_worker, "_idempotency", lambda: (config, in_progress))
+    assert pipeline.worker.poll_once() == 1
+    assert pipeline.worker.poll_once() == 0  # deleted: not retried towards the DLQ
+    assert pipeline.status(job_id)["status"] == "QUEUED"  # untouched, the running delivery owns it
+
+
+def test_non_latin_text_near_the_size_limit_fits_the_job_record(pipeline):
+    text = "東京" * 40_000  # 80k characters: ~240 KB as UTF-8, twice that as \\u escapes
+    raw = json.dumps({"messages": [{"role": "user", "content": [{"text": text}]}]}, ensure_ascii=False)  # as sent
+    status, _, body = pipeline.call("POST", "/v1/jobs", raw)
+    assert status == 202, body
+    job = runtime.jobs().store.get(body["jobId"])
+    assert job["request"]["messages"][0]["content"][0]["text"] == text
+
+
+def test_a_large_request_sends_even_a_small_result_to_s3(pipeline):
+    text = "word " * 40_000  # 200 KB of request: request + inline result would crowd the 400 KB item
+    runtime.config_source().get().raw["jobs"]["inlineResultMaxBytes"] = 300_000
+    from fmgateway import jobs as jobs_module
+
+    job_id = pipeline.submit({"messages": [{"role": "user", "content": [{"text": text}]}], "tier": "complex"})
+    original = jobs_module.ITEM_BUDGET_BYTES
+    jobs_module.ITEM_BUDGET_BYTES = 200_500  # keep the test's answer small: the request alone nearly fills it
+    try:
+        pipeline.worker.drain()
+    finally:
+        jobs_module.ITEM_BUDGET_BYTES = original
+    job = pipeline.status(job_id)
+    assert job["status"] == SUCCEEDED and "resultUrl" in job and "result" not in job
+
+
+def test_concurrent_announcers_send_one_notice(pipeline, monkeypatch):
+    """A worker delivery lands while DELETE is between its publish and its notified flag."""
+    jobs = runtime.jobs()
+    job_id = pipeline.submit()
+    real_publish = jobs.notifier.publish
+
+    def publish_while_a_worker_delivery_arrives(message, attributes):
+        real_publish(message, attributes)
+        assert jobs.process(job_id) == "duplicate"  # sees CANCELLED, tries to announce, loses the claim
+
+    monkeypatch.setattr(jobs.notifier, "publish", publish_while_a_worker_delivery_arrives)
+    assert pipeline.call("DELETE", f"/v1/jobs/{job_id}", job_id=job_id)[0] == 200
+    assert [n["attributes"]["status"] for n in pipeline.notices()] == ["CANCELLED"]
+
+
+def test_a_notice_lost_to_a_crash_is_sent_by_the_next_delivery(pipeline, monkeypatch):
+    jobs = runtime.jobs()
+    job_id = pipeline.submit()
+    real_publish = jobs.notifier.publish
+    monkeypatch.setattr(jobs.notifier, "publish", lambda *a: (_ for _ in ()).throw(ConnectionError("sns down")))
+    pipeline.worker.poll_once()  # completes the job, the publish fails, the claim is released, the message retried
+    assert pipeline.status(job_id)["status"] == SUCCEEDED and pipeline.notices() == []
+    monkeypatch.setattr(jobs.notifier, "publish", real_publish)
+    pipeline.worker.drain()
+    assert [n["attributes"]["status"] for n in pipeline.notices()] == ["SUCCEEDED"]

@@ -1,4 +1,5 @@
 import base64
+import time
 
 import botocore.exceptions
 import pytest
@@ -40,7 +41,7 @@ def test_connection_errors_are_transient():
 def test_client_is_rebuilt_only_when_timeouts_or_retries_change():
     built = []
     invoker = BedrockInvoker(lambda config: built.append(config) or object())
-    invoker.configure({"timeouts": {"connectSeconds": 1, "readSeconds": 12}, "retries": {"maxAttempts": 2}})
+    invoker.configure({"timeouts": {"connectSeconds": 1, "readSeconds": 10}, "retries": {"maxAttempts": 2}})
     assert len(built) == 1  # the defaults already match
     invoker.configure({"timeouts": {"connectSeconds": 1, "readSeconds": 5}, "retries": {"maxAttempts": 2}})
     assert len(built) == 2
@@ -66,3 +67,19 @@ def test_binary_content_is_decoded_for_boto3():
     assert request["messages"][0]["content"][1]["image"]["source"]["bytes"] == "aGk="  # input left alone
     text_only = {"messages": [{"role": "user", "content": [{"text": "x"}]}]}
     assert with_binary_content(text_only) is text_only
+
+
+def test_boto3_parameter_validation_is_the_callers_error():
+    error = classify(botocore.exceptions.ParamValidationError(report="Invalid length for parameter text"))
+    assert error.kind == "invalid" and not error.transient
+
+
+def test_a_call_never_outlives_the_request_budget():
+    built = []
+    invoker = BedrockInvoker(lambda config: built.append(config) or config)
+    assert invoker.client_within(None) is invoker.client
+    assert invoker.client_within(time.perf_counter() + 30) is invoker.client  # 2 x (1 + 10) s fits
+    short = invoker.client_within(time.perf_counter() + 6.5)
+    assert short.read_timeout == 5 and short.retries["total_max_attempts"] == 1
+    assert invoker.client_within(time.perf_counter() + 6.5) is short  # built once per read timeout
+    assert invoker.client_within(time.perf_counter() + 0.2).read_timeout == 1  # never below 1 s

@@ -117,3 +117,41 @@ def test_background_refresh_serves_the_cached_copy_and_rereads_idle_ones(clock):
     breaker._executor = None
     assert breaker.admit("m", cfg) in (PROBE, SKIP)
     assert store.reads >= 3
+
+
+class BrokenStore(MemoryBreakerStore):
+    def get(self, key):
+        raise ConnectionError("dynamodb unreachable")
+
+    def put(self, key, record, expected_version):
+        raise ConnectionError("dynamodb unreachable")
+
+
+def test_a_broken_state_store_fails_open(clock):
+    breaker = CircuitBreaker(BrokenStore(), clock=clock)
+    assert breaker.admit("m", SETTINGS) == ALLOW
+    breaker.record_failure("m", SETTINGS)  # logged, not raised
+    breaker.record_success("m", SETTINGS)
+
+
+def test_a_probe_without_a_verdict_gives_its_slot_back(clock):
+    store = MemoryBreakerStore()
+    breaker = CircuitBreaker(store, clock=clock)
+    for _ in range(3):
+        breaker.record_failure("m", SETTINGS)
+    clock.advance(30)
+    assert breaker.admit("m", SETTINGS) == PROBE
+    assert breaker.admit("m", SETTINGS) == SKIP
+    breaker.release("m", SETTINGS)
+    assert breaker.admit("m", SETTINGS) == PROBE
+
+
+def test_unread_keys_are_not_shown_as_closed(clock):
+    store = MemoryBreakerStore()
+    breaker = CircuitBreaker(store, clock=clock)
+    for _ in range(3):
+        breaker.record_failure("m", SETTINGS)
+    store.get_many = lambda keys: {}  # the batch read came back with every key unprocessed
+    breaker._cache.clear()
+    breaker.current(["m"], SETTINGS)
+    assert breaker.admit("m", SETTINGS) == SKIP  # still read as OPEN, not cached as CLOSED

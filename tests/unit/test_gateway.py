@@ -190,3 +190,30 @@ def test_request_key_ignores_key_order_and_whitespace():
     b = request_key("tier:medium", [{"content": [{"text": "Hello  "}], "role": "user"}], [], {"temperature": 0, "maxTokens": 5})
     assert a == b
     assert a != request_key("tier:simple", HELLO, None, {"maxTokens": 5, "temperature": 0})
+
+
+def test_a_probe_that_meets_a_client_error_frees_its_slot(parts, clock):
+    gateway, invoker, breakers, _ = parts
+    invoker.fail["claude-sonnet"] = ("unavailable", "ServiceUnavailableException")
+    gateway.chat(medium())
+    gateway.chat(medium())  # threshold 2: open
+    clock.advance(31)
+    invoker.fail["claude-sonnet"] = ("invalid", "ValidationException")
+    with pytest.raises(InvalidRequest):
+        gateway.chat(medium())  # the probe went out and the request was bad
+    invoker.fail.clear()
+    assert gateway.chat(medium()).model.alias == "claude-sonnet-4-5"  # the slot came back: probed again
+
+
+def test_out_of_budget_does_not_take_a_probe_slot(parts, clock):
+    gateway, invoker, breakers, _ = parts
+    invoker.fail["claude-sonnet"] = ("unavailable", "ServiceUnavailableException")
+    gateway.chat(medium())
+    gateway.chat(medium())
+    clock.advance(31)
+    gateway.config.config.raw["timeouts"]["requestBudgetSeconds"] = 0.5
+    never_answered = [{"role": "user", "content": [{"text": "a new question"}]}]
+    with pytest.raises(UpstreamTimeout):
+        gateway.chat(ChatRequest(messages=never_answered, tier="medium"))
+    record, _ = breakers.get(SONNET)
+    assert record["state"] == "OPEN"  # untouched: no probe was claimed

@@ -141,6 +141,8 @@ def test_language_filter(config_doc):
         ("Какая сегодня погода?", "ru"),
         ("Quelle est la capitale de la France? Je voudrais le savoir pour mon voyage avec les enfants.", "fr"),
         ("Ich habe eine Frage und die Antwort ist nicht einfach, aber das ist mit der Zeit klar.", "de"),
+        ("Explain why the angles α, β and γ of a triangle add up to 180 degrees.", "en"),
+        ("東京について教えてください (please answer in Japanese, with examples)", "ja"),
     ],
 )
 def test_detect_language(text, language):

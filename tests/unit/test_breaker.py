@@ -23,6 +23,12 @@ def run_scenario(breaker: CircuitBreaker, store, clock: FakeClock, steps, key="m
         assert BreakerState.from_record(record).state == state, (at, event)
 
 
+def trip(breaker: CircuitBreaker, key: str = "m") -> None:
+    """Open the breaker: as many failures as the scenario settings' threshold."""
+    for _ in range(SETTINGS["failureThreshold"]):
+        breaker.record_failure(key, SETTINGS)
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_scenario_table(name, clock):
     store = MemoryBreakerStore()
@@ -85,8 +91,7 @@ def test_concurrent_failures_are_all_counted():
 def test_only_one_of_two_lambdas_gets_the_half_open_probe(clock):
     store = MemoryBreakerStore()
     first, second = CircuitBreaker(store, clock=clock), CircuitBreaker(store, clock=clock)
-    for _ in range(3):
-        first.record_failure("m", SETTINGS)
+    trip(first)
     clock.advance(30)
     assert [first.admit("m", SETTINGS), second.admit("m", SETTINGS)] == [PROBE, SKIP]
 
@@ -94,8 +99,7 @@ def test_only_one_of_two_lambdas_gets_the_half_open_probe(clock):
 def test_retry_after_reports_time_to_the_next_probe(clock):
     store = MemoryBreakerStore()
     breaker = CircuitBreaker(store, clock=clock)
-    for _ in range(3):
-        breaker.record_failure("m", SETTINGS)
+    trip(breaker)
     clock.advance(10)
     assert breaker.retry_after(["m"]) == 21
     assert breaker.retry_after(["other"]) is None
@@ -107,8 +111,7 @@ def test_background_refresh_serves_the_cached_copy_and_rereads_idle_ones(clock):
     cfg = {**SETTINGS, "stateCacheSeconds": 2}
     assert breaker.admit("m", cfg) == ALLOW  # first read is synchronous
     other = CircuitBreaker(store, clock=clock)
-    for _ in range(3):
-        other.record_failure("m", SETTINGS)  # another Lambda opens the breaker
+    trip(other)  # another Lambda opens the breaker
     clock.advance(3)  # stale, but within 5 periods: answered from the copy, refreshed behind
     assert breaker.admit("m", cfg) == ALLOW
     breaker._executor.shutdown(wait=True)
@@ -137,8 +140,7 @@ def test_a_broken_state_store_fails_open(clock):
 def test_a_probe_without_a_verdict_gives_its_slot_back(clock):
     store = MemoryBreakerStore()
     breaker = CircuitBreaker(store, clock=clock)
-    for _ in range(3):
-        breaker.record_failure("m", SETTINGS)
+    trip(breaker)
     clock.advance(30)
     assert breaker.admit("m", SETTINGS) == PROBE
     assert breaker.admit("m", SETTINGS) == SKIP
@@ -149,8 +151,7 @@ def test_a_probe_without_a_verdict_gives_its_slot_back(clock):
 def test_unread_keys_are_not_shown_as_closed(clock):
     store = MemoryBreakerStore()
     breaker = CircuitBreaker(store, clock=clock)
-    for _ in range(3):
-        breaker.record_failure("m", SETTINGS)
+    trip(breaker)
     store.get_many = lambda keys: {}  # the batch read came back with every key unprocessed
     breaker._cache.clear()
     breaker.current(["m"], SETTINGS)

@@ -103,23 +103,6 @@ def load_file(path: str | Path) -> GatewayConfig:
     return parse_config(json.loads(Path(path).read_text()))
 
 
-def check_region(config: GatewayConfig, region: str) -> None:
-    """Every geo-scoped model must have an inference profile that can be called from ``region``."""
-    geographies = config.section("geographies")
-    for model in config.catalog.models.values():
-        scope = model.profile_scope
-        if scope in ("global", "in-region"):
-            continue
-        geo = geographies.get(scope)
-        if geo is None:
-            raise ConfigError(f"config.models.{model.alias}.profileScope: no geography '{scope}' in config.geographies")
-        if region not in geo["sourceRegions"]:
-            raise ConfigError(
-                f"config.models.{model.alias}.profileScope: '{scope}' profiles cannot be called from {region} "
-                f"(source regions: {', '.join(geo['sourceRegions'])})"
-            )
-
-
 class ConfigSource(Protocol):
     def get(self) -> GatewayConfig: ...
 

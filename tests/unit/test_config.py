@@ -3,7 +3,7 @@ import json
 import pytest
 
 from fmgateway import config as config_module
-from fmgateway.config import AppConfigSource, ConfigError, FileConfigSource, check_region, parse_config
+from fmgateway.config import AppConfigSource, ConfigError, FileConfigSource, parse_config
 from tests.conftest import FakeClock
 
 
@@ -77,13 +77,6 @@ def test_successor_loop_is_rejected(config_doc):
 def test_not_an_object_is_rejected():
     with pytest.raises(ConfigError, match="config must be object"):
         parse_config([])
-
-
-def test_region_check(base_config_doc):
-    config = parse_config(base_config_doc)
-    check_region(config, "us-west-2")
-    with pytest.raises(ConfigError, match="'us' profiles cannot be called from eu-west-1"):
-        check_region(config, "eu-west-1")
 
 
 def test_file_source_reloads_when_the_file_changes(tmp_path, config_doc):

@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install local test test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean
+.PHONY: install local test typecheck test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,11 @@ install: $(STAMP)
 local: install  ## run the gateway on http://127.0.0.1:8080 (BEDROCK=aws for real Bedrock)
 	$(PY) -m local
 
-test: install  ## every test: unit, integration, infrastructure, end-to-end
+test: install typecheck  ## every test: unit, integration, infrastructure, end-to-end (after the type check)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
+
+typecheck: install  ## mypy over the Lambda code: zero errors
+	$(PY) -m mypy lambdas
 
 test-unit: install
 	$(PY) -m pytest tests/unit

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -165,12 +166,14 @@ class AppConfigSource:
         return config
 
 
-def source_from_env(env: dict[str, str] | None = None) -> ConfigSource:
-    env = os.environ if env is None else env
-    if path := env.get("FMGW_CONFIG_FILE"):
+def source_from_env(env: Mapping[str, str] | None = None) -> ConfigSource:
+    variables: Mapping[str, str] = os.environ if env is None else env
+    if path := variables.get("FMGW_CONFIG_FILE"):
         return FileConfigSource(path)
     try:
-        names = ("FMGW_APPCONFIG_APPLICATION", "FMGW_APPCONFIG_ENVIRONMENT", "FMGW_APPCONFIG_PROFILE")
-        return AppConfigSource(*(env[name] for name in names))
+        application, environment, profile = (
+            variables[name] for name in ("FMGW_APPCONFIG_APPLICATION", "FMGW_APPCONFIG_ENVIRONMENT", "FMGW_APPCONFIG_PROFILE")
+        )
+        return AppConfigSource(application, environment, profile)
     except KeyError as missing:
         raise ConfigError(f"set FMGW_CONFIG_FILE or {missing.args[0]} to locate the gateway configuration") from None

@@ -96,15 +96,17 @@ class Jobs:
         settings = self._settings()
         now = self.clock()
         request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        marker = None
+        marker: dict[str, Any] | None = None
         if idempotency_key:
             key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
             marker = {"tenant": tenant, "keyHash": key_hash, "requestHash": request_hash}
             existing = self.store.get_marker(tenant, key_hash)
             if existing is not None:
                 return self._repeat(existing, request_hash), False
-        job = {
-            "jobId": uuid.uuid4().hex,
+        job_id = uuid.uuid4().hex
+        expires_at = int(now + settings.get("retentionDays", 7) * 86400)
+        job: dict[str, Any] = {
+            "jobId": job_id,
             "tenant": tenant,
             "status": QUEUED,
             "createdAt": now_iso(self.clock),
@@ -114,14 +116,14 @@ class Jobs:
             "request": {k: v for k, v in body.items() if k != "metadata"},
             "metadata": body.get("metadata"),
             "pendingEnqueue": "1",
-            "expiresAt": int(now + settings.get("retentionDays", 7) * 86400),
+            "expiresAt": expires_at,
         }
         if marker is not None:
-            marker.update(jobId=job["jobId"], expiresAt=job["expiresAt"])
+            marker.update(jobId=job_id, expiresAt=expires_at)
         taken = self.store.create(job, marker)
         if taken is not None:  # lost a race for the same key
             return self._repeat(taken, request_hash), False
-        self._enqueue(job["jobId"])
+        self._enqueue(job_id)
         return job, True
 
     def _repeat(self, marker: dict, request_hash: str) -> dict:

@@ -36,7 +36,7 @@ class DynamoBreakerStore:
         found: dict[str, tuple[dict[str, Any] | None, int]] = {}
         for start in range(0, len(keys), 100):
             batch = keys[start : start + 100]
-            request = {self.table: {"Keys": [self._key(k) for k in batch], "ConsistentRead": True}}
+            request: dict[str, Any] = {self.table: {"Keys": [self._key(k) for k in batch], "ConsistentRead": True}}
             for _ in range(3):  # unprocessed keys come back under load; a display read can give up after that
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.table, []):

@@ -121,7 +121,7 @@ def run(request: ChatRequest) -> ChatResult:
     return result
 
 
-ROUTES = {
+ROUTES: dict[str, dict[str, http.Route]] = {
     "/v1/health": {"GET": health},
     "/v1/models": {"GET": list_models},
     "/v1/chat": {"POST": chat},

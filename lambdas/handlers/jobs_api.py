@@ -54,7 +54,7 @@ def _job_id(event: dict) -> str:
     return job_id
 
 
-ROUTES = {"/v1/jobs": {"POST": submit}, "/v1/jobs/{id}": {"GET": get, "DELETE": cancel}}
+ROUTES: dict[str, dict[str, http.Route]] = {"/v1/jobs": {"POST": submit}, "/v1/jobs/{id}": {"GET": get, "DELETE": cancel}}
 
 
 handler = lambda_entry(lambda event, context: http.dispatch(event, ROUTES), correlation_paths.API_GATEWAY_REST)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from functools import cache
+from typing import Any
 
 from fmgateway.coldstart import paused_gc
 
@@ -79,10 +80,10 @@ def record_handler(record: SQSRecord) -> dict:
     return result
 
 
-def _handle(event: dict, context) -> dict:
+def _handle(event: dict, context) -> dict[str, Any]:
     config, _ = _idempotency()
     config.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context))
 
 
 handler = lambda_entry(_handle)

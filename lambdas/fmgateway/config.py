@@ -80,6 +80,12 @@ def parse_config(doc: Any) -> GatewayConfig:
     for path, tier in doc["routes"].items():
         if tier not in doc["tiers"]:
             raise ConfigError(f"config.routes.{path}: unknown tier '{tier}'")
+    content_routing = doc.get("contentRouting", {})
+    classifier_model = content_routing.get("classifier", {}).get("model")
+    if classifier_model is not None and classifier_model not in models:
+        raise ConfigError(f"config.contentRouting.classifier.model: unknown model '{classifier_model}'")
+    if content_routing.get("mode") == "classifier" and classifier_model is None:
+        raise ConfigError("config.contentRouting.classifier: mode 'classifier' needs classifier.model")
 
     return GatewayConfig(
         raw=doc,

@@ -210,15 +210,7 @@ class Jobs:
             self.store.update(job_id, {"lastError": {"type": err.type, "message": err.message}}, expect={"runId": run_id})
             raise  # transient (throttled, unavailable, timeout): SQS redelivers, the DLQ takes over after maxReceives
 
-        payload = json.dumps(
-            {
-                "output": {"message": result.message},
-                "stopReason": result.stop_reason,
-                "usage": result.usage,
-                "gateway": result.gateway_block(),
-            },
-            separators=(",", ":"),
-        )
+        payload = json.dumps(result.body(), separators=(",", ":"))
         fields: dict[str, Any] = {"route": result.route}
         size = len(payload.encode())
         request_size = len(json.dumps(job["request"], ensure_ascii=False).encode())

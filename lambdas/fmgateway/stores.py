@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
+
+def iso_timestamp(epoch: float) -> str:
+    """RFC 3339 in UTC, whole seconds rounded down: the state machine's native check may then send a call to
+    the admit rule up to a second early (which decides exactly), never skip a model that may be probed."""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 _NUMBER_FIELDS = ("failures", "windowStart", "openUntil", "probes", "probeLeaseUntil", "successes")
 
@@ -55,6 +62,9 @@ class DynamoBreakerStore:
         item["updatedAt"] = {"N": repr(round(time.time(), 3))}
         for name in _NUMBER_FIELDS:
             item[name] = {"N": repr(record[name])}
+        if record.get("openUntil"):
+            # for the state machine: JSONPath ASL compares timestamps, not epoch numbers
+            item["openUntilIso"] = {"S": iso_timestamp(record["openUntil"])}
         if expected_version == 0:
             condition, values = "attribute_not_exists(pk)", {}
         else:

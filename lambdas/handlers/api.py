@@ -84,15 +84,7 @@ def chat_completions(event: dict) -> dict:
 
 
 def _converse_response(event: dict, result: ChatResult) -> dict:
-    return http.respond(
-        200,
-        {
-            "output": {"message": result.message},
-            "stopReason": result.stop_reason,
-            "usage": result.usage,
-            "gateway": result.gateway_block(),
-        },
-    )
+    return http.respond(200, result.body())
 
 
 def run(request: ChatRequest) -> ChatResult:

@@ -181,9 +181,9 @@ def definition(breaker_table: str, function_arn: str) -> str:
 
 def create_state_machine(sfn, breaker_table: str, function_arn: str, name: str = "fmgw-routing") -> str:
     role = "arn:aws:iam::123456789012:role/fmgw-routing"
-    return sfn.create_state_machine(
-        name=name, definition=definition(breaker_table, function_arn), roleArn=role, type="EXPRESS"
-    )["stateMachineArn"]
+    return sfn.create_state_machine(name=name, definition=definition(breaker_table, function_arn), roleArn=role, type="EXPRESS")[
+        "stateMachineArn"
+    ]
 
 
 def start_sync_execution(sfn, state_machine_arn: str, input_text: str, timeout: float = 60) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+
 def iso_timestamp(epoch: float) -> str:
     """RFC 3339 in UTC, whole seconds rounded down: the state machine's native check may then send a call to
     the admit rule up to a second early (which decides exactly), never skip a model that may be probed."""

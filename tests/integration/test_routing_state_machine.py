@@ -5,6 +5,7 @@ simulator over HTTP, and API Gateway's request and response templates rendered a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -139,7 +140,8 @@ def test_an_open_breaker_skips_its_model(orchestrated):
         "openUntil": far, "probes": 0, "probeLeaseUntil": 0, "successes": 0}, 0)  # fmt: skip
     status, _, body, states = run(orchestrated, {"tier": "medium", "messages": user("Hello")})
     assert status == 200 and body["gateway"]["model"] == "nova-pro"
-    assert body["gateway"]["attempts"][0] == {"model": "claude-sonnet-4-5", "outcome": "skipped", "code": "circuit_open", "ms": 0.0}
+    skipped = {"model": "claude-sonnet-4-5", "outcome": "skipped", "code": "circuit_open", "ms": 0.0}
+    assert body["gateway"]["attempts"][0] == skipped
     assert "RecordSkip" in states and "Admit" not in states and orchestrated.calls(SONNET) == 0
 
 
@@ -246,7 +248,7 @@ def test_a_body_over_the_routes_limit_is_413_and_says_where_to_go(orchestrated):
 
 def test_a_request_out_of_budget_is_504(make_orchestrated, tmp_path, monkeypatch):
     orchestrated = make_orchestrated()
-    doc = json.loads(open(config_file(tmp_path)).read())
+    doc = json.loads(Path(config_file(tmp_path)).read_text())
     doc["timeouts"]["requestBudgetSeconds"] = 1.3  # a candidate needs >= 1 s left to start
     path = tmp_path / "tight.json"
     path.write_text(json.dumps(doc))

@@ -8,7 +8,8 @@ Context keys (cdk.json, overridable with ``cdk -c key=value``):
 - ``retain`` (true): RETAIN (else DESTROY) tables, key and log groups on stack deletion;
 - ``configRollout`` ("allAtOnce" for dev, "linear" otherwise): AppConfig deployment strategy;
 - ``configRollbackAlarm`` (true): roll AppConfig deployments back when the API 5xx alarm fires;
-- ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic.
+- ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic;
+- ``orchestratedLogLevel`` ("ERROR"): Step Functions logging of ``POST /v1/chat/orchestrated`` (ERROR or ALL).
 
 The ``jobs`` section of the configuration sizes the async-jobs pipeline (``JobsSettings``): the worker takes
 ``WORKER_BATCH_SIZE`` messages per invocation and each job may run for ``jobs.timeouts.requestBudgetSeconds``, so
@@ -46,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     # Powertools Tracer (X-Ray subsegments per AWS call) costs ~100 ms of cold start; Lambda's own active
     # tracing stays on either way. See README "Performance".
     "xraySdk": False,
+    # Step Functions logging of the orchestrated route: ERROR (failed executions) or ALL (every state, with data)
+    "orchestratedLogLevel": "ERROR",
 }
 # The async-jobs worker: SQS batch size, Lambda timeout (the maximum), and the time a batch needs besides the jobs
 # themselves (cold start, idempotency records, result upload, notifications).
@@ -196,6 +199,7 @@ class Settings:
     jobs: JobsSettings
     alarm_email: str | None = None
     xray_sdk: bool = False
+    orchestrated_log_level: str = "ERROR"
 
     @property
     def stack_name(self) -> str:
@@ -245,4 +249,12 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         jobs=jobs,
         alarm_email=str(email) if email else None,
         xray_sdk=_as_bool(get("xraySdk"), "xraySdk"),
+        orchestrated_log_level=_log_level(get("orchestratedLogLevel")),
     )
+
+
+def _log_level(value: Any) -> str:
+    level = str(value).upper()
+    if level not in ("ERROR", "ALL"):
+        raise ConfigError(f"context 'orchestratedLogLevel' must be ERROR or ALL, got {value!r}")
+    return level

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_cdk import App, CfnOutput, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import App, CfnOutput, Duration, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
 from infra.constructs.api import GatewayApi
@@ -14,6 +14,7 @@ from infra.constructs.functions import GatewayFunctions
 from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.jobs import Jobs
 from infra.constructs.observability import Observability
+from infra.constructs.routing_workflow import RoutingWorkflow
 from infra.constructs.state_tables import StateTables
 from infra.settings import Settings, load_settings
 
@@ -64,7 +65,28 @@ class GatewayStack(Stack):
         worker.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
         self.state.grant_state_access(worker)
         self.inference.grant_invoke(worker)
-        functions = [api_handler, *self.jobs.functions]
+        # The orchestrated route: its Lambda tasks run the same core with the same state and Bedrock access.
+        routing_tasks = self.functions.create(
+            "RoutingTasks",
+            handler="handlers.routing_tasks.handler",
+            description="FM Gateway orchestrated routing: the state machine's Lambda tasks (classify, plan, admit, invoke, "
+            "record, fallback)",
+            timeout=Duration.seconds(28),
+        )
+        routing_tasks.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
+        routing_tasks.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
+        self.state.grant_state_access(routing_tasks)
+        self.inference.grant_invoke(routing_tasks)
+        self.routing = RoutingWorkflow(
+            self,
+            "Routing",
+            tasks_function=routing_tasks,
+            breaker_table=self.state.breaker_table,
+            key=self.state.key,
+            log_level=settings.orchestrated_log_level,
+            removal_policy=removal,
+        )
+        functions = [api_handler, *self.jobs.functions, routing_tasks]
 
         self.api = GatewayApi(
             self,
@@ -75,6 +97,7 @@ class GatewayStack(Stack):
             config=config,
             removal_policy=removal,
             jobs_handler=self.jobs.api_handler,
+            orchestrated_integration=self.routing.integration(),
         )
         self.observability = Observability(
             self,
@@ -122,6 +145,7 @@ CONTEXT_KEYS = (
     "configRollbackAlarm",
     "alarmEmail",
     "xraySdk",
+    "orchestratedLogLevel",
 )
 
 

@@ -120,6 +120,7 @@ class GatewayApi(Construct):
         config: Mapping[str, Any],
         removal_policy: RemovalPolicy,
         jobs_handler: lambda_.IFunction | None = None,
+        orchestrated_integration: apigw.Integration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
@@ -179,6 +180,20 @@ class GatewayApi(Construct):
         chat = v1.add_resource("chat")
         self.methods["POST /v1/chat"] = self._post(chat, integration, chat_model)
         self.methods["POST /v1/chat/completions"] = self._post(chat.add_resource("completions"), integration, openai_model)
+        if orchestrated_integration is not None:
+            # Step Functions StartSyncExecution, no Lambda in front; the response template sets status and Retry-After
+            self.methods["POST /v1/chat/orchestrated"] = self._acknowledge_api_key_auth(
+                chat.add_resource("orchestrated").add_method(
+                    "POST",
+                    orchestrated_integration,
+                    api_key_required=True,
+                    request_validator=self.body_validator,
+                    request_models={JSON: chat_model},
+                    method_responses=[
+                        apigw.MethodResponse(status_code="200", response_parameters={"method.response.header.Retry-After": False})
+                    ],
+                )
+            )
         for path in config.get("routes", {}):
             resource = self.api.root.resource_for_path(path)
             self.methods[f"POST {path}"] = self._post(resource, integration, chat_model)

@@ -7,7 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infra.constructs.routing_workflow import DEFINITION_FILE, MAX_WRAPPED_BODY_CHARS, REQUEST_TEMPLATE_FILE, RESPONSE_TEMPLATE_FILE
+from infra.constructs.routing_workflow import (
+    DEFINITION_FILE,
+    MAX_WRAPPED_BODY_CHARS,
+    REQUEST_TEMPLATE_FILE,
+    RESPONSE_TEMPLATE_FILE,
+)
 from tests.infra.conftest import api_function, as_list, render, statements_of
 
 
@@ -43,10 +48,8 @@ def test_the_deployed_definition_is_the_file_with_its_substitutions(synth):
 
 
 def test_orchestrated_method_integrates_start_sync_execution_with_validator_and_templates(synth):
-    method = next(
-        res for res in synth.resources("AWS::ApiGateway::Method").values()
-        if res["Properties"]["Integration"].get("Uri") and "StartSyncExecution" in json.dumps(res["Properties"]["Integration"]["Uri"])
-    )  # fmt: skip
+    methods = synth.resources("AWS::ApiGateway::Method").values()
+    method = next(res for res in methods if "StartSyncExecution" in json.dumps(res["Properties"]["Integration"].get("Uri")))
     props = method["Properties"]
     assert props["HttpMethod"] == "POST" and props["ApiKeyRequired"] is True
     validator_id, _ = synth.one("AWS::ApiGateway::RequestValidator")

@@ -14,10 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from local.api_gateway import LocalApiGateway, default_routes  # noqa: E402
+from local.api_gateway import LocalApiGateway, Route, default_routes  # noqa: E402
 from local.aws_resources import create_resources  # noqa: E402
 from local.bedrock_simulator import BedrockSimulator  # noqa: E402
 from local.event_sources import SqsEventSource, print_notices  # noqa: E402
+from local.orchestration import MOTO_SFN_CONFIG  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "config" / "gateway.json"
 
@@ -59,6 +60,7 @@ class LocalGateway:
         self.pollers: list[SqsEventSource] = []
         self.resources: dict[str, str] = {}
         self._stopping = threading.Event()
+        self.orchestrated = False
 
     def start(self) -> LocalGateway:
         from moto.server import ThreadedMotoServer
@@ -109,6 +111,8 @@ class LocalGateway:
         runtime.gateway()  # fail fast on a bad config, before printing a URL
         runtime.config_source().get()
         routes = default_routes(self.config, api.handler, jobs_api.handler)
+        if self.moto is not None:  # the interpreter runs inside this process's moto server
+            routes.append(Route("/v1/chat/orchestrated", {"POST": "chat-request"}, self._orchestrated_route()))
         self.pollers = [
             SqsEventSource(
                 self.resources["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler, self.moto_url, retry_delay=1, batch_size=3
@@ -123,6 +127,24 @@ class LocalGateway:
         self.api = LocalApiGateway(routes, self.config, self.keys)
         self.url = self.api.start(self.host, self.port)
         return self
+
+    def _orchestrated_route(self):
+        """POST /v1/chat/orchestrated: the routing state machine in moto's interpreter, templates rendered."""
+        import boto3
+        from moto.core.config import default_user_config
+
+        from handlers import routing_tasks
+        from local.orchestration import ROUTING_TASKS_FUNCTION, OrchestratedRoute, create_state_machine, install_lambda_dispatch
+
+        for service, settings in MOTO_SFN_CONFIG.items():
+            default_user_config.setdefault(service, {}).update(settings)  # type: ignore[attr-defined]
+        os.environ["MOTO_PORT"] = self.moto_url.rsplit(":", 1)[1]  # where the interpreter's own clients go
+        install_lambda_dispatch({ROUTING_TASKS_FUNCTION: routing_tasks.handler})
+        sfn = boto3.client("stepfunctions", endpoint_url=self.moto_url, region_name=os.environ["AWS_DEFAULT_REGION"])
+        arn = f"arn:aws:lambda:{os.environ['AWS_DEFAULT_REGION']}:123456789012:function:{ROUTING_TASKS_FUNCTION}"
+        state_machine = create_state_machine(sfn, self.resources["FMGW_BREAKER_TABLE"], arn)
+        self.orchestrated = True
+        return OrchestratedRoute(sfn, state_machine)
 
     def _sweep(self, handler) -> None:
         """The scheduled sweeper, every minute as in AWS."""
@@ -166,6 +188,10 @@ class LocalGateway:
                 f"  Bedrock   {bedrock}",
                 f"  AWS       moto at {self.moto_url}  (DynamoDB, SQS + DLQ, S3, SNS; job worker polling)",
                 f"  Config    {self.config_file}",
+                "  Routes    /v1/chat, /v1/chat/completions, "
+                + ", ".join(self.config["routes"])
+                + (", /v1/chat/orchestrated (Step Functions: moto's interpreter)" if self.orchestrated else "")
+                + ", /v1/jobs",
                 "Try:",
                 f"  curl -s {self.url}/v1/chat -H 'x-api-key: {self.api_key}' -H 'content-type: application/json' -d '{body}'",
                 "Ctrl-C stops everything.",

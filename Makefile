@@ -22,7 +22,7 @@ install: $(STAMP)
 local: install  ## run the gateway on http://127.0.0.1:8080 (BEDROCK=aws for real Bedrock)
 	$(PY) -m local
 
-test: install typecheck  ## every test: unit, integration, infrastructure, end-to-end (after the type check)
+test: install typecheck node_modules  ## every test: unit, integration, infrastructure, end-to-end (after the type check)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
 
 typecheck: install  ## mypy over the Lambda code: zero errors
@@ -34,7 +34,7 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/integration
 
-test-infra: install
+test-infra: install node_modules
 	$(PY) -m pytest tests/infra
 
 test-e2e: install

@@ -10,6 +10,7 @@ on the method's Step Functions integration.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -154,6 +155,9 @@ def faithful_timestamps() -> None:
 def install_lambda_dispatch(handlers: dict[str, Callable[[dict, Any], Any]]) -> None:
     """Route moto's Lambda invocations of these function names to the given handlers, in this process."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    # moto's interpreter logs an ERROR for every absent path a Choice's IsPresent rule probes: normal here
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
     faithful_timestamps()
     with _dispatch_lock:

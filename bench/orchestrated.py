@@ -100,7 +100,8 @@ def cost_table(overhead_ms: float) -> str:
 def latency(requests: int = 200, warmup: int = 20) -> str:
     sys.path.insert(0, str(ROOT / "lambdas"))
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_NAMESPACE="FMGatewayBench", POWERTOOLS_LOG_LEVEL="WARNING")
+    os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_NAMESPACE="FMGatewayBench")
+    os.environ.update(POWERTOOLS_LOG_LEVEL="WARNING")
     import boto3
     from botocore.config import Config
     from moto import mock_aws
@@ -116,7 +117,6 @@ def latency(requests: int = 200, warmup: int = 20) -> str:
         lambda_dispatch,
     )
 
-    config = json.loads((ROOT / "config" / "gateway.json").read_text())
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole measurement
     real_stdout, sys.stdout = sys.stdout, sink
     timings: dict[str, list[float]] = {"a": [], "b": [], "d": []}
@@ -167,7 +167,6 @@ def latency(requests: int = 200, warmup: int = 20) -> str:
         sys.stdout = real_stdout
         sink.close()
         runtime.reset()
-    del config
     rows = []
     for label, key in (("(a) boto3 converse, direct", "a"), ("(b) Lambda path, handler in-process", "b"),
                        ("(d) orchestrated, local interpreter", "d")):  # fmt: skip

@@ -66,8 +66,9 @@ def test_orchestrated_method_integrates_start_sync_execution_with_validator_and_
     (response,) = integration["IntegrationResponses"]
     assert response["ResponseTemplates"]["application/json"] == RESPONSE_TEMPLATE_FILE.read_text()
     role = integration["Credentials"]["Fn::GetAtt"][0]
-    actions = [a for st in statements_of(synth, role) for a in as_list(st["Action"])]
-    assert actions == ["states:StartSyncExecution"]
+    statements = statements_of(synth, role)
+    assert [a for st in statements for a in as_list(st["Action"])] == ["states:StartSyncExecution"]
+    assert [r for st in statements for r in as_list(st["Resource"])] == ["${" + machine_id + "}"]
 
 
 def test_state_machine_role_reads_breaker_items_and_invokes_its_tasks_only(synth):

@@ -43,6 +43,18 @@ class ChatRequest(NamedTuple):
     tier: str | None = None
     path_route: str | None = None
 
+    @classmethod
+    def from_body(cls, body: dict[str, Any], path_route: str | None = None) -> ChatRequest:
+        """A validated Converse-shaped body (``/v1/chat``, task routes, jobs, the orchestrated route)."""
+        return cls(
+            messages=body["messages"],
+            system=body.get("system"),
+            inference=body.get("inferenceConfig"),
+            model=body.get("model"),
+            tier=body.get("tier"),
+            path_route=path_route,
+        )
+
 
 class Attempt(NamedTuple):
     model: str

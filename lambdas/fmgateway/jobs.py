@@ -203,7 +203,7 @@ class Jobs:
         job.update(started)
 
         try:
-            result = self._gateway().chat(_chat_request(job["request"]))
+            result = self._gateway().chat(ChatRequest.from_body(job["request"]))
         except GatewayError as err:
             if err.status in PERMANENT_STATUSES:
                 return self._finish(job, run_id, FAILED, error={"type": err.type, "message": err.message})
@@ -277,12 +277,3 @@ class Jobs:
             self._enqueue(job_id)
         return len(job_ids)
 
-
-def _chat_request(body: dict) -> ChatRequest:
-    return ChatRequest(
-        messages=body["messages"],
-        system=body.get("system"),
-        inference=body.get("inferenceConfig"),
-        model=body.get("model"),
-        tier=body.get("tier"),
-    )

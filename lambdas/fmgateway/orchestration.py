@@ -69,16 +69,6 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def chat_request(body: dict[str, Any]) -> ChatRequest:
-    return ChatRequest(
-        messages=body["messages"],
-        system=body.get("system"),
-        inference=body.get("inferenceConfig"),
-        model=body.get("model"),
-        tier=body.get("tier"),
-    )
-
-
 def _started(payload: dict[str, Any]) -> float:
     """The execution's start as a ``time.perf_counter`` value: the request budget counts from there."""
     return time.perf_counter() - max(0.0, time.time() - epoch(payload["startedAt"]))
@@ -87,7 +77,7 @@ def _started(payload: dict[str, Any]) -> float:
 def _prepared(gateway: Gateway, payload: dict[str, Any]) -> Prepared:
     config = gateway.config.get()
     plan = Plan.from_json(config, payload["plan"])
-    prepared = gateway.prepare(chat_request(payload["request"]), started=_started(payload), plan=plan)
+    prepared = gateway.prepare(ChatRequest.from_body(payload["request"]), started=_started(payload), plan=plan)
     return prepared._replace(extra_cost_usd=float(payload["plan"].get("extraCostUsd", 0.0)))
 
 
@@ -98,7 +88,7 @@ def _attempts(payload: dict[str, Any]) -> list[Attempt]:
 def classify(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """Step 1, for ``auto`` only: the heuristic, or the classifier model with the heuristic as fallback."""
     schemas.validate("chat-request", payload["request"])
-    prepared = gateway.prepare(chat_request(payload["request"]), started=_started(payload))
+    prepared = gateway.prepare(ChatRequest.from_body(payload["request"]), started=_started(payload))
     decision = prepared.plan.decision
     return {
         "decision": decision.describe() if decision else None,
@@ -112,7 +102,7 @@ def plan(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     schemas.validate("chat-request", payload["request"])
     classification = payload.get("classification")
     decision = TierDecision.from_json(classification["decision"]) if classification and classification["decision"] else None
-    prepared = gateway.prepare(chat_request(payload["request"]), started=_started(payload), decision=decision)
+    prepared = gateway.prepare(ChatRequest.from_body(payload["request"]), started=_started(payload), decision=decision)
     return {**prepared.plan.to_json(), "extraCostUsd": classification["costUsd"] if classification else 0.0}
 
 

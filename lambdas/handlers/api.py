@@ -53,14 +53,7 @@ def _chat_body(event: dict) -> dict:
 
 def chat(event: dict) -> dict:
     body = _chat_body(event)
-    request = ChatRequest(
-        messages=body["messages"],
-        system=body.get("system"),
-        inference=body.get("inferenceConfig"),
-        model=body.get("model"),
-        tier=body.get("tier"),
-    )
-    return _converse_response(event, run(request))
+    return _converse_response(event, run(ChatRequest.from_body(body)))
 
 
 def task(event: dict, tier: str) -> dict:
@@ -69,10 +62,7 @@ def task(event: dict, tier: str) -> dict:
         if field in body:
             path = event.get("resource") or event.get("path")
             raise InvalidRequest(f"body.{field}: {path} takes its tier from the path; use /v1/chat to choose")
-    request = ChatRequest(
-        messages=body["messages"], system=body.get("system"), inference=body.get("inferenceConfig"), path_route=tier
-    )
-    return _converse_response(event, run(request))
+    return _converse_response(event, run(ChatRequest.from_body(body, path_route=tier)))
 
 
 def chat_completions(event: dict) -> dict:

@@ -276,4 +276,3 @@ class Jobs:
         for job_id in job_ids:
             self._enqueue(job_id)
         return len(job_ids)
-

@@ -101,6 +101,13 @@ def test_a_tier_request_is_answered_with_the_gateway_block_and_execution_arn(orc
 
 
 VISITED: set[str] = set()
+RAN: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _ran(request):
+    yield
+    RAN.add(request.node.nodeid)
 
 
 def visited(orchestrated: Orchestrated, execution_arn: str) -> list[str]:
@@ -273,7 +280,9 @@ def test_a_failing_task_is_an_internal_502_without_details(orchestrated, monkeyp
     assert "DescribeInternalError" in states
 
 
-def test_every_state_is_reached_by_a_test():
+def test_every_state_is_reached_by_a_test(request):
+    others = {item.nodeid for item in request.session.items if item.module is request.module} - {request.node.nodeid}
+    if not others or others - RAN:
+        pytest.skip("needs every test of this module in one process first (make test runs pytest with --dist loadfile)")
     states = set(json.loads((CONFIG_FILE.parents[1] / "statemachines" / "routing.asl.json").read_text())["States"])
-    assert VISITED, "run with the other tests of this module"
     assert states - VISITED == set()

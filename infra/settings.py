@@ -8,7 +8,10 @@ Context keys (cdk.json, overridable with ``cdk -c key=value``):
 - ``retain`` (true): RETAIN (else DESTROY) tables, key and log groups on stack deletion;
 - ``configRollout`` ("allAtOnce" for dev, "linear" otherwise): AppConfig deployment strategy;
 - ``configRollbackAlarm`` (true): roll AppConfig deployments back when the API 5xx alarm fires;
-- ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic.
+- ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic;
+- ``vpc`` (false): put the functions in private subnets behind VPC endpoints (``infra/constructs/network.py``);
+- ``reservedConcurrency`` ({}): reserved concurrency per function construct id, e.g. ``{"ApiHandler": 100}`` (a JSON
+  string on the command line: ``-c reservedConcurrency='{"ApiHandler": 100}'``); unset functions reserve none.
 
 The ``jobs`` section of the configuration sizes the async-jobs pipeline (``JobsSettings``): the worker takes
 ``WORKER_BATCH_SIZE`` messages per invocation and each job may run for ``jobs.timeouts.requestBudgetSeconds``, so
@@ -46,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     # Powertools Tracer (X-Ray subsegments per AWS call) costs ~100 ms of cold start; Lambda's own active
     # tracing stays on either way. See README "Performance".
     "xraySdk": False,
+    "vpc": False,
 }
 # The async-jobs worker: SQS batch size, Lambda timeout (the maximum), and the time a batch needs besides the jobs
 # themselves (cold start, idempotency records, result upload, notifications).
@@ -175,6 +179,28 @@ def jobs_settings(
     )
 
 
+def _reserved_concurrency(value: Any) -> dict[str, int]:
+    """``reservedConcurrency``: a mapping (or its JSON text) of function construct id -> reserved executions (>= 1).
+
+    Zero is refused: a function with zero reserved concurrency is throttled on every invocation.
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"context 'reservedConcurrency' is not valid JSON: {err}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"context 'reservedConcurrency' must map function names to integers, got {value!r}")
+    reserved: dict[str, int] = {}
+    for name, count in value.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigError(f"context 'reservedConcurrency': {name} must be an integer of at least 1, got {count!r}")
+        reserved[str(name)] = count
+    return reserved
+
+
 def _as_bool(value: Any, key: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -196,6 +222,8 @@ class Settings:
     jobs: JobsSettings
     alarm_email: str | None = None
     xray_sdk: bool = False
+    vpc: bool = False
+    reserved_concurrency: dict[str, int] = field(default_factory=dict)
 
     @property
     def stack_name(self) -> str:
@@ -245,4 +273,6 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         jobs=jobs,
         alarm_email=str(email) if email else None,
         xray_sdk=_as_bool(get("xraySdk"), "xraySdk"),
+        vpc=_as_bool(get("vpc"), "vpc"),
+        reserved_concurrency=_reserved_concurrency(context.get("reservedConcurrency")),
     )

@@ -13,6 +13,7 @@ from infra.constructs.config_store import ConfigStore
 from infra.constructs.functions import GatewayFunctions
 from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.jobs import Jobs
+from infra.constructs.network import GatewayNetwork
 from infra.constructs.observability import Observability
 from infra.constructs.state_tables import StateTables
 from infra.settings import Settings, load_settings
@@ -34,12 +35,16 @@ class GatewayStack(Stack):
         Tags.of(self).add("environment", settings.environment)
 
         self.state = StateTables(self, "State", prefix=prefix, removal_policy=removal)
+        self.network = GatewayNetwork(self, "Network", key=self.state.key, removal_policy=removal) if settings.vpc else None
         self.functions = GatewayFunctions(
             self,
             "Functions",
             powertools_version=settings.powertools_version,
+            key=self.state.key,
             removal_policy=removal,
             xray_sdk=settings.xray_sdk,
+            reserved_concurrency=settings.reserved_concurrency,
+            network=self.network,
         )
         api_handler = self.functions.api_handler
         api_handler.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
@@ -73,6 +78,7 @@ class GatewayStack(Stack):
             stage_name=settings.environment,
             handler=api_handler,
             config=config,
+            key=self.state.key,
             removal_policy=removal,
             jobs_handler=self.jobs.api_handler,
         )
@@ -87,6 +93,7 @@ class GatewayStack(Stack):
             alarm_email=settings.alarm_email,
             jobs_queue=self.jobs.queue,
             jobs_dlq=self.jobs.dlq,
+            dead_letter_queues={"JobsSweeperFailures": self.jobs.sweeper_dlq},
         )
         self.config_store = ConfigStore(
             self,
@@ -122,6 +129,8 @@ CONTEXT_KEYS = (
     "configRollbackAlarm",
     "alarmEmail",
     "xraySdk",
+    "vpc",
+    "reservedConcurrency",
 )
 
 

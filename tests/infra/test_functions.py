@@ -13,7 +13,7 @@ def test_runtime_architecture_sizing_tracing(synth):
         "AWS::Lambda::Function",
         {
             "Handler": "handlers.api.handler",
-            "Runtime": "python3.13",
+            "Runtime": "python3.14",
             "Architectures": ["arm64"],
             "MemorySize": 1024,
             "Timeout": 29,
@@ -40,8 +40,10 @@ def test_powertools_layer_from_public_ssm_parameter(synth):
     parameter = synth.doc["Parameters"][layers[0]["Ref"]]
     assert parameter == {
         "Type": "AWS::SSM::Parameter::Value<String>",
-        "Default": "/aws/service/powertools/python/arm64/python3.13/3.37.0",
+        "Default": "/aws/service/powertools/python/arm64/python3.14/3.37.0",
     }
+    # The layer is published per Python version: its parameter names the function's runtime.
+    assert function["Properties"]["Runtime"] in parameter["Default"].split("/")
 
 
 def test_environment_contract(synth):

@@ -10,9 +10,10 @@ from constructs import Construct
 
 from infra.constructs.api import GatewayApi
 from infra.constructs.config_store import ConfigStore
-from infra.constructs.functions import GatewayFunctions
+from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_letter_queue
 from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.jobs import Jobs
+from infra.constructs.network import GatewayNetwork
 from infra.constructs.observability import Observability
 from infra.constructs.routing_workflow import RoutingWorkflow
 from infra.constructs.state_tables import StateTables
@@ -35,12 +36,16 @@ class GatewayStack(Stack):
         Tags.of(self).add("environment", settings.environment)
 
         self.state = StateTables(self, "State", prefix=prefix, removal_policy=removal)
+        self.network = GatewayNetwork(self, "Network", key=self.state.key, removal_policy=removal) if settings.vpc else None
         self.functions = GatewayFunctions(
             self,
             "Functions",
             powertools_version=settings.powertools_version,
+            key=self.state.key,
             removal_policy=removal,
             xray_sdk=settings.xray_sdk,
+            reserved_concurrency=settings.reserved_concurrency,
+            network=self.network,
         )
         api_handler = self.functions.api_handler
         api_handler.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
@@ -73,6 +78,9 @@ class GatewayStack(Stack):
             "record, fallback)",
             timeout=Duration.seconds(28),
         )
+        acknowledge_no_dead_letter_queue(
+            routing_tasks, "Step Functions (a Lambda task; the state machine's Retry and Catch handle its failures)"
+        )
         routing_tasks.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
         routing_tasks.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
         self.state.grant_state_access(routing_tasks)
@@ -95,6 +103,7 @@ class GatewayStack(Stack):
             stage_name=settings.environment,
             handler=api_handler,
             config=config,
+            key=self.state.key,
             removal_policy=removal,
             jobs_handler=self.jobs.api_handler,
             orchestrated_integration=self.routing.integration(),
@@ -110,6 +119,7 @@ class GatewayStack(Stack):
             alarm_email=settings.alarm_email,
             jobs_queue=self.jobs.queue,
             jobs_dlq=self.jobs.dlq,
+            dead_letter_queues={"JobsSweeperFailures": self.jobs.sweeper_dlq},
         )
         self.config_store = ConfigStore(
             self,
@@ -146,6 +156,8 @@ CONTEXT_KEYS = (
     "alarmEmail",
     "xraySdk",
     "orchestratedLogLevel",
+    "vpc",
+    "reservedConcurrency",
 )
 
 

@@ -16,10 +16,10 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.compliance import encrypted_log_group
 from infra.settings import ROOT
 
 STATEMACHINES = ROOT / "statemachines"
@@ -52,12 +52,12 @@ class RoutingWorkflow(Construct):
         super().__init__(scope, construct_id)
         if log_level not in LOG_LEVELS:
             raise ValueError(f"orchestratedLogLevel must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
-        self.logs = logs.LogGroup(
+        self.logs = encrypted_log_group(
             self,
             "Logs",
+            key=key,
             # the /aws/vendedlogs/ prefix keeps Step Functions' log delivery within CloudWatch Logs' policy size limit
             log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-routing",
-            retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=removal_policy,
         )
         self.state_machine = sfn.StateMachine(

@@ -20,13 +20,16 @@ from fmgateway.cache import ResponseCache, request_key
 from fmgateway.candidates import Candidate
 from fmgateway.catalog import Model
 from fmgateway.config import ConfigSource, GatewayConfig
-from fmgateway.errors import InvalidRequest, ModelError, Unavailable, UpstreamTimeout
+from fmgateway.errors import GatewayError, InvalidRequest, ModelError, Unavailable, UpstreamTimeout
 from fmgateway.ports import ModelInvoker
 from fmgateway.routing import Plan, TierDecision
 
 DEFAULT_RETRY_AFTER = 2  # seconds, when no open breaker tells us better
 MIN_ATTEMPT_SECONDS = 1.0  # do not start a candidate with less budget than this left
 ZERO_USAGE = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
+# A failure that may follow the request rather than the model (README "Failure isolation"): Bedrock's
+# ModelErrorException (424). It counts against a model only once the next model has not failed the same way.
+REQUEST_SHAPED_ERROR = "ModelErrorException"
 
 # The invocation step: one call of one candidate with a Converse-shaped body, within a deadline
 # (a ``time.perf_counter`` value). Converse today; ConverseStream or an InvokeModel translation later.
@@ -68,6 +71,18 @@ class Attempt(NamedTuple):
     @classmethod
     def from_json(cls, data: dict) -> Attempt:
         return cls(data["model"], data["outcome"], data.get("code"), float(data.get("ms", 0.0)))
+
+
+class Deferred(NamedTuple):
+    """A 424 not yet counted against its model: it counts once the next model answers or fails otherwise."""
+
+    alias: str
+    decision: str  # the breaker's admit decision for that call (a probe slot to give back if it never counts)
+    message: str
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Deferred | None:
+        return cls(data["alias"], data["decision"], data["message"]) if data else None
 
 
 class ChatResult(NamedTuple):
@@ -239,6 +254,43 @@ class Gateway:
     def record_failure(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> None:
         self.breaker.record_failure(candidate.breaker_key, config.breaker, now=now)
 
+    def after_failure(
+        self,
+        config: GatewayConfig,
+        candidate: Candidate,
+        decision: str,
+        err: InvocationError,
+        deferred: Deferred | None,
+        now: float | None = None,
+    ) -> Deferred | None:
+        """Count a transient failure on the breakers, isolating failures that follow the request: a 424 is deferred
+        until the next model's outcome; a second 424 in a row means the request is the cause, so neither counts and
+        the caller gets a 502 quoting both models (``ModelError``). Returns what is deferred now."""
+        if err.code == REQUEST_SHAPED_ERROR:
+            if deferred is None:
+                return Deferred(candidate.alias, decision, err.message)
+            self.settle(config, deferred, counts=False)
+            if decision == PROBE:
+                self.breaker.release(candidate.breaker_key, config.breaker)
+            raise ModelError(
+                f"{deferred.alias} and {candidate.alias} both failed this request with {REQUEST_SHAPED_ERROR}: "
+                f"{deferred.message!r}; {err.message!r}. The request itself is the likely cause (not counted against the "
+                "models); change it or choose another model."
+            )
+        self.settle(config, deferred, counts=True, now=now)
+        self.record_failure(candidate, config, now=now)
+        return None
+
+    def settle(self, config: GatewayConfig, deferred: Deferred | None, counts: bool, now: float | None = None) -> None:
+        """The next model's outcome is known: count a deferred 424 against its model, or give back its probe slot."""
+        if deferred is None:
+            return
+        candidate = Candidate(config.catalog.models[deferred.alias])
+        if counts:
+            self.record_failure(candidate, config, now=now)
+        elif deferred.decision == PROBE:
+            self.breaker.release(candidate.breaker_key, config.breaker)
+
     def body_for(self, prepared: Prepared, candidate: Candidate) -> dict[str, Any]:
         inference = prepared.inference
         body: dict[str, Any] = {
@@ -334,8 +386,10 @@ class Gateway:
         config = prepared.config
         attempts: list[Attempt] = []
         model_seconds = 0.0
+        deferred: Deferred | None = None
         for candidate in prepared.plan.candidates:
             if time.perf_counter() > prepared.deadline - MIN_ATTEMPT_SECONDS:  # before admit: never hold a probe unused
+                self.settle(config, deferred, counts=True)
                 return self.last_resort(prepared, attempts, model_seconds, out_of_time=True)
             decision = self.admit(candidate, config)
             if decision == SKIP:
@@ -347,13 +401,18 @@ class Gateway:
             except InvocationError as err:
                 elapsed = time.perf_counter() - call_started
                 model_seconds += elapsed
-                self.record_failure(candidate, config)
                 attempts.append(Attempt(candidate.alias, err.kind, err.code, elapsed * 1000))
+                deferred = self.after_failure(config, candidate, decision, err, deferred)
                 continue
+            except GatewayError:
+                self.settle(config, deferred, counts=False)  # the request was at fault: say nothing of the models
+                raise
             elapsed = time.perf_counter() - call_started
             model_seconds += elapsed
             attempts.append(Attempt(candidate.alias, "ok", None, elapsed * 1000))
+            self.settle(config, deferred, counts=True)
             return self.answer(prepared, candidate, response, attempts, model_seconds)
+        self.settle(config, deferred, counts=True)
         return self.last_resort(prepared, attempts, model_seconds, out_of_time=False)
 
     def chat(self, request: ChatRequest, step: InvocationStep | None = None) -> ChatResult:

@@ -23,8 +23,8 @@ from fmgateway import schemas
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE, SKIP
 from fmgateway.candidates import Candidate
-from fmgateway.errors import Unavailable, UpstreamTimeout
-from fmgateway.gateway import MIN_ATTEMPT_SECONDS, Attempt, ChatRequest, Gateway, Prepared
+from fmgateway.errors import GatewayError, Unavailable, UpstreamTimeout
+from fmgateway.gateway import MIN_ATTEMPT_SECONDS, Attempt, ChatRequest, Deferred, Gateway, Prepared
 from fmgateway.routing import Plan, TierDecision
 
 
@@ -123,11 +123,16 @@ def invoke(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
             gateway.breaker.release(candidate.breaker_key, prepared.config.breaker)
         raise BudgetExhausted("budget", "the request budget ran out before this candidate could be tried")
     attempts = _attempts(payload)
+    deferred = Deferred.from_json(payload.get("deferred"))
     call_started = time.perf_counter()
     try:
         response = gateway.invoke(prepared, candidate, decision, gateway.converse_step)
     except InvocationError as err:
         raise TASK_ERRORS[err.kind](err.code, err.message, (time.perf_counter() - call_started) * 1000) from err
+    except GatewayError:
+        gateway.settle(prepared.config, deferred, counts=False)  # the request was at fault
+        raise
+    gateway.settle(prepared.config, deferred, counts=True)
     elapsed = time.perf_counter() - call_started
     attempts.append(Attempt(candidate.alias, "ok", None, elapsed * 1000))
     model_seconds = sum(attempt.ms for attempt in attempts) / 1000
@@ -143,6 +148,7 @@ def record(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     config = gateway.config.get()
     candidate = Candidate(config.catalog.models[payload["candidate"]["alias"]])
     attempts = _attempts(payload)
+    deferred = Deferred.from_json(payload.get("deferred"))
     if payload["outcome"] == "skipped":
         attempts.append(Attempt(candidate.alias, "skipped", "circuit_open"))
     else:
@@ -151,10 +157,13 @@ def record(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
             detail = json.loads(json.loads(error["Cause"])["errorMessage"])
         except (ValueError, KeyError, TypeError):
             detail = {"code": error.get("Error", "Unknown"), "message": str(error.get("Cause", "")), "ms": 0.0}
-        gateway.record_failure(candidate, config, now=epoch(payload["now"]))
         outcome = OUTCOMES.get(error.get("Error", ""), "unavailable")  # a Lambda failure of our own: unavailable
         attempts.append(Attempt(candidate.alias, outcome, detail.get("code"), float(detail.get("ms", 0.0))))
-    return {"attempts": [attempt.describe() for attempt in attempts]}
+        failure = InvocationError(outcome, str(detail.get("code")), str(detail.get("message", "")))
+        deferred = gateway.after_failure(
+            config, candidate, payload.get("decision", "allow"), failure, deferred, now=epoch(payload["now"])
+        )
+    return {"attempts": [attempt.describe() for attempt in attempts], "deferred": deferred._asdict() if deferred else None}
 
 
 def fallback(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +171,7 @@ def fallback(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     (``{"error": {type, message, retryAfter}, "status": ...}``, which the machine turns into its failure)."""
     prepared = _prepared(gateway, payload)
     attempts = _attempts(payload)
+    gateway.settle(prepared.config, Deferred.from_json(payload.get("deferred")), counts=True)
     model_seconds = sum(attempt.ms for attempt in attempts) / 1000
     try:
         result = gateway.last_resort(prepared, attempts, model_seconds, out_of_time=bool(payload.get("outOfTime")))

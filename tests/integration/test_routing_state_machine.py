@@ -17,6 +17,7 @@ from local.bedrock_simulator import BedrockSimulator
 from local.orchestration import MOTO_SFN_CONFIG, ROUTING_TASKS_FUNCTION, OrchestratedRoute, create_state_machine, lambda_dispatch
 from tests.conftest import CONFIG_FILE
 from tests.integration.conftest import api_event
+from tests.isolation_scenarios import ISOLATION, MEDIUM
 
 BREAKER_TABLE, CACHE_TABLE = NAMES["FMGW_BREAKER_TABLE"], NAMES["FMGW_CACHE_TABLE"]
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{ROUTING_TASKS_FUNCTION}"
@@ -278,6 +279,25 @@ def test_a_failing_task_is_an_internal_502_without_details(orchestrated, monkeyp
     status, _, body, states = run(orchestrated, {"tier": "simple", "messages": user("Hello")})
     assert status == 502 and body["error"]["type"] == "internal_error" and "secret" not in json.dumps(body)
     assert "DescribeInternalError" in states
+
+
+@pytest.mark.parametrize("name", ISOLATION)
+def test_isolation_table_in_the_state_machine(orchestrated, name):
+    from fmgateway.breaker import BreakerState
+    from fmgateway.config import load_file
+    from fmgateway.stores import DynamoBreakerStore
+
+    outcomes, status, counted = ISOLATION[name]
+    models = load_file(CONFIG_FILE).catalog.models
+    for alias, outcome in zip(MEDIUM, outcomes, strict=True):
+        if outcome != "ok":
+            orchestrated.sim.set_faults(models[alias].invoke_id, errorCode=outcome)
+    got, _, body, _ = run(orchestrated, {"tier": "medium", "messages": user("Hello")})
+    assert got == status, body
+    if status == 502:
+        assert body["error"]["type"] == "model_error" and "both failed this request" in body["error"]["message"]
+    store = DynamoBreakerStore(orchestrated.dynamodb, BREAKER_TABLE)
+    assert tuple(BreakerState.from_record(store.get(models[alias].invoke_id)[0]).failures for alias in MEDIUM) == counted
 
 
 def test_every_state_is_reached_by_a_test(request):

@@ -9,7 +9,6 @@ an *access* failure (model not enabled, IAM) is the operator's problem, reported
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 from collections.abc import Callable
 from typing import Any
@@ -135,7 +134,7 @@ def with_binary_content(request: dict[str, Any]) -> dict[str, Any]:
             if source and isinstance(source.get("bytes"), str):
                 try:
                     raw = base64.b64decode(source["bytes"], validate=True)
-                except binascii.Error:
+                except ValueError:  # binascii.Error, and the ValueError of non-ASCII text
                     raise InvocationError("invalid", "ValidationException", f"{kind}.source.bytes is not valid base64") from None
                 block = {kind: {**block[kind], "source": {"bytes": raw}}}
             content.append(block)

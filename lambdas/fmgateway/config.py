@@ -8,6 +8,7 @@ live within ``APPCONFIG_MAX_AGE`` seconds with no per-request AppConfig call); t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -109,7 +110,10 @@ class ConfigSource(Protocol):
 
 
 class FileConfigSource:
-    """Reads a JSON file; re-reads it when its modification time changes (checked at most once a second)."""
+    """Reads a JSON file; re-reads it when its modification time changes (checked at most once a second).
+
+    A file that turns invalid (bad JSON, a schema error, half-written, deleted) is logged once and the
+    last good configuration stays in force, as with AppConfig; only the first read must succeed."""
 
     def __init__(self, path: str | Path, clock=time.monotonic):
         self.path = Path(path)
@@ -125,10 +129,19 @@ class FileConfigSource:
             return self._config
         with self._lock:
             self._checked = now
-            mtime = self.path.stat().st_mtime
-            if self._config is None or mtime != self._mtime:
+            if self._config is None:
+                self._mtime = self.path.stat().st_mtime
                 self._config = load_file(self.path)
-                self._mtime = mtime
+                return self._config
+            try:
+                mtime = self.path.stat().st_mtime
+                if mtime != self._mtime:
+                    self._mtime = mtime  # first: a bad version is reported once, not every second
+                    self._config = load_file(self.path)
+            except (OSError, ValueError) as exc:  # ConfigError and json's JSONDecodeError are ValueErrors
+                logging.getLogger(__name__).error(
+                    "ignoring invalid configuration file %s; keeping version %s: %s", self.path, self._config.version, exc
+                )
             return self._config
 
 

@@ -329,7 +329,15 @@ def test_settings_layering(tmp_path, monkeypatch):
         load_settings(use_env=False, overrides={"faults": {"*": {"throttleRate": 2}}})
 
 
-def test_cli_prints_url_and_stops_on_ctrl_c():
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup, `cmd &` in a script, some CI runners
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "started_with_sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+)
+def test_cli_prints_url_and_stops_on_ctrl_c(stop_signal, started_with_sigint_ignored):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop(ENV_CONFIG, None)
     env.pop(ENV_FAULTS, None)
@@ -340,13 +348,14 @@ def test_cli_prints_url_and_stops_on_ctrl_c():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if started_with_sigint_ignored else None,
     )
     try:
         line = proc.stdout.readline().strip()
         url = line.rsplit(" ", 1)[-1]
         assert url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{url}/_sim/health", timeout=5).status_code == 200
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         assert proc.wait(timeout=5) == 0
     finally:
         if proc.poll() is None:

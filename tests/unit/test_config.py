@@ -95,6 +95,41 @@ def test_file_source_reloads_when_the_file_changes(tmp_path, config_doc):
     assert source.get().version == "v2"
 
 
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("{not json", "Expecting property name"),
+        ('{"version": "v3"}', "config must contain"),
+        (None, "No such file"),
+    ],
+)
+def test_file_source_keeps_the_last_good_config_when_the_file_turns_invalid(tmp_path, config_doc, caplog, bad, says):
+    import os
+
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config_doc))
+    clock = FakeClock()
+    source = FileConfigSource(path, clock=clock)
+    good = source.get()
+    if bad is None:
+        path.unlink()
+    else:
+        path.write_text(bad)
+        os.utime(path, (2, 2))
+    clock.advance(1.5)
+    with caplog.at_level("ERROR"):
+        assert source.get() is good
+    assert "ignoring invalid configuration file" in caplog.text and says in caplog.text
+    caplog.clear()
+    clock.advance(1.5)
+    assert source.get() is good and (bad is None or caplog.text == "")  # a bad version is reported once
+    config_doc["version"] = "v4"
+    path.write_text(json.dumps(config_doc))
+    os.utime(path, (3, 3))
+    clock.advance(1.5)
+    assert source.get().version == "v4"  # fixed: picked up again
+
+
 def test_appconfig_source_caches_and_keeps_last_good(monkeypatch, config_doc):
     from aws_lambda_powertools.utilities import parameters
 

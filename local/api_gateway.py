@@ -9,8 +9,8 @@ Gateway proxy event handed to the unmodified Lambda handler.
 At the HTTP layer every request gets an answer in the error contract's shape
 (``{"error": {"type", "message", "requestId"}}``), never a dropped connection, a hang or an HTML page:
 malformed request lines and bodies (400), a method the resource does not have (405 with ``Allow``),
-bodies over the limit (413), oversized headers (431), a body that never arrives (408), unsupported
-versions (505). The Python standard library's server does the parsing; ``_HttpHandler`` replaces its
+bodies over the limit (413), oversized headers (431), a body that never arrives (408), an
+unsupported HTTP version (400). The Python standard library's server does the parsing; ``_HttpHandler`` replaces its
 HTML errors and its silent closes.
 """
 
@@ -47,7 +47,6 @@ ERROR_TYPES = {
     431: "request_too_large",
     501: "invalid_request",
     502: "internal_error",
-    505: "invalid_request",
 }
 
 
@@ -328,7 +327,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
         """JSON instead of the standard library's HTML page; the connection closes after it."""
         self._responded = True
         self.close_connection = True
-        status = int(code)
+        # an unsupported HTTP version is the client's error: 400, not 505, so that no bad input is a 5xx
+        status = 400 if int(code) == HTTPStatus.HTTP_VERSION_NOT_SUPPORTED else int(code)
         detail = explain or message or HTTPStatus(status).phrase
         request_id = str(uuid.uuid4())
         payload = error_payload(status, ERROR_TYPES.get(status, "invalid_request"), detail, request_id)

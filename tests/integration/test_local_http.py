@@ -97,7 +97,7 @@ HELLO = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
         (b"GET /v1/health\r\n\r\n", 400, "malformed request line"),
         (b"   \r\n\r\n", 400, "malformed request line"),
         (b"GET /v1/health FOO/1.1\r\n\r\n", 400, "version"),
-        (b"GET /v1/health HTTP/2.0\r\n\r\n", 505, "version"),
+        (b"GET /v1/health HTTP/2.0\r\n\r\n", 400, "version"),
         (b"OPTIONS /v1/chat HTTP/1.1\r\nHost: x\r\n\r\n", 405, "use POST"),
         (b"PROPFIND /v1/chat HTTP/1.1\r\nHost: x\r\n\r\n", 405, "use POST"),
         (b"GET /v1/nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 403, "Missing Authentication Token"),

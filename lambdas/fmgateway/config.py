@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from fmgateway import schemas
 from fmgateway.catalog import Catalog, Model
-from fmgateway.errors import ConfigError
+from fmgateway.errors import ConfigError, Unavailable
 
 TIERS = ("simple", "medium", "complex")
 APPCONFIG_MAX_AGE = 45  # seconds; DESIGN: config changes live within 60 s
@@ -156,13 +156,21 @@ class AppConfigSource:
     def get(self) -> GatewayConfig:
         from aws_lambda_powertools.utilities import parameters  # deferred: not needed until the first request
 
-        raw = parameters.get_app_config(
-            name=self.profile,
-            environment=self.environment,
-            application=self.application,
-            transform="json",
-            max_age=self.max_age,
-        )
+        try:
+            raw = parameters.get_app_config(
+                name=self.profile,
+                environment=self.environment,
+                application=self.application,
+                transform="json",
+                max_age=self.max_age,
+            )
+        except Exception as exc:  # AppConfig unreachable or throttled, or a document that is not JSON
+            from aws_lambda_powertools import Logger
+
+            if self._config is not None:  # a stale configuration answers better than none
+                Logger(child=True).warning("AppConfig read failed; keeping the last good configuration", exc_info=exc)
+                return self._config
+            raise Unavailable("the gateway configuration could not be read; retry shortly", retry_after=5) from exc
         if raw is self._raw and self._config is not None:
             return self._config
         try:

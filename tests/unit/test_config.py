@@ -157,6 +157,25 @@ def test_appconfig_source_caches_and_keeps_last_good(monkeypatch, config_doc):
     assert source.get().version == "v3"
 
 
+def test_appconfig_read_failures_keep_the_last_good_config_or_are_503(monkeypatch, config_doc):
+    from aws_lambda_powertools.utilities import parameters
+
+    from fmgateway.errors import Unavailable
+
+    def unreachable(**kwargs):
+        raise parameters.exceptions.GetParameterError("AppConfig unreachable")
+
+    monkeypatch.setattr(parameters, "get_app_config", unreachable)
+    source = AppConfigSource("app", "dev", "gateway")
+    with pytest.raises(Unavailable) as raised:
+        source.get()  # nothing to fall back on: a 503 with Retry-After, not a 500
+    assert raised.value.status == 503 and raised.value.retry_after == 5
+    monkeypatch.setattr(parameters, "get_app_config", lambda **kwargs: config_doc)
+    good = source.get()
+    monkeypatch.setattr(parameters, "get_app_config", unreachable)
+    assert source.get() is good
+
+
 def test_source_from_env_requires_a_location():
     with pytest.raises(ConfigError, match="FMGW_CONFIG_FILE"):
         config_module.source_from_env({})

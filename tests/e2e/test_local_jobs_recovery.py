@@ -1,5 +1,6 @@
-"""Local mode's scheduled sweeper runs: a job record left flagged ``pendingEnqueue`` (a submit that died
-between writing the record and enqueueing) is enqueued and processed."""
+"""Local mode's jobs recovery: the scheduled sweeper runs (a job record left flagged ``pendingEnqueue``, as
+by a submit that died between writing the record and enqueueing, is enqueued and processed), and a
+failed job comes back after the worker's backoff (30 s first), not after 1 s."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from tests.e2e.conftest import start_gateway, stop_gateway, wait_until
 
 @pytest.fixture(scope="module")
 def sweeping_gateway():
-    gateway = start_gateway(CONFIG_FILE, {"FMGW_SWEEP_SECONDS": "0.5"})
+    # the README's retry base (30 s), not the shortened one the other end-to-end tests use
+    gateway = start_gateway(CONFIG_FILE, {"FMGW_SWEEP_SECONDS": "0.5", "FMGW_JOBS_RETRY_BASE_SECONDS": "30"})
     yield gateway
     assert stop_gateway(gateway) == 0
 
@@ -51,3 +53,17 @@ def test_a_record_left_flagged_for_enqueue_is_swept_and_processed(sweeping_gatew
     with sweeping_gateway.client(key) as client:
         assert wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["status"] == "SUCCEEDED", timeout=60)
     assert not any("sweeper:" in line for line in sweeping_gateway.output), sweeping_gateway.output
+
+
+def test_a_failed_job_is_not_retried_before_the_backoff(sweeping_gateway):
+    sweeping_gateway.fault("*", down=True)
+    try:
+        with sweeping_gateway.client() as client:
+            body = {"messages": [{"role": "user", "content": [{"text": "retry me"}]}]}
+            job_id = client.post("/v1/jobs", json=body).json()["jobId"]
+            assert wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["attempts"] == 1, timeout=30)
+            time.sleep(5)  # the local poller used to make it visible again after 1 s: three attempts and FAILED by now
+            job = client.get(f"/v1/jobs/{job_id}").json()
+    finally:
+        sweeping_gateway.reset_faults()
+    assert job["attempts"] == 1 and job["status"] != "FAILED", job

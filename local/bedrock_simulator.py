@@ -765,6 +765,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     stop = threading.Event()
+    # Both, explicitly: a process started with SIGINT ignored (nohup, `&` in a script, some CI runners)
+    # inherits SIG_IGN, and Python then raises no KeyboardInterrupt for Ctrl-C.
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sim = BedrockSimulator(config_path=args.config, verbose=args.verbose)
     url = sim.start(args.host, args.port)

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,25 @@ def _print_notices(event: dict, context) -> dict:
     for record in event["Records"]:
         print_notices({"Body": record["body"]})
     return {"batchItemFailures": []}
+
+
+class _SweeperContext:
+    """What Lambda hands a function; Powertools' logger reads it (None made every sweep fail)."""
+
+    function_name = "fmgw-local-sweeper"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:fmgw-local-sweeper"
+
+    def __init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _scheduled_event() -> dict:
+    """An EventBridge scheduled event, as the deployed schedule sends."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
 
 def default_keys(plans: dict) -> dict[str, str]:
@@ -114,8 +134,10 @@ class LocalGateway:
         if self.moto is not None:  # the interpreter runs inside this process's moto server
             routes.append(Route("/v1/chat/orchestrated", {"POST": "chat-request"}, self._orchestrated_route()))
         self.pollers = [
+            # retry_delay=None, as Lambda's event source: a failed job comes back when the visibility timeout
+            # the worker set runs out (30 s, 60 s, 120 s ... as in AWS; FMGW_JOBS_RETRY_BASE_SECONDS for tests)
             SqsEventSource(
-                self.resources["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler, self.moto_url, retry_delay=1, batch_size=3
+                self.resources["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler, self.moto_url, retry_delay=None, batch_size=3
             ),
             SqsEventSource(self.resources["FMGW_JOBS_DLQ_URL"], jobs_dlq.handler, self.moto_url, retry_delay=1),
             SqsEventSource(self.resources["FMGW_NOTICES_URL"], _print_notices, self.moto_url),
@@ -147,10 +169,11 @@ class LocalGateway:
         return OrchestratedRoute(sfn, state_machine)
 
     def _sweep(self, handler) -> None:
-        """The scheduled sweeper, every minute as in AWS."""
-        while not self._stopping.wait(60):
+        """The scheduled sweeper, every minute as in AWS (``FMGW_SWEEP_SECONDS`` for tests)."""
+        interval = float(os.environ.get("FMGW_SWEEP_SECONDS") or 60)
+        while not self._stopping.wait(interval):
             try:
-                handler({}, None)
+                handler(_scheduled_event(), _SweeperContext())
             except Exception as exc:
                 print(f"[local] sweeper: {exc}", flush=True)
 

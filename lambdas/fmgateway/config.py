@@ -8,6 +8,7 @@ live within ``APPCONFIG_MAX_AGE`` seconds with no per-request AppConfig call); t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 
 from fmgateway import schemas
 from fmgateway.catalog import Catalog, Model
-from fmgateway.errors import ConfigError
+from fmgateway.errors import ConfigError, Unavailable
 
 TIERS = ("simple", "medium", "complex")
 APPCONFIG_MAX_AGE = 45  # seconds; DESIGN: config changes live within 60 s
@@ -115,7 +116,10 @@ class ConfigSource(Protocol):
 
 
 class FileConfigSource:
-    """Reads a JSON file; re-reads it when its modification time changes (checked at most once a second)."""
+    """Reads a JSON file; re-reads it when its modification time changes (checked at most once a second).
+
+    A file that turns invalid (bad JSON, a schema error, half-written, deleted) is logged once and the
+    last good configuration stays in force, as with AppConfig; only the first read must succeed."""
 
     def __init__(self, path: str | Path, clock=time.monotonic):
         self.path = Path(path)
@@ -131,10 +135,19 @@ class FileConfigSource:
             return self._config
         with self._lock:
             self._checked = now
-            mtime = self.path.stat().st_mtime
-            if self._config is None or mtime != self._mtime:
+            if self._config is None:
+                self._mtime = self.path.stat().st_mtime
                 self._config = load_file(self.path)
-                self._mtime = mtime
+                return self._config
+            try:
+                mtime = self.path.stat().st_mtime
+                if mtime != self._mtime:
+                    self._mtime = mtime  # first: a bad version is reported once, not every second
+                    self._config = load_file(self.path)
+            except (OSError, ValueError) as exc:  # ConfigError and json's JSONDecodeError are ValueErrors
+                logging.getLogger(__name__).error(
+                    "ignoring invalid configuration file %s; keeping version %s: %s", self.path, self._config.version, exc
+                )
             return self._config
 
 
@@ -149,13 +162,21 @@ class AppConfigSource:
     def get(self) -> GatewayConfig:
         from aws_lambda_powertools.utilities import parameters  # deferred: not needed until the first request
 
-        raw = parameters.get_app_config(
-            name=self.profile,
-            environment=self.environment,
-            application=self.application,
-            transform="json",
-            max_age=self.max_age,
-        )
+        try:
+            raw = parameters.get_app_config(
+                name=self.profile,
+                environment=self.environment,
+                application=self.application,
+                transform="json",
+                max_age=self.max_age,
+            )
+        except Exception as exc:  # AppConfig unreachable or throttled, or a document that is not JSON
+            from aws_lambda_powertools import Logger
+
+            if self._config is not None:  # a stale configuration answers better than none
+                Logger(child=True).warning("AppConfig read failed; keeping the last good configuration", exc_info=exc)
+                return self._config
+            raise Unavailable("the gateway configuration could not be read; retry shortly", retry_after=5) from exc
         if raw is self._raw and self._config is not None:
             return self._config
         try:

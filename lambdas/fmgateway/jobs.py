@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from fmgateway import routing
+from fmgateway.config import GatewayConfig
 from fmgateway.errors import Conflict, GatewayError, NotFound
 from fmgateway.gateway import ChatRequest, Gateway
 
@@ -85,20 +87,23 @@ class Jobs:
         gateway: Callable[[], Gateway],
         settings: Callable[[], dict],
         clock: Callable[[], float] = time.time,
+        config: Callable[[], GatewayConfig] | None = None,
     ):
+        """``config``: the live gateway configuration, to refuse at submit a job the worker could not route."""
         self.store, self.queue, self.results, self.notifier = store, queue, results, notifier
-        self._gateway, self._settings, self.clock = gateway, settings, clock
+        self._gateway, self._settings, self.clock, self._config = gateway, settings, clock, config
 
     # ---- API side ------------------------------------------------------------------------------------
 
     def submit(self, tenant: str, body: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
         """Returns the job and whether it was created now (False: an idempotent repeat)."""
         settings = self._settings()
+        self._check_routable(body)
         now = self.clock()
         request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         marker: dict[str, Any] | None = None
         if idempotency_key:
-            key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
+            key_hash = hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()
             marker = {"tenant": tenant, "keyHash": key_hash, "requestHash": request_hash}
             existing = self.store.get_marker(tenant, key_hash)
             if existing is not None:
@@ -125,6 +130,17 @@ class Jobs:
             return self._repeat(taken, request_hash), False
         self._enqueue(job_id)
         return job, True
+
+    def _check_routable(self, body: dict) -> None:
+        """What the worker will plan, planned now: an unknown model or a prompt no candidate fits is the
+        submitter's 400/413, not a job that fails later. (Breaker state is not checked: it may change.)"""
+        if self._config is None:
+            return
+        config = self._config()
+        request = ChatRequest.from_body(body)
+        max_tokens = (request.inference or {}).get("maxTokens", config.default_max_tokens)
+        features = routing.extract_features(request.messages, request.system, max_tokens)
+        routing.plan(config, features, model=request.model, tier=request.tier)
 
     def _repeat(self, marker: dict, request_hash: str) -> dict:
         if marker.get("requestHash") != request_hash:
@@ -213,7 +229,7 @@ class Jobs:
         payload = json.dumps(result.body(), separators=(",", ":"))
         fields: dict[str, Any] = {"route": result.route}
         size = len(payload.encode())
-        request_size = len(json.dumps(job["request"], ensure_ascii=False).encode())
+        request_size = len(json.dumps(job["request"], ensure_ascii=False).encode("utf-8", "surrogatepass"))
         if size > self._settings().get("inlineResultMaxBytes", 300_000) or size + request_size > ITEM_BUDGET_BYTES:
             key = f"results/{job['tenant']}/{job_id}.json"
             self.results.put(key, payload.encode())  # same key on every run: a retry overwrites, never adds

@@ -11,10 +11,11 @@ import time
 from fmgateway.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
+    import botocore.exceptions
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from fmgateway import http, openai_compat, runtime, schemas
+    from fmgateway import http, openai_compat, runtime, schemas, validation
     from fmgateway.errors import InvalidRequest
     from fmgateway.gateway import ChatRequest, ChatResult
     from fmgateway.telemetry import lambda_entry, logger, metrics
@@ -47,8 +48,7 @@ def list_models(event: dict) -> dict:
 
 def _chat_body(event: dict) -> dict:
     body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
-    schemas.validate("chat-request", body)
-    return body
+    return validation.chat_body(body)
 
 
 def chat(event: dict) -> dict:
@@ -117,9 +117,14 @@ def task_routes(path: str) -> dict | None:
     return None if tier is None else {"POST": lambda event: task(event, tier)}
 
 
+# Bedrock errors are classified by the core; what still escapes from botocore is a dependency (DynamoDB,
+# AppConfig through boto) failing: a 503, not a 500.
+DEPENDENCY_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
 def _handle(event: dict, context) -> dict:
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    return http.dispatch(event, ROUTES, task_routes)
+    return http.dispatch(event, ROUTES, task_routes, dependency_errors=DEPENDENCY_ERRORS)
 
 
 handler = lambda_entry(_handle, correlation_paths.API_GATEWAY_REST)

@@ -28,7 +28,9 @@ RETRY_BASE_SECONDS, RETRY_MAX_SECONDS = 30, 900
 
 
 def retry_delay(receive_count: int) -> int:
-    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, receive_count - 1))
+    """30 s, 60 s, 120 s ... at most 15 min. ``FMGW_JOBS_RETRY_BASE_SECONDS`` shortens the base for tests."""
+    base = int(os.environ.get("FMGW_JOBS_RETRY_BASE_SECONDS") or RETRY_BASE_SECONDS)
+    return min(RETRY_MAX_SECONDS, base * 2 ** max(0, receive_count - 1))
 
 
 @cache

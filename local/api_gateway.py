@@ -45,7 +45,6 @@ ERROR_TYPES = {
     413: "request_too_large",
     414: "request_too_large",
     431: "request_too_large",
-    501: "invalid_request",
     502: "internal_error",
 }
 
@@ -263,6 +262,21 @@ class _Context:
         return 29_000
 
 
+HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
+def _header_problem(headers) -> str | None:
+    """What RFC 9112 refuses in a header section that the standard library's parser lets through."""
+    if headers.defects:
+        return "malformed header line (a line without a colon, or a continuation line)"
+    for name, value in headers.items():
+        if not name or name != name.strip() or any(c in name for c in " \t"):
+            return f"malformed header name {name[:40]!r}"
+        if any(c in value for c in "\x00\r\n"):
+            return f"header {name[:40]}: control characters are not allowed in a value"
+    return None
+
+
 class _BadRequest(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -309,15 +323,22 @@ class _HttpHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except TimeoutError:
             self.close_connection = True
-            if not self._responded and getattr(self, "command", None):
+            if not self._responded:  # a request line, headers or body that stopped arriving: 408, never silence
+                if not getattr(self, "command", None):
+                    self.requestline, self.request_version, self.command = "", self.default_request_version, ""
                 self.send_error(HTTPStatus.REQUEST_TIMEOUT, explain="the request did not arrive in time")
         except (ConnectionError, OSError):
             self.close_connection = True  # the client went away: nobody to answer
 
     def parse_request(self) -> bool:
         ok = super().parse_request()
-        if ok and len(self.requestline.split()) != 3:  # HTTP/0.9 ("GET /"): API Gateway does not speak it
-            self.send_error(HTTPStatus.BAD_REQUEST, explain="malformed request line: expected METHOD PATH HTTP/1.1")
+        parts = self.requestline.split(" ")
+        # HTTP/0.9 ("GET /"), tabs or runs of spaces, or a path that is not absolute: API Gateway refuses them too
+        if ok and (len(parts) != 3 or not parts[1].startswith("/")):
+            self.send_error(HTTPStatus.BAD_REQUEST, explain="malformed request line: expected METHOD /PATH HTTP/1.1")
+            return False
+        if ok and (problem := _header_problem(self.headers)):
+            self.send_error(HTTPStatus.BAD_REQUEST, explain=problem)
             return False
         if not ok and not self._responded:  # an empty request line: the standard library closes silently
             self.send_error(HTTPStatus.BAD_REQUEST, explain="malformed request line: expected METHOD PATH HTTP/1.1")
@@ -385,7 +406,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
             if lengths:
                 raise _BadRequest(400, "Content-Length and Transfer-Encoding together are ambiguous")
             if [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
-                raise _BadRequest(501, "only Transfer-Encoding: chunked is supported")
+                # RFC 9112 suggests 501, but the request is the client's to fix: a 4xx, as every bad input here
+                raise _BadRequest(400, "only Transfer-Encoding: chunked is supported")
             return self._read_chunked()
         if len(lengths) > 1:
             raise _BadRequest(400, "more than one Content-Length header")
@@ -407,8 +429,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
         while True:
             line = self.rfile.readline(1024)
             size_text = line.split(b";", 1)[0].strip()
-            if not line.endswith(b"\n") or not size_text or len(size_text) > 8:
-                raise _BadRequest(400, "malformed chunk size line")
+            if not line.endswith(b"\n") or not size_text or len(size_text) > 8 or size_text.strip(HEX_DIGITS):
+                raise _BadRequest(400, "malformed chunk size line")  # hex digits only: int() would take -5, +5, 0x5
             try:
                 size = int(size_text, 16)
             except ValueError:

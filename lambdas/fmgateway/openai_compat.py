@@ -47,7 +47,7 @@ def _blocks(content: Any, where: str) -> list[dict]:
 def to_chat_request(body: dict[str, Any]) -> ChatRequest:
     if body.get("stream"):
         raise InvalidRequest("body.stream: streaming is not supported on this endpoint yet; send stream=false")
-    if body.get("n", 1) != 1:
+    if body.get("n") not in (None, 1):  # null is the schema's default: one choice
         raise InvalidRequest("body.n: only n=1 is supported")
     system: list[dict] = []
     messages: list[dict] = []

@@ -48,7 +48,7 @@ def to_chat_request(body: dict[str, Any], streaming: bool = False) -> ChatReques
     """``streaming``: the caller serves ``stream: true`` (the streaming function); elsewhere it is refused."""
     if body.get("stream") and not streaming:
         raise InvalidRequest("body.stream: streaming is served on POST /v1/chat/completions of the streaming function")
-    if body.get("stream_options") and not body.get("stream"):
+    if body.get("stream_options") is not None and not body.get("stream"):
         raise InvalidRequest("body.stream_options: only allowed with stream=true")
     if body.get("n", 1) != 1:
         raise InvalidRequest("body.n: only n=1 is supported")

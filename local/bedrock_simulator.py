@@ -67,7 +67,8 @@ event of type ``streamErrorType``; no effect if the stream has at most N events)
 Control endpoints: ``GET /_sim/health``, ``GET /_sim/config``, ``PUT /_sim/config`` (replace the
 given top-level keys), ``POST /_sim/faults`` ``{"model": ..., <fault fields>}`` (merge),
 ``POST /_sim/latency`` ``{"model": ..., "fixedMs", "perTokenMs"}`` (merge), ``POST /_sim/reset``
-(back to the loaded defaults, reseed, clear counters), ``GET /_sim/stats``.
+(back to the loaded defaults, reseed, clear counters), ``GET /_sim/stats`` (per model: calls, successes, errors by
+code; a stream whose caller closed the connection before its end counts as the error ``clientDisconnected``).
 
 CLI: ``python -m local.bedrock_simulator --port 8090 [--host H] [--config FILE] [--verbose]``.
 """

@@ -118,21 +118,29 @@ class Route:
         return params
 
 
-def default_routes(config: dict, api: Callable, jobs: Callable | None = None) -> list[Route]:
+def default_routes(config: dict, api: Callable, jobs: Callable | None = None, streaming: Callable | None = None) -> list[Route]:
     """The deployed REST API's resources, each with the handler of its Lambda."""
     routes = [
         Route("/v1/health", {"GET": None}, api, key_required=False),
         Route("/v1/models", {"GET": None}, api),
         Route("/v1/chat", {"POST": "chat-request"}, api),
-        Route("/v1/chat/completions", {"POST": "openai-chat-request"}, api),
+        Route("/v1/chat/completions", {"POST": "openai-chat-request"}, streaming or api),
     ]
     routes += [Route(path, {"POST": "chat-request"}, api) for path in config["routes"]]
+    if streaming is not None:
+        routes += streaming_routes(config, streaming)
     if jobs is not None:
         routes += [
             Route("/v1/jobs", {"POST": "chat-request"}, jobs),
             Route("/v1/jobs/{id}", {"GET": None, "DELETE": None}, jobs),
         ]
     return routes
+
+
+def streaming_routes(config: dict, streaming: Callable) -> list[Route]:
+    """The streaming function's own resources (it also serves /v1/chat/completions)."""
+    paths = ["/v1/chat/stream", *(f"{path}/stream" for path in config["routes"])]
+    return [Route(path, {"POST": "chat-request"}, streaming) for path in paths]
 
 
 def api_key_id(key: str) -> str:
@@ -218,7 +226,8 @@ class LocalApiGateway:
             response = route.handler(event, _Context(request_id))
             status = int(response["statusCode"])
             out_headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
-            payload = (response.get("body") or "").encode("utf-8")
+            body = response.get("body") or ""
+            payload = body.encode("utf-8") if isinstance(body, str) else body  # bytes, or the chunks of a stream
         except Exception as exc:  # a crashed function or a malformed proxy response: API Gateway's 502
             print(f"[local] {route.resource}: the function failed: {exc!r}", flush=True)
             return error(502, "internal_error", "Internal server error")
@@ -396,7 +405,31 @@ class _HttpHandler(BaseHTTPRequestHandler):
             print(f"[local] {self.command} {path}: {exc!r}", flush=True)
             self.send_error(HTTPStatus.BAD_GATEWAY, explain="Internal server error")
             return
-        self._write(status, out_headers, payload)
+        if isinstance(payload, bytes):
+            self._write(status, out_headers, payload)
+        else:
+            self._write_stream(status, out_headers, payload)
+
+    def _write_stream(self, status: int, headers: dict[str, str], chunks) -> None:
+        """A streamed function response, as API Gateway passes it on: chunked, each chunk as soon as it comes. A client
+        that leaves breaks the write; closing ``chunks`` then tells the function."""
+        self._responded = True
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%X\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     def _read_body(self) -> bytes:
         """Framing as RFC 9112 §6 requires of a server, refused rather than guessed."""

@@ -34,6 +34,20 @@ _OPTION = re.compile(r"(?m)^[A-D][.)] ")
 _SENTENCE_END = re.compile(r"[.?!](?:\s|$)")
 
 
+def prompt_words(text: str) -> set[str]:
+    """The distinct words of ``text`` that ``word_priors`` are keyed by (what the training pools over)."""
+    return set(_words(_sample(text)))
+
+
+def _sample(text: str) -> str:
+    return text if len(text) <= HEAD_CHARS + TAIL_CHARS else text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
+
+
+def _words(sample: str) -> list[str]:
+    # Every number is one token "<num>": the values themselves are noise, their count is a signal.
+    return ["<num>" if token[0].isdigit() else token for token in _WORD.findall(sample.lower())]
+
+
 def text_features(text: str, word_priors: dict[str, float] | None = None) -> dict[str, float]:
     """Features of one prompt.
 
@@ -45,11 +59,8 @@ def text_features(text: str, word_priors: dict[str, float] | None = None) -> dic
       that the prompts containing it need the strong model): topic vocabulary such as an exam subject,
       pooled over the whole prompt rather than learned one weight at a time.
     """
-    sample = text if len(text) <= HEAD_CHARS + TAIL_CHARS else text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
-    lowered = sample.lower()
-    tokens = _WORD.findall(lowered)
-    # Every number is one token "<num>": the values themselves are noise, their count is a signal (below).
-    words = ["<num>" if token[0].isdigit() else token for token in tokens]
+    sample = _sample(text)
+    words = _words(sample)
     unigrams = set(words)
     grams = set(unigrams)
     grams.update(f"{first} {second}" for first, second in zip(words, words[1:], strict=False))
@@ -63,7 +74,7 @@ def text_features(text: str, word_priors: dict[str, float] | None = None) -> dic
     options = len(_OPTION.findall(sample))
     dense = {
         "log_chars": log1p(len(text)),
-        "log_words": log1p(len(tokens)),
+        "log_words": log1p(len(words)),
         "numbers": log1p(len(numbers)),
         "distinct_numbers": log1p(len(set(numbers))),
         "decimals": log1p(sum(1 for number in numbers if "." in number)),
@@ -71,7 +82,7 @@ def text_features(text: str, word_priors: dict[str, float] | None = None) -> dic
         "sentences": log1p(len(_SENTENCE_END.findall(sample))),
         "options": log1p(options),
         "lines": log1p(sample.count("\n")),
-        "word_length": (sum(len(token) for token in tokens) / len(tokens)) if tokens else 0.0,
+        "word_length": (sum(len(word) for word in words) / len(words)) if words else 0.0,
     }
     if word_priors:
         known = [word_priors[word] for word in unigrams if word in word_priors]
@@ -166,7 +177,7 @@ def _checked_thresholds(raw: dict[str, Any]) -> dict[str, float]:
 
 # --- artifact loading: bundled on first use, or from S3 when the configuration names one -----------------
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _bundled: DifficultyModel | None = None
 _remote: dict[str, tuple[float, DifficultyModel]] = {}  # uri -> (loaded at, model), refreshed after max age
 _s3_client: Any = None
@@ -200,19 +211,11 @@ def model_for(settings: dict[str, Any], clock=time.monotonic) -> DifficultyModel
         try:
             model = DifficultyModel(json.loads(_read_s3(uri)), uri)
         except Exception as err:  # any failure (access, JSON, format) must not fail the request
-            fallback = cached[1] if cached is not None else None
-            _log_fallback(uri, err, fallback)
-            model = fallback
-        if model is None:
-            model = bundled_model() if _bundled is not None else _load_bundled_unlocked()
+            last_good = cached[1] if cached is not None else None
+            _log_fallback(uri, err, last_good)
+            model = last_good if last_good is not None else bundled_model()
         _remote[uri] = (now, model)
         return model
-
-
-def _load_bundled_unlocked() -> DifficultyModel:
-    global _bundled
-    _bundled = DifficultyModel(json.loads(BUNDLED_ARTIFACT.read_text()), "bundled")
-    return _bundled
 
 
 def _read_s3(uri: str) -> bytes:
@@ -221,8 +224,8 @@ def _read_s3(uri: str) -> bytes:
         raise ValueError(f"artifact must be s3://bucket/key, got {uri!r}")
     bucket, key = uri[5:].split("/", 1)
     if _s3_client is None:
-        import boto3  # deferred: only configurations that name an S3 artifact pay for the client
-        from botocore.config import Config
+        import boto3  # type: ignore[import-untyped]  # deferred: only an S3 artifact pays for the client
+        from botocore.config import Config  # type: ignore[import-untyped]
 
         # Short timeouts: a slow S3 read delays one request per max age, never more than ~3 s.
         config = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=1, read_timeout=2)

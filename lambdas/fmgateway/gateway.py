@@ -51,6 +51,7 @@ class ChatResult(NamedTuple):
     cost_usd: float
     overhead_ms: float
     notes: list[str] = []  # never mutated: results are built once
+    routing: dict | None = None  # how ``auto`` decided (score, threshold), from ``Plan.decision``
 
     def gateway_block(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class ChatResult(NamedTuple):
             "costUsd": self.cost_usd,
             "overheadMs": round(self.overhead_ms, 3),
             **({"notes": self.notes} if self.notes else {}),
+            **({"routing": self.routing} if self.routing else {}),
         }
 
 
@@ -153,6 +155,7 @@ class Gateway:
                 cost_usd=model.cost_usd(usage["inputTokens"], usage["outputTokens"]),
                 overhead_ms=(time.perf_counter() - started - model_seconds) * 1000,
                 notes=plan.notes,
+                routing=plan.decision,
             )
 
         return self._last_resort(request, plan, attempts, started, model_seconds, out_of_time)
@@ -174,6 +177,7 @@ class Gateway:
                     cost_usd=0.0,
                     overhead_ms=(time.perf_counter() - started - model_seconds) * 1000,
                     notes=[*plan.notes, "all candidates failed: cached answer"],
+                    routing=plan.decision,
                 )
         tried = ", ".join(f"{a.model} ({a.code or a.outcome})" for a in attempts) or "none"
         retry_after = self.breaker.retry_after([m.invoke_id for m in plan.candidates]) or DEFAULT_RETRY_AFTER

@@ -1,8 +1,13 @@
 """Route resolution and planning: which models, in which order, may answer a request.
 
-1. resolve: explicit model id | alias | tier | static path route | ``auto`` (content heuristic, no model call)
+1. resolve: explicit model id | alias | tier | static path route | ``auto`` (content-based, no model call:
+   the learned difficulty score of ``fmgateway.difficulty`` or the keyword heuristic, per
+   ``contentRouting.mode``)
 2. plan: lifecycle (retired -> successor), fallback chain of the tier, capability filter
    (context window, input modality, language).
+
+``python -m fmgateway.routing score`` scores JSON-lines prompts offline through the same ``auto`` decision
+(see ``fmgateway.score_cli``).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from fmgateway import difficulty
 from fmgateway.catalog import Model
 from fmgateway.config import TIERS, GatewayConfig
 from fmgateway.errors import InvalidRequest, PayloadTooLarge
@@ -145,11 +151,22 @@ def classify(features: Features, settings: dict) -> tuple[str, list[str]]:
     return "simple", signals
 
 
+def decide_auto(features: Features, settings: dict) -> tuple[str, list[str], dict | None]:
+    """The tier ``auto`` picks, the signals behind it, and (learned mode) the score and deciding threshold."""
+    if settings.get("mode") == "learned":
+        decision = difficulty.model_for(settings).decide(features.text)
+        side = ">=" if decision.tier != "simple" else "<"
+        return decision.tier, [f"score {decision.score:.3f} {side} {decision.threshold:.3f}"], decision.describe()
+    tier, signals = classify(features, settings)
+    return tier, signals, None
+
+
 class Plan(NamedTuple):
     kind: str  # model | alias | tier | path | auto
     tier: str | None
     candidates: list[Model]
     notes: list[str]
+    decision: dict | None = None  # how ``auto`` chose the tier (score, threshold), reported in the gateway block
 
     @property
     def route(self) -> str:
@@ -168,6 +185,7 @@ def plan(
     catalog = config.catalog
     notes: list[str] = []
     requested: Model | None = None
+    decision: dict | None = None
     if model is not None and model != "auto":
         requested = catalog.find(model)
         if requested is None:
@@ -185,7 +203,7 @@ def plan(
             kind, tier = "path", path_route
         elif model == "auto" or config.default_route == "auto":
             kind = "auto"
-            tier, signals = classify(features, config.content_routing)
+            tier, signals, decision = decide_auto(features, config.content_routing)
             notes.append(f"auto -> {tier}" + (f" ({', '.join(signals)})" if signals else ""))
         else:
             kind, tier = "tier", config.default_route
@@ -212,7 +230,7 @@ def plan(
         _raise_unfit({first.alias: rejected[first.alias]})
     if not candidates:
         _raise_unfit(rejected)
-    return Plan(kind, tier, candidates, notes)
+    return Plan(kind, tier, candidates, notes, decision)
 
 
 def unfit_reason(model: Model, features: Features) -> str | None:
@@ -232,3 +250,9 @@ def _raise_unfit(rejected: dict[str, str]) -> None:
     if all(reason.startswith("context") for reason in rejected.values()):
         raise PayloadTooLarge(f"the prompt does not fit any candidate model's context window ({detail})")
     raise InvalidRequest(f"no candidate model can serve this request ({detail})")
+
+
+if __name__ == "__main__":  # python -m fmgateway.routing score [--config FILE]
+    from fmgateway.score_cli import main
+
+    raise SystemExit(main())

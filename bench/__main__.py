@@ -1,4 +1,4 @@
-"""``make bench``: the overhead, cold-start and cost tables, in one run."""
+"""``make bench``: the overhead, routing-time, cold-start and cost tables, in one run."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per path (after warm-up)")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per cold-start variant")
-    parser.add_argument("--only", choices=("overhead", "cold-start", "cost"))
+    parser.add_argument("--only", choices=("overhead", "routing", "cold-start", "cost"))
     args = parser.parse_args()
 
-    from bench import cold_start, cost, overhead
+    from bench import cold_start, cost, overhead, routing
 
     added = 1.0
     if args.only in (None, "overhead"):
@@ -27,6 +27,8 @@ def main() -> None:
         print(report, end="\n\n", flush=True)
         match = re.search(r"added by handler \(b-a\)\s*\|\s*([\d.-]+)", report)
         added = float(match.group(1)) if match else added
+    if args.only in (None, "routing"):
+        print(routing.run(args.requests), end="\n\n", flush=True)
     if args.only in (None, "cold-start"):
         print(cold_start.run(args.runs), end="\n\n", flush=True)
     if args.only in (None, "cost"):

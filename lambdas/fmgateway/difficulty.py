@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 ARTIFACT_FORMAT = "fmgw-difficulty/1"
 BUNDLED_ARTIFACT = Path(__file__).with_name("difficulty_model.json")
 ARTIFACT_MAX_AGE = 45.0  # seconds; an S3 artifact is re-read like the configuration (live within a minute)
-HEAD_CHARS = 4000  # n-grams come from the head and tail of long prompts: bounds the cost at any length
-TAIL_CHARS = 1000
+HEAD_CHARS = 2000  # n-grams come from the head and tail of long prompts: bounds the cost at any length
+TAIL_CHARS = 500
 UPPER_TIERS = ("medium", "complex")  # each has a threshold; below the medium one is "simple"
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)*|[$%=+*/^<>?]")
@@ -49,26 +49,33 @@ def _words(sample: str) -> list[str]:
 
 
 def text_features(text: str, word_priors: dict[str, float] | None = None) -> dict[str, float]:
-    """Features of one prompt.
+    """Features of one prompt, by name (the training matrix; ``DifficultyModel.score`` sums the same terms).
 
     - ``w:<word>`` / ``b:<w1 w2>``: n-gram indicators scaled by 1/sqrt(number of distinct n-grams);
-    - ``d:<name>``: structural counts, log-scaled so a 100 kB prompt stays in the trained range, with a
-      copy under ``c:`` (multiple-choice prompts: at least two ``A.``-style option lines) or ``o:`` (open
-      prompts), because length and numbers mean different things in the two formats;
-    - ``p:<name>``: aggregates of ``word_priors`` (each word's smoothed log-odds, learned at training time,
-      that the prompts containing it need the strong model): topic vocabulary such as an exam subject,
-      pooled over the whole prompt rather than learned one weight at a time.
+    - ``d:<name>``: structural counts, log-scaled so a 100 kB prompt stays in the trained range, and
+      aggregates (``prior_*``) of ``word_priors``: each word's smoothed log-odds, learned at training time,
+      that prompts containing it need the strong model (topic vocabulary such as an exam subject, pooled
+      over the prompt rather than learned one weight at a time);
+    - the same values again under ``c:`` (multiple-choice prompts: at least two ``A.``-style option lines) or
+      ``o:`` (open prompts), because length and numbers mean different things in the two formats.
     """
-    sample = _sample(text)
-    words = _words(sample)
-    unigrams = set(words)
-    grams = set(unigrams)
-    grams.update(f"{first} {second}" for first, second in zip(words, words[1:], strict=False))
+    grams, dense = _analyse(text, word_priors)
     features: dict[str, float] = {}
     if grams:
         weight = 1.0 / math.sqrt(len(grams))
         for gram in grams:
             features[("b:" if " " in gram else "w:") + gram] = weight
+    features.update(dense)
+    return features
+
+
+def _analyse(text: str, word_priors: dict[str, float] | None) -> tuple[set[str], dict[str, float]]:
+    """The distinct n-grams of the prompt and its named dense features (``d:``, ``c:``/``o:``)."""
+    sample = _sample(text)
+    words = _words(sample)
+    unigrams = set(words)
+    grams = set(unigrams)
+    grams.update([f"{first} {second}" for first, second in zip(words, words[1:], strict=False)])
     numbers = _NUMBER.findall(sample)
     log1p = math.log1p
     options = len(_OPTION.findall(sample))
@@ -82,7 +89,7 @@ def text_features(text: str, word_priors: dict[str, float] | None = None) -> dic
         "sentences": log1p(len(_SENTENCE_END.findall(sample))),
         "options": log1p(options),
         "lines": log1p(sample.count("\n")),
-        "word_length": (sum(len(word) for word in words) / len(words)) if words else 0.0,
+        "word_length": (sum(map(len, words)) / len(words)) if words else 0.0,
     }
     if word_priors:
         known = [word_priors[word] for word in unigrams if word in word_priors]
@@ -92,11 +99,11 @@ def text_features(text: str, word_priors: dict[str, float] | None = None) -> dic
             dense["prior_max"] = max(known)
             dense["prior_min"] = min(known)
     split = "c:" if options >= 2 else "o:"
+    named = {"d:multiple_choice": 1.0 if options >= 2 else 0.0}
     for name, value in dense.items():
-        features["d:" + name] = value
-        features[split + name] = value
-    features["d:multiple_choice"] = 1.0 if options >= 2 else 0.0
-    return features
+        named["d:" + name] = value
+        named[split + name] = value
+    return grams, named
 
 
 class Decision(NamedTuple):
@@ -129,15 +136,22 @@ class DifficultyModel:
         self.source = source
         self.intercept = float(doc["intercept"])
         self.weights: dict[str, float] = {str(name): float(value) for name, value in doc["weights"].items()}
+        # n-gram weights keyed by the bare n-gram (bigrams contain a space, words do not): no name building per request
+        self.gram_weights = {name[2:]: value for name, value in self.weights.items() if name[:2] in ("w:", "b:")}
+        self.dense_weights = {name: value for name, value in self.weights.items() if name[:2] not in ("w:", "b:")}
         self.word_priors: dict[str, float] = {str(word): float(value) for word, value in doc.get("wordPriors", {}).items()}
         self.thresholds = _checked_thresholds(doc["thresholds"])
         self.shares: dict[str, float] = dict(doc.get("shares", {}))
         self.doc = doc
 
     def score(self, text: str) -> float:
-        weights = self.weights
+        """sigmoid(intercept + weights . text_features(text)), summed without building the feature dict."""
+        grams, dense = _analyse(text, self.word_priors)
         logit = self.intercept
-        for name, value in text_features(text, self.word_priors).items():
+        if grams:
+            logit += sum(filter(None, map(self.gram_weights.get, grams))) / math.sqrt(len(grams))
+        weights = self.dense_weights
+        for name, value in dense.items():
             weight = weights.get(name)
             if weight is not None:
                 logit += weight * value

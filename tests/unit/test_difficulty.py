@@ -99,7 +99,9 @@ def test_changed_shares_and_calibrate_move_the_thresholds(reference, tmp_path):
     config_file = tmp_path / "gateway.json"
     config_file.write_text(json.dumps(config))
     command = [sys.executable, "-m", "router_training", "calibrate", "--config", str(config_file), "--artifact", str(artifact)]
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, env={**_env(), data.DATA_ENV: str(data.default_data_dir())})
+    subprocess.run(
+        command, cwd=ROOT, check=True, capture_output=True, env={**_env(), data.DATA_ENV: str(data.default_data_dir())}
+    )
 
     before = difficulty.bundled_model()
     after = difficulty.DifficultyModel(json.loads(artifact.read_text()), "calibrated")

@@ -32,7 +32,8 @@ class Params(NamedTuple):
     c: float = 0.3  # inverse L2 strength of the logistic regression
     dense_scale: float = 3.0  # structural features are standardised then scaled up: less shrinkage than n-grams
     prior_smoothing: float = 10.0  # pseudo-count pulling a word's prior towards the overall rate
-    min_df: int = 3  # n-grams and prior words seen in fewer training prompts are dropped
+    min_df: int = 15  # n-grams seen in fewer training prompts are dropped (fewer, more general n-grams)
+    prior_min_df: int = 3  # words seen in fewer training prompts get no prior
     max_ngrams: int = 6000  # the artifact keeps this many n-gram weights, the largest in magnitude
 
 
@@ -56,7 +57,7 @@ def word_priors(examples: Sequence[Example], weights: Sequence[float], smoothing
     rate = positives / total
     base = math.log(rate / (1 - rate))
     return {
-        word: round(math.log((pos + smoothing * rate) / (n - pos + smoothing * (1 - rate))) - base, 4)
+        word: round(math.log((pos + smoothing * rate) / (n - pos + smoothing * (1 - rate))) - base, 3)
         for word, (n, pos, count) in seen.items()
         if count >= min_df
     }
@@ -82,7 +83,7 @@ def fit(examples: Sequence[Example], params: Params = Params(), weights: Sequenc
     # Out-of-fold priors for the rows the regression learns from; priors from every row for the artifact.
     rows: list[dict[str, float]] = [{} for _ in examples]
     for inner_train, inner_test in KFold(5, shuffle=True, random_state=SEED).split(examples):
-        priors = word_priors([examples[i] for i in inner_train], w[inner_train], params.prior_smoothing, params.min_df)
+        priors = word_priors([examples[i] for i in inner_train], w[inner_train], params.prior_smoothing, params.prior_min_df)
         for i in inner_test:
             rows[i] = text_features(examples[i].prompt, priors)
     document_frequency: dict[str, int] = {}
@@ -108,7 +109,7 @@ def fit(examples: Sequence[Example], params: Params = Params(), weights: Sequenc
     return {
         "intercept": round(float(model.intercept_[0]), 6),
         "weights": {name: round(value, 5) for name, value in sorted(kept.items())},
-        "wordPriors": word_priors(examples, weights, params.prior_smoothing, params.min_df),
+        "wordPriors": word_priors(examples, weights, params.prior_smoothing, params.prior_min_df),
         "params": params._asdict(),
     }
 

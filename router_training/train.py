@@ -35,6 +35,10 @@ class Params(NamedTuple):
     min_df: int = 15  # n-grams seen in fewer training prompts are dropped (fewer, more general n-grams)
     prior_min_df: int = 3  # words seen in fewer training prompts get no prior
     max_ngrams: int = 6000  # the artifact keeps this many n-gram weights, the largest in magnitude
+    # A fixed extra weight on log(1 + characters), the single strongest signal on both benchmarks, which the
+    # regularised regression under-weights: blending its logit with length beat either alone in 5-fold CV
+    # (3 seeds; tried 0, 0.25, 0.5, 1, 2, 4). Centred on the training mean so the average score is unchanged.
+    length_prior: float = 1.0
 
 
 def label(example: Example) -> int:
@@ -106,8 +110,10 @@ def fit(examples: Sequence[Example], params: Params = Params(), weights: Sequenc
         key=lambda item: -abs(item[1]),
     )
     kept.update((name, value) for name, value in ngrams[: params.max_ngrams] if abs(value) >= 1e-4)
+    kept["d:log_chars"] = kept.get("d:log_chars", 0.0) + params.length_prior
+    mean_log_chars = float(np.average([math.log1p(len(e.prompt)) for e in examples], weights=w))
     return {
-        "intercept": round(float(model.intercept_[0]), 6),
+        "intercept": round(float(model.intercept_[0]) - params.length_prior * mean_log_chars, 6),
         "weights": {name: round(value, 5) for name, value in sorted(kept.items())},
         "wordPriors": word_priors(examples, weights, params.prior_smoothing, params.prior_min_df),
         "params": params._asdict(),

@@ -79,6 +79,9 @@ def parse_config(doc: Any) -> GatewayConfig:
     for path, tier in doc["routes"].items():
         if tier not in doc["tiers"]:
             raise ConfigError(f"config.routes.{path}: unknown tier '{tier}'")
+    shares = doc.get("contentRouting", {}).get("shares")
+    if shares and shares["medium"] + shares["complex"] > 1:
+        raise ConfigError("config.contentRouting.shares: medium + complex must not exceed 1 (simple takes the rest)")
 
     return GatewayConfig(
         raw=doc,

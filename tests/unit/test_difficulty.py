@@ -190,3 +190,11 @@ def test_a_broken_update_keeps_the_last_good_s3_artifact(s3):
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"[]")
     now[0] += difficulty.ARTIFACT_MAX_AGE
     assert difficulty.model_for({"artifact": URI}, clock=lambda: now[0]).version == "2.test"
+
+
+def test_tier_shares_cannot_exceed_all_traffic(config_doc):
+    from fmgateway.errors import ConfigError
+
+    config_doc["contentRouting"]["shares"] = {"medium": 0.6, "complex": 0.5}
+    with pytest.raises(ConfigError, match="contentRouting.shares"):
+        parse_config(config_doc)

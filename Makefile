@@ -6,10 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
+# checkov pins boto3==1.35.49, which cannot share .venv with the project's boto3: it gets a virtual environment of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install local test test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
+.PHONY: install install-checkov checkov local test typecheck test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
 	train-router eval-router calibrate-router
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -20,11 +23,22 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $(CHECKOV_STAMP)
+
+install-checkov: $(CHECKOV_STAMP)
+
 local: install  ## run the gateway on http://127.0.0.1:8080 (BEDROCK=aws for real Bedrock)
 	$(PY) -m local
 
-test: install  ## every test: unit, integration, infrastructure, end-to-end
+test: install install-checkov typecheck node_modules  ## every test: unit, integration, infrastructure (checkov, asl-validator), end-to-end (after the type check)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
+
+typecheck: install  ## mypy over the Lambda code: zero errors
+	$(PY) -m mypy lambdas
 
 test-unit: install
 	$(PY) -m pytest tests/unit
@@ -32,7 +46,7 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) tests/integration
 
-test-infra: install
+test-infra: install install-checkov node_modules
 	$(PY) -m pytest tests/infra
 
 test-e2e: install
@@ -46,8 +60,11 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-synth: install  ## CloudFormation into cdk.out/ with cdk-nag (AwsSolutions) enforced
+synth: install  ## CloudFormation into cdk.out/ with cdk-nag (AwsSolutions and Serverless packs) enforced
 	CDK_OUTDIR=cdk.out $(PY) app.py
+
+checkov: synth install-checkov  ## checkov on the synthesized template (skips carry their reason on the resource)
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --quiet -f cdk.out/FmGateway-*.template.json
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -42,7 +42,7 @@ def run(requests: int = 2000) -> str:
 
     def decide(text: str):
         messages = [{"role": "user", "content": [{"text": text}]}]
-        return lambda: routing.decide_auto(routing.extract_features(messages, None, 1024), settings)
+        return lambda: routing.content_decision(routing.extract_features(messages, None, 1024), settings)
 
     rows = [[f"load the bundled artifact ({size_kib:.0f} KiB), first use", *_stats(loads)]]
     results = {}

@@ -8,7 +8,11 @@ Context keys (cdk.json, overridable with ``cdk -c key=value``):
 - ``retain`` (true): RETAIN (else DESTROY) tables, key and log groups on stack deletion;
 - ``configRollout`` ("allAtOnce" for dev, "linear" otherwise): AppConfig deployment strategy;
 - ``configRollbackAlarm`` (true): roll AppConfig deployments back when the API 5xx alarm fires;
-- ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic.
+- ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic;
+- ``orchestratedLogLevel`` ("ERROR"): Step Functions logging of ``POST /v1/chat/orchestrated`` (ERROR or ALL).
+- ``vpc`` (false): put the functions in private subnets behind VPC endpoints (``infra/constructs/network.py``);
+- ``reservedConcurrency`` ({}): reserved concurrency per function construct id, e.g. ``{"ApiHandler": 100}`` (a JSON
+  string on the command line: ``-c reservedConcurrency='{"ApiHandler": 100}'``); unset functions reserve none.
 
 The ``jobs`` section of the configuration sizes the async-jobs pipeline (``JobsSettings``): the worker takes
 ``WORKER_BATCH_SIZE`` messages per invocation and each job may run for ``jobs.timeouts.requestBudgetSeconds``, so
@@ -46,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     # Powertools Tracer (X-Ray subsegments per AWS call) costs ~100 ms of cold start; Lambda's own active
     # tracing stays on either way. See README "Performance".
     "xraySdk": False,
+    # Step Functions logging of the orchestrated route: ERROR (failed executions) or ALL (every state, with data)
+    "orchestratedLogLevel": "ERROR",
+    "vpc": False,
 }
 # The async-jobs worker: SQS batch size, Lambda timeout (the maximum), and the time a batch needs besides the jobs
 # themselves (cold start, idempotency records, result upload, notifications).
@@ -186,6 +193,28 @@ def jobs_settings(
     )
 
 
+def _reserved_concurrency(value: Any) -> dict[str, int]:
+    """``reservedConcurrency``: a mapping (or its JSON text) of function construct id -> reserved executions (>= 1).
+
+    Zero is refused: a function with zero reserved concurrency is throttled on every invocation.
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"context 'reservedConcurrency' is not valid JSON: {err}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"context 'reservedConcurrency' must map function names to integers, got {value!r}")
+    reserved: dict[str, int] = {}
+    for name, count in value.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigError(f"context 'reservedConcurrency': {name} must be an integer of at least 1, got {count!r}")
+        reserved[str(name)] = count
+    return reserved
+
+
 def _as_bool(value: Any, key: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -207,6 +236,9 @@ class Settings:
     jobs: JobsSettings
     alarm_email: str | None = None
     xray_sdk: bool = False
+    orchestrated_log_level: str = "ERROR"
+    vpc: bool = False
+    reserved_concurrency: dict[str, int] = field(default_factory=dict)
 
     @property
     def stack_name(self) -> str:
@@ -256,4 +288,14 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         jobs=jobs,
         alarm_email=str(email) if email else None,
         xray_sdk=_as_bool(get("xraySdk"), "xraySdk"),
+        orchestrated_log_level=_log_level(get("orchestratedLogLevel")),
+        vpc=_as_bool(get("vpc"), "vpc"),
+        reserved_concurrency=_reserved_concurrency(context.get("reservedConcurrency")),
     )
+
+
+def _log_level(value: Any) -> str:
+    level = str(value).upper()
+    if level not in ("ERROR", "ALL"):
+        raise ConfigError(f"context 'orchestratedLogLevel' must be ERROR or ALL, got {value!r}")
+    return level

@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_cdk import Acknowledgment, App, CfnOutput, Environment, RemovalPolicy, Stack, Tags, Token, Validations
+from aws_cdk import Acknowledgment, App, CfnOutput, Duration, Environment, RemovalPolicy, Stack, Tags, Token, Validations
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.constructs.api import GatewayApi
 from infra.constructs.config_store import ConfigStore
-from infra.constructs.functions import GatewayFunctions
+from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_letter_queue
 from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.jobs import Jobs
+from infra.constructs.network import GatewayNetwork
 from infra.constructs.observability import Observability
+from infra.constructs.routing_workflow import RoutingWorkflow
 from infra.constructs.state_tables import StateTables
 from infra.settings import Settings, load_settings, router_artifact_objects
 
@@ -35,12 +37,16 @@ class GatewayStack(Stack):
         Tags.of(self).add("environment", settings.environment)
 
         self.state = StateTables(self, "State", prefix=prefix, removal_policy=removal)
+        self.network = GatewayNetwork(self, "Network", key=self.state.key, removal_policy=removal) if settings.vpc else None
         self.functions = GatewayFunctions(
             self,
             "Functions",
             powertools_version=settings.powertools_version,
+            key=self.state.key,
             removal_policy=removal,
             xray_sdk=settings.xray_sdk,
+            reserved_concurrency=settings.reserved_concurrency,
+            network=self.network,
         )
         api_handler = self.functions.api_handler
         api_handler.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
@@ -65,8 +71,32 @@ class GatewayStack(Stack):
         worker.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
         self.state.grant_state_access(worker)
         self.inference.grant_invoke(worker)
-        functions = [api_handler, *self.jobs.functions]
-        self._grant_router_artifact(config, [api_handler, worker])
+        # The orchestrated route: its Lambda tasks run the same core with the same state and Bedrock access.
+        routing_tasks = self.functions.create(
+            "RoutingTasks",
+            handler="handlers.routing_tasks.handler",
+            description="FM Gateway orchestrated routing: the state machine's Lambda tasks (classify, plan, admit, invoke, "
+            "record, fallback)",
+            timeout=Duration.seconds(28),
+        )
+        acknowledge_no_dead_letter_queue(
+            routing_tasks, "Step Functions (a Lambda task; the state machine's Retry and Catch handle its failures)"
+        )
+        routing_tasks.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
+        routing_tasks.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
+        self.state.grant_state_access(routing_tasks)
+        self.inference.grant_invoke(routing_tasks)
+        self.routing = RoutingWorkflow(
+            self,
+            "Routing",
+            tasks_function=routing_tasks,
+            breaker_table=self.state.breaker_table,
+            key=self.state.key,
+            log_level=settings.orchestrated_log_level,
+            removal_policy=removal,
+        )
+        functions = [api_handler, *self.jobs.functions, routing_tasks]
+        self._grant_router_artifact(config, [api_handler, worker, routing_tasks])  # every function that routes auto
 
         self.api = GatewayApi(
             self,
@@ -75,8 +105,10 @@ class GatewayStack(Stack):
             stage_name=settings.environment,
             handler=api_handler,
             config=config,
+            key=self.state.key,
             removal_policy=removal,
             jobs_handler=self.jobs.api_handler,
+            orchestrated_integration=self.routing.integration(),
         )
         self.observability = Observability(
             self,
@@ -89,6 +121,7 @@ class GatewayStack(Stack):
             alarm_email=settings.alarm_email,
             jobs_queue=self.jobs.queue,
             jobs_dlq=self.jobs.dlq,
+            dead_letter_queues={"JobsSweeperFailures": self.jobs.sweeper_dlq},
         )
         self.config_store = ConfigStore(
             self,
@@ -147,6 +180,9 @@ CONTEXT_KEYS = (
     "configRollbackAlarm",
     "alarmEmail",
     "xraySdk",
+    "orchestratedLogLevel",
+    "vpc",
+    "reservedConcurrency",
 )
 
 

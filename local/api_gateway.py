@@ -5,23 +5,53 @@ Same contract as the deployed REST API: API key required on every route but ``GE
 config's ``plans``, 429 with ``Retry-After``), stage throttling, JSON-schema validation of request
 bodies with the same ``schemas/`` files (400), API Gateway's 10 MB payload limit (413), then an API
 Gateway proxy event handed to the unmodified Lambda handler.
+
+At the HTTP layer every request gets an answer in the error contract's shape
+(``{"error": {"type", "message", "requestId"}}``), never a dropped connection, a hang or an HTML page:
+malformed request lines and bodies (400), a method the resource does not have (405 with ``Allow``),
+bodies over the limit (413), oversized headers (431), a body that never arrives (408), an
+unsupported HTTP version (400). The Python standard library's server does the parsing; ``_HttpHandler`` replaces its
+HTML errors and its silent closes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import fastjsonschema
 
+from fmgateway.errors import InvalidRequest
+from fmgateway.http import parse_json
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PAYLOAD = 10 * 1024 * 1024
+READ_TIMEOUT_SECONDS = 30  # a client that stops sending mid-request gets a 408, not a thread held forever
+ERROR_TYPES = {
+    400: "invalid_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "timeout",
+    411: "invalid_request",
+    413: "request_too_large",
+    414: "request_too_large",
+    431: "request_too_large",
+    501: "invalid_request",
+    502: "internal_error",
+}
+
+
+def error_payload(status: int, kind: str, message: str, request_id: str) -> bytes:
+    return json.dumps({"error": {"type": kind, "message": message, "requestId": request_id}}).encode()
 
 
 class TokenBucket:
@@ -112,8 +142,15 @@ def api_key_id(key: str) -> str:
 
 
 class LocalApiGateway:
-    def __init__(self, routes: list[Route], config: dict, keys: dict[str, str], stage: str = "local"):
-        self.routes, self.stage = routes, stage
+    def __init__(
+        self,
+        routes: list[Route],
+        config: dict,
+        keys: dict[str, str],
+        stage: str = "local",
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+    ):
+        self.routes, self.stage, self.read_timeout = routes, stage, read_timeout
         self.plans = UsagePlans(config["plans"], keys, config.get("stage"))
         self.validators: dict[str, Callable] = {}
         self.server: ThreadingHTTPServer | None = None
@@ -128,27 +165,34 @@ class LocalApiGateway:
         request_id = str(uuid.uuid4())
 
         def error(status: int, kind: str, message: str, extra: dict | None = None):
-            payload = {"error": {"type": kind, "message": message, "requestId": request_id}}
-            return status, {"Content-Type": "application/json", **(extra or {})}, json.dumps(payload).encode()
+            headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id, **(extra or {})}
+            return status, headers, error_payload(status, kind, message, request_id)
 
         route, params = next(((r, p) for r in self.routes if (p := r.match(path)) is not None), (None, None))
-        if route is None or method not in route.methods:
-            # API Gateway answers unknown resources/methods as missing authentication
+        if route is None:
+            # API Gateway answers unknown resources as missing authentication (the stack maps it to 403 forbidden)
             return error(403, "forbidden", "Missing Authentication Token")
+        if method not in route.methods:
+            allowed = ", ".join(route.methods)
+            message = f"{method} is not allowed on {route.resource}; use {allowed}"
+            return error(405, "method_not_allowed", message, {"Allow": allowed})
         lowered = {k.lower(): v for k, v in headers.items()}
         api_key = lowered.get("x-api-key")
         if route.key_required and (refusal := self.plans.check(api_key)):
             return error(*refusal)
         if len(body) > MAX_PAYLOAD:
             return error(413, "request_too_large", "Request Too Long")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return error(400, "invalid_request", f"Invalid request body: not valid UTF-8 (byte {exc.start})")
         schema = route.methods[method]
         if schema is not None:
             try:
-                self.validator(schema)(json.loads(body or b"null"))
-            except json.JSONDecodeError as exc:
-                return error(400, "invalid_request", f"Invalid request body: {exc.msg}")
-            except RecursionError:
-                return error(400, "invalid_request", "Invalid request body: nested too deeply")
+                # the same strict RFC 8259 reading as the handlers (API Gateway's own parser refuses NaN too)
+                self.validator(schema)(parse_json(text or "null"))
+            except InvalidRequest as exc:
+                return error(400, "invalid_request", f"Invalid request body: {exc.message}")
             except fastjsonschema.JsonSchemaValueException as exc:
                 return error(400, "invalid_request", f"Invalid request body: {exc.message.replace('data', 'body', 1)}")
 
@@ -168,40 +212,30 @@ class LocalApiGateway:
                 "path": f"/{self.stage}{path}",
                 "identity": {"apiKey": api_key, "apiKeyId": api_key and api_key_id(api_key), "sourceIp": "127.0.0.1"},
             },
-            "body": body.decode() if body else None,
+            "body": text or None,
             "isBase64Encoded": False,
         }
-        response = route.handler(event, _Context(request_id))
-        out_headers = dict(response.get("headers") or {})
+        try:
+            response = route.handler(event, _Context(request_id))
+            status = int(response["statusCode"])
+            out_headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+            payload = (response.get("body") or "").encode("utf-8")
+        except Exception as exc:  # a crashed function or a malformed proxy response: API Gateway's 502
+            print(f"[local] {route.resource}: the function failed: {exc!r}", flush=True)
+            return error(502, "internal_error", "Internal server error")
         out_headers["x-amzn-RequestId"] = request_id
-        return response["statusCode"], out_headers, (response.get("body") or "").encode()
+        return status, out_headers, payload
 
     def start(self, host: str = "127.0.0.1", port: int = 8080) -> str:
         gateway = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
+        class Handler(_HttpHandler):
+            timeout = self.read_timeout
 
-            def _serve(self):
-                path, _, query = self.path.partition("?")
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, payload = gateway.handle(self.command, path, query, dict(self.headers), body)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+            def respond_to(self, method, path, query, headers, body):
+                return gateway.handle(method, path, query, headers, body)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
-
-            def log_message(self, format, *args):  # quiet: the handler logs requests
-                pass
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="local-api-gateway", daemon=True)
         self.thread.start()
         return self.url
@@ -227,3 +261,169 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 29_000
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 refuses connections under a burst
+
+
+class _HttpHandler(BaseHTTPRequestHandler):
+    """The standard library's HTTP/1.1 parsing with every failure answered in the error contract's shape."""
+
+    protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # so that an error before the version is known still has a status line
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
+    server_version = "fmgw-local"
+    sys_version = ""
+
+    def respond_to(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
+        raise NotImplementedError
+
+    def handle_one_request(self) -> None:
+        """The standard loop, but every method goes to ``_serve`` (unknown ones too: the router answers
+        405), and blank lines between keep-alive requests are skipped as RFC 9112 allows."""
+        try:
+            self._responded = False
+            self.raw_requestline = self.rfile.readline(65537)
+            for _ in range(4):
+                if self.raw_requestline not in (b"\r\n", b"\n"):
+                    break
+                self.raw_requestline = self.rfile.readline(65537)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if len(self.raw_requestline) > 65536:
+                self.requestline, self.request_version, self.command = "", "", ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG, explain="request line longer than 64 KiB")
+                return
+            if not self.parse_request():
+                return
+            self._serve()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+            if not self._responded and getattr(self, "command", None):
+                self.send_error(HTTPStatus.REQUEST_TIMEOUT, explain="the request did not arrive in time")
+        except (ConnectionError, OSError):
+            self.close_connection = True  # the client went away: nobody to answer
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok and len(self.requestline.split()) != 3:  # HTTP/0.9 ("GET /"): API Gateway does not speak it
+            self.send_error(HTTPStatus.BAD_REQUEST, explain="malformed request line: expected METHOD PATH HTTP/1.1")
+            return False
+        if not ok and not self._responded:  # an empty request line: the standard library closes silently
+            self.send_error(HTTPStatus.BAD_REQUEST, explain="malformed request line: expected METHOD PATH HTTP/1.1")
+        return ok
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """JSON instead of the standard library's HTML page; the connection closes after it."""
+        self._responded = True
+        self.close_connection = True
+        # an unsupported HTTP version is the client's error: 400, not 505, so that no bad input is a 5xx
+        status = 400 if int(code) == HTTPStatus.HTTP_VERSION_NOT_SUPPORTED else int(code)
+        detail = explain or message or HTTPStatus(status).phrase
+        request_id = str(uuid.uuid4())
+        payload = error_payload(status, ERROR_TYPES.get(status, "invalid_request"), detail, request_id)
+        self._write(status, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, payload)
+
+    def _write(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+        self._responded = True
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":  # a HEAD answer has the headers of the body it does not carry
+            self.wfile.write(payload)
+        self.wfile.flush()
+        if self.close_connection:
+            self._discard_unread()
+
+    def _discard_unread(self) -> None:
+        """Read what the client is still sending before closing: closing a socket with unread data
+        resets the connection, and the client may lose the answer it has not read yet."""
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            for _ in range(256):  # at most 16 MiB
+                if not self.connection.recv(65536):
+                    break
+        except OSError:
+            pass
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except _BadRequest as err:
+            self.send_error(err.status, explain=err.message)
+            return
+        path, _, query = self.path.partition("?")
+        headers = {name: value for name, value in self.headers.items()}
+        try:
+            status, out_headers, payload = self.respond_to(self.command, path, query, headers, body)
+        except Exception as exc:  # the router itself failed: still an answer in the error shape
+            print(f"[local] {self.command} {path}: {exc!r}", flush=True)
+            self.send_error(HTTPStatus.BAD_GATEWAY, explain="Internal server error")
+            return
+        self._write(status, out_headers, payload)
+
+    def _read_body(self) -> bytes:
+        """Framing as RFC 9112 §6 requires of a server, refused rather than guessed."""
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if encodings:
+            if lengths:
+                raise _BadRequest(400, "Content-Length and Transfer-Encoding together are ambiguous")
+            if [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
+                raise _BadRequest(501, "only Transfer-Encoding: chunked is supported")
+            return self._read_chunked()
+        if len(lengths) > 1:
+            raise _BadRequest(400, "more than one Content-Length header")
+        if not lengths:
+            return b""
+        value = lengths[0].strip()
+        if not value.isascii() or not value.isdigit():
+            raise _BadRequest(400, f"Content-Length must be a non-negative integer, not {value[:20]!r}")
+        if len(value) > 12 or int(value) > MAX_PAYLOAD:
+            raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes")
+        length = int(value)
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise _BadRequest(400, f"the body ended after {len(body)} of {length} bytes")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            size_text = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not size_text or len(size_text) > 8:
+                raise _BadRequest(400, "malformed chunk size line")
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise _BadRequest(400, "malformed chunk size line") from None
+            if size == 0:
+                for _ in range(100):  # trailers, ignored
+                    if self.rfile.readline(65537) in (b"\r\n", b"\n", b""):
+                        return bytes(body)
+                raise _BadRequest(431, "too many trailer fields")
+            if len(body) + size > MAX_PAYLOAD:
+                raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes")
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BadRequest(400, "truncated or malformed chunk")
+            body += chunk
+
+    def log_message(self, format, *args):  # quiet: the handler logs requests
+        pass

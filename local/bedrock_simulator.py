@@ -46,6 +46,7 @@ Example::
       "modelIdPattern": "<regex>",       # ids not matching -> ValidationException 400
       "latency": {"*": {"fixedMs": 0, "perTokenMs": 0},
                   "*claude-opus*": {"fixedMs": 300, "perTokenMs": 15}},
+      "replies": {"*nova-micro*": "complex"},   # a fixed answer text for matching models
       "faults": {
         "*": {"throttleRate": 0.0, "errorRate": 0.0, "timeoutRate": 0.0, "timeoutSeconds": 2.0,
               "down": false, "failAfterEvents": null, "errorCode": null,
@@ -141,6 +142,7 @@ BUILTIN_SETTINGS: dict[str, Any] = {
     "modelIdPattern": DEFAULT_MODEL_ID_PATTERN,
     "latency": {"*": dict(LATENCY_DEFAULTS)},
     "faults": {"*": dict(FAULT_DEFAULTS)},
+    "replies": {},
 }
 TOP_LEVEL_KEYS = set(BUILTIN_SETTINGS)
 
@@ -292,6 +294,9 @@ def validate_settings(settings: dict) -> dict:
     for key in ("regionsDown", "unknownModels"):
         if not isinstance(settings.get(key), list):
             raise ValueError(f"{key} must be a list")
+    replies = settings.get("replies")
+    if not isinstance(replies, dict) or not all(isinstance(text, str) for text in replies.values()):
+        raise ValueError("replies must be an object of model pattern -> reply text")
     re.compile(settings["modelIdPattern"])
     return settings
 
@@ -409,6 +414,13 @@ class _State:
         if draw < throttle + error + timeout:
             self.stopping.wait(float(faults["timeoutSeconds"]))
             raise SimError("ModelTimeoutException", "Model has timed out in processing the request.")
+
+    def reply_for(self, model_id: str) -> str | None:
+        """A fixed reply configured for this model (the most specific matching pattern), if any."""
+        with self.lock:
+            replies = self.settings["replies"]
+            matching = [pattern for pattern in replies if _matches(pattern, model_id)]
+        return replies[max(matching, key=lambda p: (p == model_id, len(p)))] if matching else None
 
     def sleep_ms(self, ms: float) -> None:
         if ms > 0:
@@ -560,7 +572,7 @@ class _Handler(BaseHTTPRequestHandler):
         except SimError as exc:
             state.record(model_id, error=exc.code)
             raise
-        text, truncated = truncate_tokens(reply_text(model_id, last_user), max_tokens)
+        text, truncated = truncate_tokens(state.reply_for(model_id) or reply_text(model_id, last_user), max_tokens)
         usage = {"inputTokens": sum(count_tokens(t) for t in texts), "outputTokens": count_tokens(text)}
         usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"]
         stop_reason = "max_tokens" if truncated else "end_turn"
@@ -753,6 +765,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     stop = threading.Event()
+    # Both, explicitly: a process started with SIGINT ignored (nohup, `&` in a script, some CI runners)
+    # inherits SIG_IGN, and Python then raises no KeyboardInterrupt for Ctrl-C.
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sim = BedrockSimulator(config_path=args.config, verbose=args.verbose)
     url = sim.start(args.host, args.port)

@@ -8,16 +8,18 @@ import logging
 import os
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from local.api_gateway import LocalApiGateway, default_routes  # noqa: E402
+from local.api_gateway import LocalApiGateway, Route, default_routes  # noqa: E402
 from local.aws_resources import create_resources  # noqa: E402
 from local.bedrock_simulator import BedrockSimulator  # noqa: E402
 from local.event_sources import SqsEventSource, print_notices  # noqa: E402
+from local.orchestration import MOTO_SFN_CONFIG  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "config" / "gateway.json"
 
@@ -27,6 +29,25 @@ def _print_notices(event: dict, context) -> dict:
     for record in event["Records"]:
         print_notices({"Body": record["body"]})
     return {"batchItemFailures": []}
+
+
+class _SweeperContext:
+    """What Lambda hands a function; Powertools' logger reads it (None made every sweep fail)."""
+
+    function_name = "fmgw-local-sweeper"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:fmgw-local-sweeper"
+
+    def __init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _scheduled_event() -> dict:
+    """An EventBridge scheduled event, as the deployed schedule sends."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
 
 def default_keys(plans: dict) -> dict[str, str]:
@@ -59,9 +80,10 @@ class LocalGateway:
         self.pollers: list[SqsEventSource] = []
         self.resources: dict[str, str] = {}
         self._stopping = threading.Event()
+        self.orchestrated = False
 
     def start(self) -> LocalGateway:
-        from moto.server import ThreadedMotoServer
+        from local.moto_server import LocalMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
 
@@ -69,7 +91,7 @@ class LocalGateway:
         # in processes of their own, as DynamoDB and Bedrock are in AWS)
         self.moto_url = os.environ.get("FMGW_MOTO_URL", "")
         if not self.moto_url:
-            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self.moto = LocalMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
             host, port = self.moto.get_host_and_port()
             self.moto_url = f"http://{host}:{port}"
@@ -109,9 +131,13 @@ class LocalGateway:
         runtime.gateway()  # fail fast on a bad config, before printing a URL
         runtime.config_source().get()
         routes = default_routes(self.config, api.handler, jobs_api.handler)
+        if self.moto is not None:  # the interpreter runs inside this process's moto server
+            routes.append(Route("/v1/chat/orchestrated", {"POST": "chat-request"}, self._orchestrated_route()))
         self.pollers = [
+            # retry_delay=None, as Lambda's event source: a failed job comes back when the visibility timeout
+            # the worker set runs out (30 s, 60 s, 120 s ... as in AWS; FMGW_JOBS_RETRY_BASE_SECONDS for tests)
             SqsEventSource(
-                self.resources["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler, self.moto_url, retry_delay=1, batch_size=3
+                self.resources["FMGW_JOBS_QUEUE_URL"], jobs_worker.handler, self.moto_url, retry_delay=None, batch_size=3
             ),
             SqsEventSource(self.resources["FMGW_JOBS_DLQ_URL"], jobs_dlq.handler, self.moto_url, retry_delay=1),
             SqsEventSource(self.resources["FMGW_NOTICES_URL"], _print_notices, self.moto_url),
@@ -124,11 +150,30 @@ class LocalGateway:
         self.url = self.api.start(self.host, self.port)
         return self
 
+    def _orchestrated_route(self):
+        """POST /v1/chat/orchestrated: the routing state machine in moto's interpreter, templates rendered."""
+        import boto3
+        from moto.core.config import default_user_config
+
+        from handlers import routing_tasks
+        from local.orchestration import ROUTING_TASKS_FUNCTION, OrchestratedRoute, create_state_machine, install_lambda_dispatch
+
+        for service, settings in MOTO_SFN_CONFIG.items():
+            default_user_config.setdefault(service, {}).update(settings)  # type: ignore[attr-defined]
+        os.environ["MOTO_PORT"] = self.moto_url.rsplit(":", 1)[1]  # where the interpreter's own clients go
+        install_lambda_dispatch({ROUTING_TASKS_FUNCTION: routing_tasks.handler})
+        sfn = boto3.client("stepfunctions", endpoint_url=self.moto_url, region_name=os.environ["AWS_DEFAULT_REGION"])
+        arn = f"arn:aws:lambda:{os.environ['AWS_DEFAULT_REGION']}:123456789012:function:{ROUTING_TASKS_FUNCTION}"
+        state_machine = create_state_machine(sfn, self.resources["FMGW_BREAKER_TABLE"], arn)
+        self.orchestrated = True
+        return OrchestratedRoute(sfn, state_machine)
+
     def _sweep(self, handler) -> None:
-        """The scheduled sweeper, every minute as in AWS."""
-        while not self._stopping.wait(60):
+        """The scheduled sweeper, every minute as in AWS (``FMGW_SWEEP_SECONDS`` for tests)."""
+        interval = float(os.environ.get("FMGW_SWEEP_SECONDS") or 60)
+        while not self._stopping.wait(interval):
             try:
-                handler({}, None)
+                handler(_scheduled_event(), _SweeperContext())
             except Exception as exc:
                 print(f"[local] sweeper: {exc}", flush=True)
 
@@ -166,6 +211,10 @@ class LocalGateway:
                 f"  Bedrock   {bedrock}",
                 f"  AWS       moto at {self.moto_url}  (DynamoDB, SQS + DLQ, S3, SNS; job worker polling)",
                 f"  Config    {self.config_file}",
+                "  Routes    /v1/chat, /v1/chat/completions, "
+                + ", ".join(self.config["routes"])
+                + (", /v1/chat/orchestrated (Step Functions: moto's interpreter)" if self.orchestrated else "")
+                + ", /v1/jobs",
                 "Try:",
                 f"  curl -s {self.url}/v1/chat -H 'x-api-key: {self.api_key}' -H 'content-type: application/json' -d '{body}'",
                 "Ctrl-C stops everything.",

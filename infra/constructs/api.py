@@ -16,10 +16,11 @@ from typing import Any, cast
 
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.compliance import acknowledge, encrypted_log_group
 from infra.settings import load_schema
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
@@ -97,15 +98,16 @@ ACCESS_LOG_FIELDS = {
     "integrationLatency": "$context.integrationLatency",
     "integrationStatus": "$context.integrationStatus",
     "errorType": "$context.error.responseType",
-    "errorMessage": "$context.error.messageString",
+    # $context.error.message inside quotes renders exactly as $context.error.messageString (its quoted value), and keeps
+    # the format itself a JSON document that log tooling and cdk-nag (Serverless-APIGWStructuredLogging) can parse.
+    "errorMessage": "$context.error.message",
     "xrayTraceId": "$context.xrayTraceId",
 }
 
 
 def access_log_format() -> str:
-    """One JSON object per request; ``$context.error.messageString`` is already quoted (the message may hold quotes)."""
-    quoted = '"$context.error.messageString"'
-    return json.dumps(ACCESS_LOG_FIELDS).replace(quoted, quoted[1:-1])
+    """One JSON object per request; the format is itself a JSON object whose values are ``$context`` variables."""
+    return json.dumps(ACCESS_LOG_FIELDS)
 
 
 class GatewayApi(Construct):
@@ -118,13 +120,13 @@ class GatewayApi(Construct):
         stage_name: str,
         handler: lambda_.IFunction,
         config: Mapping[str, Any],
+        key: kms.IKey,
         removal_policy: RemovalPolicy,
         jobs_handler: lambda_.IFunction | None = None,
+        orchestrated_integration: apigw.Integration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=removal_policy
-        )
+        self.access_logs = encrypted_log_group(self, "AccessLogs", key=key, removal_policy=removal_policy)
         stage = config.get("stage", {})
         self.api = apigw.RestApi(
             self,
@@ -165,20 +167,33 @@ class GatewayApi(Construct):
         v1 = self.api.root.add_resource("v1")
         health = v1.add_resource("health").add_method("GET", integration, api_key_required=False)
         self.methods["GET /v1/health"] = health
-        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
-            Validations.of(health).acknowledge(
-                Acknowledgment(
-                    id=rule,
-                    reason="GET /v1/health is the unauthenticated liveness probe: it returns a static status, calls no "
-                    "model and reads no data; the stage throttle still applies.",
-                )
-            )
+        acknowledge(
+            health,
+            "GET /v1/health is the unauthenticated liveness probe: it returns a static status, calls no model and reads "
+            "no data; the stage throttle still applies.",
+            nag=("AwsSolutions-APIG4", "AwsSolutions-COG4"),
+            checkov=("CKV_AWS_59",),
+        )
         self.methods["GET /v1/models"] = self._acknowledge_api_key_auth(
             v1.add_resource("models").add_method("GET", integration, api_key_required=True)
         )
         chat = v1.add_resource("chat")
         self.methods["POST /v1/chat"] = self._post(chat, integration, chat_model)
         self.methods["POST /v1/chat/completions"] = self._post(chat.add_resource("completions"), integration, openai_model)
+        if orchestrated_integration is not None:
+            # Step Functions StartSyncExecution, no Lambda in front; the response template sets status and Retry-After
+            self.methods["POST /v1/chat/orchestrated"] = self._acknowledge_api_key_auth(
+                chat.add_resource("orchestrated").add_method(
+                    "POST",
+                    orchestrated_integration,
+                    api_key_required=True,
+                    request_validator=self.body_validator,
+                    request_models={JSON: chat_model},
+                    method_responses=[
+                        apigw.MethodResponse(status_code="200", response_parameters={"method.response.header.Retry-After": False})
+                    ],
+                )
+            )
         for path in config.get("routes", {}):
             resource = self.api.root.resource_for_path(path)
             self.methods[f"POST {path}"] = self._post(resource, integration, chat_model)
@@ -260,6 +275,12 @@ class GatewayApi(Construct):
             )
 
     def _acknowledge_api(self) -> None:
+        acknowledge(
+            self.stage,
+            "No API Gateway cache: it keys on path, query and headers, never on a POST body, so it cannot serve model "
+            "answers (POST); the two GETs (/v1/health, /v1/models) are cheap, and a cache cluster bills by the hour.",
+            checkov=("CKV_AWS_120",),
+        )
         Validations.of(self.stage).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG3",

@@ -5,7 +5,10 @@ worker takes SQS batches (partial batch failures, each job under Powertools idem
 same core, stores the result in the record (large results under ``results/`` in S3) and publishes one notification
 per terminal job (attributes ``status``, ``tenant``, ``route``). A message that fails ``jobs.maxReceives`` deliveries
 goes to the DLQ, whose consumer marks the job FAILED and notifies. Every minute the sweeper re-enqueues jobs whose
-submit died between writing the record and enqueueing (the ``pending`` index).
+submit died between writing the record and enqueueing (the ``pending`` index). The sweeper is the one function
+invoked asynchronously (by its EventBridge schedule): events EventBridge cannot deliver and invocations that fail land
+in the sweeper's own dead-letter queue, which is alarmed; every other function is invoked synchronously (API Gateway,
+SQS event source mappings), where failures return to the caller or to the source queue.
 
 Everything is encrypted with the stack key. Each function gets exactly the item, queue, object and topic actions it
 uses, and the key only through the service that uses it on its behalf (``kms:ViaService``).
@@ -13,7 +16,7 @@ uses, and the key only through the service that uses it on its behalf (``kms:Via
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -26,7 +29,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.functions import GatewayFunctions
+from infra.compliance import acknowledge
+from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_letter_queue
 from infra.constructs.state_tables import KEY_ACTIONS as TABLE_KEY_ACTIONS
 from infra.settings import VISIBILITY_TIMEOUT_FACTOR, JobsSettings
 
@@ -37,6 +41,7 @@ DLQ_HANDLER_TIMEOUT = Duration.seconds(60)
 SWEEPER_TIMEOUT = Duration.seconds(60)
 SWEEP_RATE = Duration.minutes(1)
 DLQ_RETENTION = Duration.days(14)
+SWEEP_RULE_NAME = "{prefix}-jobs-sweep"
 ACCESS_LOG_RETENTION = Duration.days(90)
 
 # Item actions per function (no scans, no batch writes). TransactWriteItems has no IAM action of its own: a
@@ -109,6 +114,21 @@ class Jobs(Construct):
             visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * DLQ_HANDLER_TIMEOUT.to_seconds()),
             **queue_common,
         )
+        acknowledge(
+            self.dlq,
+            "This is the jobs queue's dead-letter queue: its consumer marks each job FAILED; a message it cannot handle "
+            "stays here for 14 days under the JobsDlqMessagesAlarm. A DLQ of a DLQ would only move the problem.",
+            nag=("Serverless-SQSRedrivePolicy",),
+        )
+        # Failed sweeper invocations: events EventBridge could not deliver, and invocations that failed (no retry: the
+        # next tick sweeps again). Kept for inspection; observability alarms when one arrives.
+        self.sweeper_dlq = sqs.Queue(self, "SweeperDeadLetterQueue", retention_period=DLQ_RETENTION, **queue_common)
+        acknowledge(
+            self.sweeper_dlq,
+            "This is the sweeper's dead-letter queue (EventBridge target and Lambda asynchronous invocations); nothing "
+            "consumes it, its messages are kept 14 days for inspection and alarmed. A DLQ of a DLQ would only move them.",
+            nag=("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"),
+        )
         self.queue = sqs.Queue(
             self,
             "Queue",
@@ -138,18 +158,27 @@ class Jobs(Construct):
             encryption=s3.BucketEncryption.KMS,
             encryption_key=key,
             bucket_key_enabled=True,
-            versioned=False,
+            # Results are the only copy of large job outputs: an overwrite or delete (a bug, an operator) stays
+            # recoverable for as long as the job itself is kept.
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-results",
                     prefix=RESULTS_PREFIX,
                     expiration=Duration.days(settings.retention_days),
+                    noncurrent_version_expiration=Duration.days(settings.retention_days),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="results-bucket/",
             **bucket_common,
+        )
+        acknowledge(
+            self.access_log_bucket,
+            "The S3 server access log bucket of the results bucket: logs of the log bucket would need a third bucket, "
+            "and its objects are written once by the logging service and expire after 90 days (versioning adds nothing).",
+            checkov=("CKV_AWS_18", "CKV_AWS_21"),
         )
         self.topic = sns.Topic(self, "Topic", display_name=f"{prefix} job notifications", master_key=key, enforce_ssl=True)
 
@@ -189,6 +218,33 @@ class Jobs(Construct):
             environment=environment,
             memory_size=512,
             timeout=SWEEPER_TIMEOUT,
+            dead_letter_queue=self.sweeper_dlq,
+        )
+        # A failed sweep is not retried by Lambda either: the next tick, a minute later, sweeps again.
+        self.sweeper.configure_async_invoke(retry_attempts=0)
+        acknowledge(
+            self.sweeper,
+            "A failed asynchronous invocation goes to the function's dead-letter queue (the sweeper DLQ, alarmed); an "
+            "on-failure destination as well would record every failure twice.",
+            nag=("Serverless-LambdaAsyncFailureDestination",),
+        )
+        acknowledge_no_dead_letter_queue(self.api_handler, "API Gateway (Lambda proxy integration)")
+        sqs_consumer = (
+            "Invoked synchronously by its SQS event source mapping, never asynchronously, so a function DLQ would never "
+            "receive anything: "
+        )
+        acknowledge(
+            self.worker,
+            sqs_consumer + "a failed message returns to the jobs queue and moves to the jobs DLQ after maxReceives "
+            "deliveries (the queue's redrive policy).",
+            nag=("Serverless-LambdaDLQ",),
+            checkov=("CKV_AWS_116",),
+        )
+        acknowledge(
+            self.dlq_handler,
+            sqs_consumer + "a message it fails on stays in the jobs DLQ (14 days), under the JobsDlqMessagesAlarm.",
+            nag=("Serverless-LambdaDLQ",),
+            checkov=("CKV_AWS_116",),
         )
 
         # Jobs API: create/read/cancel records, enqueue, sign result URLs, announce cancellations (a cancelled job is
@@ -208,6 +264,7 @@ class Jobs(Construct):
         self.worker.add_event_source(
             event_sources.SqsEventSource(self.queue, batch_size=settings.batch_size, report_batch_item_failures=True)
         )
+        self._acknowledge_sqs_failure_destination(self.worker, "the jobs queue's redrive policy moves it to the jobs DLQ")
 
         # DLQ consumer: fail the job and notify; nothing else.
         self._table_items(self.dlq_handler, "JobRecords", [self.table.table_arn], PROCESSOR_TABLE_ACTIONS)
@@ -216,24 +273,58 @@ class Jobs(Construct):
         self.dlq_handler.add_event_source(
             event_sources.SqsEventSource(self.dlq, batch_size=DLQ_BATCH_SIZE, report_batch_item_failures=True)
         )
+        self._acknowledge_sqs_failure_destination(self.dlq_handler, "it stays in the jobs DLQ for 14 days, alarmed")
 
         # Sweeper: query the pending index, enqueue, clear the flag.
         self._table_items(self.sweeper, "PendingJobs", [f"{self.table.table_arn}/index/{PENDING_INDEX}"], ("dynamodb:Query",))
         self._table_items(self.sweeper, "JobRecords", [self.table.table_arn], ("dynamodb:UpdateItem",))
         self._table_key(self.sweeper)
         self._send_to_queue(self.sweeper)
+        rule_name = SWEEP_RULE_NAME.format(prefix=prefix)
         self.sweep_schedule = events.Rule(
             self,
             "SweepSchedule",
+            rule_name=rule_name,
             description=f"{prefix}: re-enqueue jobs whose submit died before enqueueing",
             schedule=events.Schedule.rate(SWEEP_RATE),
         )
-        # The next tick retries anyway: no EventBridge retries that would overlap it.
-        self.sweep_schedule.add_target(targets.LambdaFunction(self.sweeper, retry_attempts=0))
+        # The next tick retries anyway: no EventBridge retries that would overlap it. Events it cannot deliver (the
+        # function throttled or missing) go to the sweeper's DLQ; CDK adds the queue policy for this rule.
+        self.sweep_schedule.add_target(targets.LambdaFunction(self.sweeper, retry_attempts=0, dead_letter_queue=self.sweeper_dlq))
+        self._allow_events_to_dead_letter(rule_name)
 
     @property
     def functions(self) -> tuple[lambda_.Function, ...]:
         return self.api_handler, self.worker, self.dlq_handler, self.sweeper
+
+    @staticmethod
+    def _acknowledge_sqs_failure_destination(function: lambda_.Function, fate: str) -> None:
+        for mapping in function.node.children:
+            if isinstance(mapping, lambda_.EventSourceMapping):
+                acknowledge(
+                    mapping,
+                    "Lambda on-failure destinations exist for stream and Kafka sources, not SQS: for an SQS source the "
+                    f"queue itself keeps a message that failed, and {fate}.",
+                    nag=("Serverless-LambdaEventSourceMappingDestination",),
+                )
+
+    def _allow_events_to_dead_letter(self, rule_name: str) -> None:
+        """EventBridge sends undeliverable events to the sweeper DLQ, which is encrypted with the stack key: the key
+        policy must let EventBridge use it, for this rule only. The rule ARN is built from its name, since a reference
+        would close a cycle (key -> rule -> queue -> key)."""
+        stack = Stack.of(self)
+        rule_arn = stack.format_arn(
+            service="events", resource="rule", resource_name=rule_name, arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowSweepScheduleDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=list(SEND_KEY_ACTIONS),
+                resources=["*"],
+                conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
+            )
+        )
 
     # ---- grants -------------------------------------------------------------------------------------------------
 

@@ -2,13 +2,14 @@
 
 Alarms: API 5xx (also the AppConfig rollback monitor), API p99 latency, Lambda errors (one per function), Degraded > 0,
 Errors503 > 0; with the jobs queues: messages waiting in the DLQ, messages arriving in the DLQ (poisoned jobs), and
-the oldest job message older than ``JOBS_QUEUE_MAX_AGE_SECONDS``. Alarm actions go to an SNS topic (KMS-encrypted
+the oldest job message older than ``JOBS_QUEUE_MAX_AGE_SECONDS``; one alarm per other dead-letter queue
+(``dead_letter_queues``, e.g. the sweeper's) as soon as a message waits in it. Alarm actions go to an SNS topic (KMS-encrypted
 with the stack key) only when the ``alarmEmail`` context is set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -21,6 +22,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.compliance import acknowledge
 from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
 
 ONE_MINUTE = Duration.minutes(1)
@@ -73,6 +75,7 @@ class Observability(Construct):
         alarm_email: str | None = None,
         jobs_queue: sqs.IQueue | None = None,
         jobs_dlq: sqs.IQueue | None = None,
+        dead_letter_queues: Mapping[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.api_name, self.stage_name = api_name, stage_name
@@ -154,11 +157,28 @@ class Observability(Construct):
                 description=f"The oldest job message is older than {JOBS_QUEUE_MAX_AGE_SECONDS} s for 3 minutes: the "
                 "worker is behind, throttled, or jobs are waiting for a retry",
             )
+        self.dead_letter_alarms: dict[str, cloudwatch.Alarm] = {}
+        for name, queue in (dead_letter_queues or {}).items():
+            # Nothing drains these queues: any message in one is a failure someone has to look at.
+            self.dead_letter_alarms[name] = self._alarm(
+                f"{name}Alarm",
+                queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
+                threshold=0,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                description=f"{name}: a failed invocation or undeliverable event is waiting in its dead-letter queue",
+            )
 
         self.topic: sns.Topic | None = None
         if alarm_email:
             self.topic = sns.Topic(self, "AlarmTopic", display_name=f"{prefix} alarms", master_key=key, enforce_ssl=True)
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            subscription = self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            acknowledge(
+                subscription,
+                "An alarm e-mail is a copy of an alarm state that CloudWatch keeps and the dashboard shows, and SNS "
+                "retries e-mail deliveries itself: a queue of undelivered alarm e-mails would need an alarm of its own.",
+                nag=("Serverless-SNSRedrivePolicy",),
+            )
             # CloudWatch publishes alarm notifications to the encrypted topic with the stack key.
             key.add_to_resource_policy(
                 iam.PolicyStatement(

@@ -2,7 +2,8 @@
 
 Both tables: partition key ``pk`` (string), on-demand billing, point-in-time recovery, server-side encryption with
 the stack's customer-managed key. The cache table expires items through its ``expiresAt`` TTL attribute.
-The key is the stack's one customer-managed key (rotation on); later queues, topics and buckets reuse it.
+The key is the stack's one customer-managed key (rotation on); queues, topics, buckets, Lambda environments and log
+groups reuse it (its policy lets CloudWatch Logs of this account and region use it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
+
+from infra.compliance import allow_cloudwatch_logs
 
 # What the gateway does with its state: point reads (breaker reads are consistent), batched breaker reads,
 # conditional puts and updates (breaker transitions), cache puts. No scans, queries or deletes.
@@ -38,6 +41,8 @@ class StateTables(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
+        # Every log group of the stack (functions, API access logs, VPC flow logs) is encrypted with this key.
+        allow_cloudwatch_logs(self.key)
         common = {
             "partition_key": dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             "billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST,

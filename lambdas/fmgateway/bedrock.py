@@ -9,7 +9,7 @@ an *access* failure (model not enabled, IAM) is the operator's problem, reported
 from __future__ import annotations
 
 import base64
-import binascii
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,16 +64,21 @@ def classify(exc: Exception) -> InvocationError:
     raise exc
 
 
+RETRIED_KINDS = frozenset({"throttled", "unavailable"})  # a timeout or model error moves to the next model instead
+BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS = 0.25, 2.0
+
+
 def _signature(settings: dict[str, Any]) -> tuple:
     timeouts, retries = settings.get("timeouts", {}), settings.get("retries", {})
     return (timeouts.get("connectSeconds", 1), timeouts.get("readSeconds", 10), retries.get("maxAttempts", 2))
 
 
 def client_config(settings: dict[str, Any]) -> Config:
-    timeouts, retries = settings.get("timeouts", {}), settings.get("retries", {})
+    """One attempt per boto3 call: the invoker retries itself, because botocore's standard mode also
+    retries read timeouts, which would spend a second full timeout on a model that is already too slow."""
+    timeouts = settings.get("timeouts", {})
     return Config(
-        # total_max_attempts counts the first call too; botocore's max_attempts would add one more
-        retries={"mode": "standard", "total_max_attempts": retries.get("maxAttempts", 2)},
+        retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=timeouts.get("connectSeconds", 1),
         read_timeout=timeouts.get("readSeconds", 10),
         tcp_keepalive=True,
@@ -86,10 +91,18 @@ class BedrockInvoker:
 
     The client is built at cold start with default timeouts; ``configure`` rebuilds it only when the
     live configuration's timeouts or retries differ, so those settings follow AppConfig too.
+    Throttling and 5xx are retried on the same model (``retries.maxAttempts`` attempts in all, jittered
+    exponential backoff) while the request budget allows; a read timeout is not: the gateway moves on.
     """
 
-    def __init__(self, client_factory: Callable[[Config], Any], settings: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        client_factory: Callable[[Config], Any],
+        settings: dict[str, Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._factory = client_factory
+        self._sleep = sleep
         self._signature: tuple = ()
         self._short: dict[int, Any] = {}
         self.client = None
@@ -103,23 +116,33 @@ class BedrockInvoker:
             self._short.clear()
 
     def client_within(self, deadline: float | None) -> Any:
-        """The configured client if its worst case (every attempt timing out) fits before ``deadline``
-        (a ``time.perf_counter`` value); otherwise a one-attempt client whose read timeout does."""
-        connect, read, attempts = self._signature
+        """The configured client if one attempt (connect + read timeout) fits before ``deadline`` (a
+        ``time.perf_counter`` value); otherwise a client whose read timeout does."""
+        connect, read, _ = self._signature
         remaining = float("inf") if deadline is None else deadline - time.perf_counter()
-        if attempts * (connect + read) <= remaining:
+        if connect + read <= remaining:
             return self.client
         read_fit = max(1, min(int(read), int(remaining - connect)))
         if read_fit not in self._short:
-            settings = {"timeouts": {"connectSeconds": connect, "readSeconds": read_fit}, "retries": {"maxAttempts": 1}}
+            settings = {"timeouts": {"connectSeconds": connect, "readSeconds": read_fit}}
             self._short[read_fit] = self._factory(client_config(settings))
         return self._short[read_fit]
 
     def converse(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
-        try:
-            return self.client_within(deadline).converse(modelId=invoke_id, **with_binary_content(request))
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise classify(exc) from exc
+        payload = with_binary_content(request)
+        connect, _, attempts = self._signature
+        for attempt in range(1, max(1, attempts) + 1):
+            try:
+                return self.client_within(deadline).converse(modelId=invoke_id, **payload)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                error = classify(exc)
+                if error.kind not in RETRIED_KINDS or attempt >= attempts:
+                    raise error from exc
+            delay = random.uniform(0, min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
+            if deadline is not None and time.perf_counter() + delay + connect + 1 > deadline:
+                raise error  # no time for another attempt: the next candidate may still fit
+            self._sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def with_binary_content(request: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +158,7 @@ def with_binary_content(request: dict[str, Any]) -> dict[str, Any]:
             if source and isinstance(source.get("bytes"), str):
                 try:
                     raw = base64.b64decode(source["bytes"], validate=True)
-                except binascii.Error:
+                except ValueError:  # binascii.Error, and the ValueError of non-ASCII text
                     raise InvocationError("invalid", "ValidationException", f"{kind}.source.bytes is not valid base64") from None
                 block = {kind: {**block[kind], "source": {"bytes": raw}}}
             content.append(block)

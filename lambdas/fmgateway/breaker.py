@@ -160,12 +160,19 @@ class CircuitBreaker:
                 return cached[0], cached[1]
         return self._fetch(key)
 
-    def _apply(self, key: str, cfg: dict, rule: Callable[[BreakerState, float], tuple[Any, BreakerState | None]]):
+    def _apply(
+        self,
+        key: str,
+        cfg: dict,
+        rule: Callable[[BreakerState, float], tuple[Any, BreakerState | None]],
+        now: float | None = None,
+    ):
+        """``now``: the time the rules see (default: this process's clock; the state machine passes its own)."""
         max_age = cfg.get("stateCacheSeconds", 2)
         result = None
         for _ in range(self.max_cas_attempts):
             state, version = self._read(key, max_age)
-            result, new = rule(state, self.clock())
+            result, new = rule(state, self.clock() if now is None else now)
             if new is None:
                 return result, False
             if self.store.put(key, new.to_record(), version):
@@ -175,9 +182,9 @@ class CircuitBreaker:
             max_age = 0  # someone else moved the breaker: re-read and decide again
         return result, False
 
-    def admit(self, key: str, cfg: dict) -> str:
+    def admit(self, key: str, cfg: dict, now: float | None = None) -> str:
         try:
-            decision, written = self._apply(key, cfg, lambda s, now: admit(s, now, cfg))
+            decision, written = self._apply(key, cfg, lambda s, at: admit(s, at, cfg), now)
         except Exception:
             # The breaker protects the gateway; its store being down must not take the gateway down too.
             log.exception("breaker state unavailable; letting the request through", extra={"model": key})
@@ -186,21 +193,21 @@ class CircuitBreaker:
             return SKIP  # another caller claimed the probe slot
         return decision
 
-    def _record(self, key: str, cfg: dict, rule) -> None:
+    def _record(self, key: str, cfg: dict, rule, now: float | None = None) -> None:
         try:
-            self._apply(key, cfg, lambda s, now: (None, rule(s, now, cfg)))
+            self._apply(key, cfg, lambda s, at: (None, rule(s, at, cfg)), now)
         except Exception:  # an answer already in hand must not be lost to a failed bookkeeping write
             log.exception("breaker state update failed", extra={"model": key})
 
-    def record_success(self, key: str, cfg: dict) -> None:
-        self._record(key, cfg, on_success)
+    def record_success(self, key: str, cfg: dict, now: float | None = None) -> None:
+        self._record(key, cfg, on_success, now)
 
-    def record_failure(self, key: str, cfg: dict) -> None:
-        self._record(key, cfg, on_failure)
+    def record_failure(self, key: str, cfg: dict, now: float | None = None) -> None:
+        self._record(key, cfg, on_failure, now)
 
-    def release(self, key: str, cfg: dict) -> None:
+    def release(self, key: str, cfg: dict, now: float | None = None) -> None:
         """Give back a probe slot that produced no verdict on the model."""
-        self._record(key, cfg, on_release)
+        self._record(key, cfg, on_release, now)
 
     def current(self, keys: list[str], cfg: dict) -> dict[str, BreakerState]:
         """States for display, from the cache where fresh, else one batch read."""

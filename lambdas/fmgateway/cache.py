@@ -35,7 +35,7 @@ def request_key(route: str, messages: list[dict], system: list[dict] | None, inf
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()  # odd text must not fail a request
 
 
 class ResponseCache:

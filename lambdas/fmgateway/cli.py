@@ -120,9 +120,9 @@ def run_jobs(args) -> int:
         finally:
             if out is not sys.stdout:
                 out.close()
-        failed = [job["jobId"] for job in jobs if states[job["jobId"]]["status"] != "SUCCEEDED"]
-        print(f"{len(jobs) - len(failed)} succeeded, {len(failed)} failed", file=sys.stderr)
-        return 1 if failed else 0
+        unsuccessful = [job["jobId"] for job in jobs if states[job["jobId"]]["status"] != "SUCCEEDED"]
+        print(f"{len(jobs) - len(unsuccessful)} succeeded, {len(unsuccessful)} failed", file=sys.stderr)
+        return 1 if unsuccessful else 0
     except httpx.HTTPError as exc:
         print(f"cannot reach the gateway at {args.url}: {exc}", file=sys.stderr)
         return 2

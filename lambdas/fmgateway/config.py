@@ -8,15 +8,17 @@ live within ``APPCONFIG_MAX_AGE`` seconds with no per-request AppConfig call); t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from fmgateway import schemas
 from fmgateway.catalog import Catalog, Model
-from fmgateway.errors import ConfigError
+from fmgateway.errors import ConfigError, Unavailable
 
 TIERS = ("simple", "medium", "complex")
 APPCONFIG_MAX_AGE = 45  # seconds; DESIGN: config changes live within 60 s
@@ -82,6 +84,12 @@ def parse_config(doc: Any) -> GatewayConfig:
     shares = doc.get("contentRouting", {}).get("shares")
     if shares and shares["medium"] + shares["complex"] > 1:
         raise ConfigError("config.contentRouting.shares: medium + complex must not exceed 1 (simple takes the rest)")
+    content_routing = doc.get("contentRouting", {})
+    classifier_model = content_routing.get("classifier", {}).get("model")
+    if classifier_model is not None and classifier_model not in models:
+        raise ConfigError(f"config.contentRouting.classifier.model: unknown model '{classifier_model}'")
+    if content_routing.get("mode") == "classifier" and classifier_model is None:
+        raise ConfigError("config.contentRouting.classifier: mode 'classifier' needs classifier.model")
 
     return GatewayConfig(
         raw=doc,
@@ -111,7 +119,10 @@ class ConfigSource(Protocol):
 
 
 class FileConfigSource:
-    """Reads a JSON file; re-reads it when its modification time changes (checked at most once a second)."""
+    """Reads a JSON file; re-reads it when its modification time changes (checked at most once a second).
+
+    A file that turns invalid (bad JSON, a schema error, half-written, deleted) is logged once and the
+    last good configuration stays in force, as with AppConfig; only the first read must succeed."""
 
     def __init__(self, path: str | Path, clock=time.monotonic):
         self.path = Path(path)
@@ -127,10 +138,19 @@ class FileConfigSource:
             return self._config
         with self._lock:
             self._checked = now
-            mtime = self.path.stat().st_mtime
-            if self._config is None or mtime != self._mtime:
+            if self._config is None:
+                self._mtime = self.path.stat().st_mtime
                 self._config = load_file(self.path)
-                self._mtime = mtime
+                return self._config
+            try:
+                mtime = self.path.stat().st_mtime
+                if mtime != self._mtime:
+                    self._mtime = mtime  # first: a bad version is reported once, not every second
+                    self._config = load_file(self.path)
+            except (OSError, ValueError) as exc:  # ConfigError and json's JSONDecodeError are ValueErrors
+                logging.getLogger(__name__).error(
+                    "ignoring invalid configuration file %s; keeping version %s: %s", self.path, self._config.version, exc
+                )
             return self._config
 
 
@@ -145,13 +165,21 @@ class AppConfigSource:
     def get(self) -> GatewayConfig:
         from aws_lambda_powertools.utilities import parameters  # deferred: not needed until the first request
 
-        raw = parameters.get_app_config(
-            name=self.profile,
-            environment=self.environment,
-            application=self.application,
-            transform="json",
-            max_age=self.max_age,
-        )
+        try:
+            raw = parameters.get_app_config(
+                name=self.profile,
+                environment=self.environment,
+                application=self.application,
+                transform="json",
+                max_age=self.max_age,
+            )
+        except Exception as exc:  # AppConfig unreachable or throttled, or a document that is not JSON
+            from aws_lambda_powertools import Logger
+
+            if self._config is not None:  # a stale configuration answers better than none
+                Logger(child=True).warning("AppConfig read failed; keeping the last good configuration", exc_info=exc)
+                return self._config
+            raise Unavailable("the gateway configuration could not be read; retry shortly", retry_after=5) from exc
         if raw is self._raw and self._config is not None:
             return self._config
         try:
@@ -168,12 +196,14 @@ class AppConfigSource:
         return config
 
 
-def source_from_env(env: dict[str, str] | None = None) -> ConfigSource:
-    env = os.environ if env is None else env
-    if path := env.get("FMGW_CONFIG_FILE"):
+def source_from_env(env: Mapping[str, str] | None = None) -> ConfigSource:
+    variables: Mapping[str, str] = os.environ if env is None else env
+    if path := variables.get("FMGW_CONFIG_FILE"):
         return FileConfigSource(path)
     try:
-        names = ("FMGW_APPCONFIG_APPLICATION", "FMGW_APPCONFIG_ENVIRONMENT", "FMGW_APPCONFIG_PROFILE")
-        return AppConfigSource(*(env[name] for name in names))
+        application, environment, profile = (
+            variables[name] for name in ("FMGW_APPCONFIG_APPLICATION", "FMGW_APPCONFIG_ENVIRONMENT", "FMGW_APPCONFIG_PROFILE")
+        )
+        return AppConfigSource(application, environment, profile)
     except KeyError as missing:
         raise ConfigError(f"set FMGW_CONFIG_FILE or {missing.args[0]} to locate the gateway configuration") from None

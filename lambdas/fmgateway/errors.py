@@ -38,6 +38,13 @@ class MethodNotAllowed(GatewayError):
     status = 405
     type = "method_not_allowed"
 
+    def __init__(self, message: str, *, allow: list[str] | None = None):
+        super().__init__(message)
+        self.allow = allow or []
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)} if self.allow else {}
+
 
 class PayloadTooLarge(GatewayError):
     status = 413

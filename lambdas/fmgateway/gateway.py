@@ -1,22 +1,39 @@
-"""The request pipeline shared by every entry point: plan, then try candidates in order behind their
-circuit breakers, then fall back to the last cached answer, then fail with a clear status."""
+"""The request pipeline shared by every entry point (DESIGN.md "Candidates"): prepare a plan of candidates,
+try them in order behind their circuit breakers with a pluggable invocation step, then fall back to the last
+cached answer, then fail with a clear status.
+
+The pieces (``prepare``, ``admit``, ``invoke``, ``answer``, ``record_failure``, ``last_resort``) are public
+because the orchestrated state machine runs the same loop step by step in its Lambda tasks; ``run`` composes
+them for the Lambda paths. Nothing else may copy the loop.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from fmgateway import routing
+from fmgateway import classifier, routing
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE, SKIP, CircuitBreaker
 from fmgateway.cache import ResponseCache, request_key
+from fmgateway.candidates import Candidate
 from fmgateway.catalog import Model
-from fmgateway.config import ConfigSource
-from fmgateway.errors import InvalidRequest, ModelError, Unavailable, UpstreamTimeout
+from fmgateway.config import ConfigSource, GatewayConfig
+from fmgateway.errors import GatewayError, InvalidRequest, ModelError, Unavailable, UpstreamTimeout
 from fmgateway.ports import ModelInvoker
+from fmgateway.routing import Plan, TierDecision
 
 DEFAULT_RETRY_AFTER = 2  # seconds, when no open breaker tells us better
 MIN_ATTEMPT_SECONDS = 1.0  # do not start a candidate with less budget than this left
+ZERO_USAGE = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
+# A failure that may follow the request rather than the model (README "Failure isolation"): Bedrock's
+# ModelErrorException (424). It counts against a model only once the next model has not failed the same way.
+REQUEST_SHAPED_ERROR = "ModelErrorException"
+
+# The invocation step: one call of one candidate with a Converse-shaped body, within a deadline
+# (a ``time.perf_counter`` value). Converse today; ConverseStream or an InvokeModel translation later.
+InvocationStep = Callable[[Candidate, dict[str, Any], float], dict[str, Any]]
 
 
 class ChatRequest(NamedTuple):
@@ -29,6 +46,18 @@ class ChatRequest(NamedTuple):
     tier: str | None = None
     path_route: str | None = None
 
+    @classmethod
+    def from_body(cls, body: dict[str, Any], path_route: str | None = None) -> ChatRequest:
+        """A validated Converse-shaped body (``/v1/chat``, task routes, jobs, the orchestrated route)."""
+        return cls(
+            messages=body["messages"],
+            system=body.get("system"),
+            inference=body.get("inferenceConfig"),
+            model=body.get("model"),
+            tier=body.get("tier"),
+            path_route=path_route,
+        )
+
 
 class Attempt(NamedTuple):
     model: str
@@ -38,6 +67,22 @@ class Attempt(NamedTuple):
 
     def describe(self) -> dict:
         return {"model": self.model, "outcome": self.outcome, "code": self.code, "ms": round(self.ms, 1)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Attempt:
+        return cls(data["model"], data["outcome"], data.get("code"), float(data.get("ms", 0.0)))
+
+
+class Deferred(NamedTuple):
+    """A 424 not yet counted against its model: it counts once the next model answers or fails otherwise."""
+
+    alias: str
+    decision: str  # the breaker's admit decision for that call (a probe slot to give back if it never counts)
+    message: str
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Deferred | None:
+        return cls(data["alias"], data["decision"], data["message"]) if data else None
 
 
 class ChatResult(NamedTuple):
@@ -51,7 +96,7 @@ class ChatResult(NamedTuple):
     cost_usd: float
     overhead_ms: float
     notes: list[str] = []  # never mutated: results are built once
-    routing: dict | None = None  # how ``auto`` decided (score, threshold), from ``Plan.decision``
+    routing: dict[str, Any] | None = None  # how ``auto`` decided
 
     def gateway_block(self) -> dict[str, Any]:
         return {
@@ -63,9 +108,35 @@ class ChatResult(NamedTuple):
             "usage": self.usage,
             "costUsd": self.cost_usd,
             "overheadMs": round(self.overhead_ms, 3),
-            **({"notes": self.notes} if self.notes else {}),
             **({"routing": self.routing} if self.routing else {}),
+            **({"notes": self.notes} if self.notes else {}),
         }
+
+    def body(self) -> dict[str, Any]:
+        """The native (Converse-shaped) response body."""
+        return {
+            "output": {"message": self.message},
+            "stopReason": self.stop_reason,
+            "usage": self.usage,
+            "gateway": self.gateway_block(),
+        }
+
+
+class Prepared(NamedTuple):
+    """A request with its plan, ready for the candidate loop."""
+
+    request: ChatRequest
+    config: GatewayConfig
+    plan: Plan
+    inference: dict[str, Any]
+    started: float  # time.perf_counter() when the request arrived
+    deadline: float  # time.perf_counter() by which the answer must be in hand
+    model_seconds: float = 0.0  # spent waiting for models while preparing (the classifier)
+    extra_cost_usd: float = 0.0  # what preparing cost (the classifier's tokens)
+
+    @property
+    def cache_key(self) -> str:
+        return request_key(self.plan.route, self.request.messages, self.request.system, self.request.inference)
 
 
 class Gateway:
@@ -77,113 +148,285 @@ class Gateway:
         cache: ResponseCache | None = None,
         profile: str = "sync",
     ):
-        """``profile="jobs"`` uses ``jobs.timeouts`` (long generations, no API Gateway 29 s limit)."""
+        """``profile="jobs"`` uses ``jobs.timeouts`` (long generations, no API Gateway 29 s limit);
+        ``profile="orchestrated"`` makes one call per invocation: the state machine's Retry does the retrying."""
         self.config, self.invoker, self.breaker, self.cache = config, invoker, breaker, cache
         self.profile = profile
 
-    def _timeouts(self, config) -> dict:
+    def _timeouts(self, config: GatewayConfig) -> dict:
         if self.profile == "jobs" and "timeouts" in config.section("jobs"):
             return config.section("jobs")["timeouts"]
         return config.section("timeouts")
 
-    def chat(self, request: ChatRequest) -> ChatResult:
-        started = time.perf_counter()
-        config = self.config.get()
+    def configure(self, config: GatewayConfig) -> dict:
+        """Apply the live configuration's timeouts and retries to the invoker; returns the timeouts."""
         timeouts = self._timeouts(config)
-        self.invoker.configure({"timeouts": timeouts, "retries": config.section("retries")})
+        retries = {"maxAttempts": 1} if self.profile == "orchestrated" else config.section("retries")
+        self.invoker.configure({"timeouts": timeouts, "retries": retries})
+        return timeouts
+
+    # ---- the pieces ----------------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        request: ChatRequest,
+        *,
+        started: float | None = None,
+        plan: Plan | None = None,
+        decision: TierDecision | None = None,
+    ) -> Prepared:
+        """Route and plan the request. ``plan`` (a plan made earlier for this request) or ``decision`` (how
+        ``auto`` chose its tier) skip the work already done, as the state machine's later steps do."""
+        started = time.perf_counter() if started is None else started
+        config = self.config.get()
+        timeouts = self.configure(config)
         inference = dict(request.inference or {})
         inference.setdefault("maxTokens", config.default_max_tokens)
-        features = routing.extract_features(request.messages, request.system, inference["maxTokens"])
-        plan = routing.plan(config, features, model=request.model, tier=request.tier, path_route=request.path_route)
-        breaker_cfg = config.breaker
         deadline = started + timeouts.get("requestBudgetSeconds", 26)
-
-        attempts: list[Attempt] = []
-        model_seconds = 0.0
-        out_of_time = False
-        for model in plan.candidates:
-            key = model.invoke_id
-            if time.perf_counter() > deadline - MIN_ATTEMPT_SECONDS:  # before admit: never hold a probe unused
-                out_of_time = True
-                break
-            decision = self.breaker.admit(key, breaker_cfg)
-            if decision == SKIP:
-                attempts.append(Attempt(model.alias, "skipped", "circuit_open"))
-                continue
-            body: dict[str, Any] = {
-                "messages": request.messages,
-                "inferenceConfig": {**inference, "maxTokens": min(inference["maxTokens"], model.max_output_tokens)},
-            }
-            if request.system:
-                body["system"] = request.system
-            call_started = time.perf_counter()
-            try:
-                response = self.invoker.converse(key, body, deadline=deadline)
-            except InvocationError as err:
-                elapsed = time.perf_counter() - call_started
-                model_seconds += elapsed
-                if not err.transient:
-                    if decision == PROBE:
-                        self.breaker.release(key, breaker_cfg)  # says nothing about the model's health
-                    if err.kind == "invalid":
-                        raise InvalidRequest(f"{model.alias} rejected the request: {err.message}") from err
-                    raise ModelError(f"{model.alias} cannot be invoked ({err.code}): {err.message}") from err
-                self.breaker.record_failure(key, breaker_cfg)
-                attempts.append(Attempt(model.alias, err.kind, err.code, elapsed * 1000))
-                continue
-            elapsed = time.perf_counter() - call_started
-            model_seconds += elapsed
-            self.breaker.record_success(key, breaker_cfg)
-            attempts.append(Attempt(model.alias, "ok", None, elapsed * 1000))
-            usage = _usage(response.get("usage", {}))
-            message = response["output"]["message"]
-            stop_reason = response.get("stopReason", "end_turn")
-            if self.cache is not None and config.section("cache").get("enabled", True):
-                self.cache.remember(
-                    request_key(plan.route, request.messages, request.system, request.inference),
-                    {"message": message, "stopReason": stop_reason, "usage": usage, "model": model.alias},
-                    config.section("cache").get("ttlSeconds", 86400),
-                )
-            return ChatResult(
-                message=message,
-                stop_reason=stop_reason,
-                usage=usage,
-                model=model,
-                route=plan.route,
-                attempts=attempts,
-                degraded=False,
-                cost_usd=model.cost_usd(usage["inputTokens"], usage["outputTokens"]),
-                overhead_ms=(time.perf_counter() - started - model_seconds) * 1000,
-                notes=plan.notes,
-                routing=plan.decision,
+        model_seconds = extra_cost = 0.0
+        if plan is None:
+            features = routing.extract_features(request.messages, request.system, inference["maxTokens"])
+            if decision is None and self.is_auto(request, config):
+                decision, model_seconds, extra_cost = self.decide_tier(config, features, deadline)
+            plan = routing.plan(
+                config, features, model=request.model, tier=request.tier, path_route=request.path_route, decision=decision
             )
+        return Prepared(request, config, plan, inference, started, deadline, model_seconds, extra_cost)
 
-        return self._last_resort(request, plan, attempts, started, model_seconds, out_of_time)
+    @staticmethod
+    def is_auto(request: ChatRequest, config: GatewayConfig) -> bool:
+        if request.tier is not None or request.path_route is not None:
+            return False
+        if request.model is not None:
+            return request.model == "auto"
+        return config.default_route == "auto"
 
-    def _last_resort(self, request, plan, attempts, started, model_seconds, out_of_time) -> ChatResult:
-        config = self.config.get()
+    def decide_tier(
+        self, config: GatewayConfig, features: routing.Features, deadline: float
+    ) -> tuple[TierDecision, float, float]:
+        """How ``auto`` picks a tier: the learned score or the heuristic (no model call), or the classifier model
+        with the heuristic as its fallback.
+        Returns the decision, the seconds spent on the classifier and what its call cost."""
+        settings_section = config.content_routing
+        if not classifier.enabled(settings_section):
+            return routing.content_decision(features, settings_section), 0.0, 0.0
+        settings = classifier.ClassifierSettings.from_config(settings_section)
+        model, _ = config.catalog.current(config.catalog.models[settings.model])
+        candidate = Candidate(model)
+        detail: dict[str, Any] = {"model": model.alias}
+
+        def fallback(reason: str, seconds: float = 0.0, cost: float = 0.0) -> tuple[TierDecision, float, float]:
+            decision = routing.heuristic_decision(features, settings_section, reason=reason)
+            return decision._replace(classifier=detail), seconds, cost
+
+        decision = self.admit(candidate, config)
+        if decision == SKIP:
+            return fallback(f"classifier {model.alias}: circuit open")
+        budget_deadline = min(deadline, time.perf_counter() + settings.budget_seconds)
+        call_started = time.perf_counter()
+        try:
+            response = self.call(config, candidate, decision, classifier.request_body(features.text, settings), budget_deadline)
+        except InvocationError as err:
+            seconds = time.perf_counter() - call_started
+            detail.update(ms=round(seconds * 1000, 1), error=err.code)
+            if err.transient:
+                self.record_failure(candidate, config)
+            return fallback(f"classifier {model.alias} failed ({err.code})", seconds)
+        seconds = time.perf_counter() - call_started
+        usage = _usage(response.get("usage", {}))
+        cost = model.cost_usd(usage["inputTokens"], usage["outputTokens"])
+        detail.update(ms=round(seconds * 1000, 1), costUsd=cost)
+        if seconds > settings.budget_seconds:
+            return fallback(f"classifier {model.alias} slower than its budget ({settings.budget_seconds:g} s)", seconds, cost)
+        label = classifier.parse_label(response, settings)
+        if label is None:
+            return fallback(f"classifier {model.alias} gave no valid label", seconds, cost)
+        detail["label"] = label
+        return TierDecision(label, "classifier", score=settings.label_scores[label], classifier=detail), seconds, cost
+
+    def admit(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> str:
+        return self.breaker.admit(candidate.breaker_key, config.breaker, now=now)
+
+    def record_failure(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> None:
+        self.breaker.record_failure(candidate.breaker_key, config.breaker, now=now)
+
+    def after_failure(
+        self,
+        config: GatewayConfig,
+        candidate: Candidate,
+        decision: str,
+        err: InvocationError,
+        deferred: Deferred | None,
+        now: float | None = None,
+    ) -> Deferred | None:
+        """Count a transient failure on the breakers, isolating failures that follow the request: a 424 is deferred
+        until the next model's outcome; a second 424 in a row means the request is the cause, so neither counts and
+        the caller gets a 502 quoting both models (``ModelError``). Returns what is deferred now."""
+        if err.code == REQUEST_SHAPED_ERROR:
+            if deferred is None:
+                return Deferred(candidate.alias, decision, err.message)
+            self.settle(config, deferred, counts=False)
+            if decision == PROBE:
+                self.breaker.release(candidate.breaker_key, config.breaker)
+            raise ModelError(
+                f"{deferred.alias} and {candidate.alias} both failed this request with {REQUEST_SHAPED_ERROR}: "
+                f"{deferred.message!r}; {err.message!r}. The request itself is the likely cause (not counted against the "
+                "models); change it or choose another model."
+            )
+        self.settle(config, deferred, counts=True, now=now)
+        self.record_failure(candidate, config, now=now)
+        return None
+
+    def settle(self, config: GatewayConfig, deferred: Deferred | None, counts: bool, now: float | None = None) -> None:
+        """The next model's outcome is known: count a deferred 424 against its model, or give back its probe slot."""
+        if deferred is None:
+            return
+        candidate = Candidate(config.catalog.models[deferred.alias])
+        if counts:
+            self.record_failure(candidate, config, now=now)
+        elif deferred.decision == PROBE:
+            self.breaker.release(candidate.breaker_key, config.breaker)
+
+    def body_for(self, prepared: Prepared, candidate: Candidate) -> dict[str, Any]:
+        inference = prepared.inference
+        body: dict[str, Any] = {
+            "messages": prepared.request.messages,
+            "inferenceConfig": {**inference, "maxTokens": min(inference["maxTokens"], candidate.model.max_output_tokens)},
+        }
+        if prepared.request.system:
+            body["system"] = prepared.request.system
+        return body
+
+    def converse_step(self, candidate: Candidate, body: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """The default invocation step: Bedrock Converse through the candidate's inference profile."""
+        return self.invoker.converse(candidate.invoke_id, body, deadline=deadline)
+
+    def call(
+        self,
+        config: GatewayConfig,
+        candidate: Candidate,
+        decision: str,
+        body: dict[str, Any],
+        deadline: float,
+        step: InvocationStep | None = None,
+    ) -> dict[str, Any]:
+        """One call of one admitted candidate with ``step`` (default: Converse). Success is recorded on its breaker;
+        every failure is raised as ``InvocationError``, after giving back a probe slot when it says nothing about the
+        model's health (a transient one is for the caller to record, after any retries of its own)."""
+        try:
+            response = (step or self.converse_step)(candidate, body, deadline)
+        except InvocationError as err:
+            if not err.transient and decision == PROBE:
+                self.breaker.release(candidate.breaker_key, config.breaker)
+            raise
+        self.breaker.record_success(candidate.breaker_key, config.breaker)
+        return response
+
+    def invoke(self, prepared: Prepared, candidate: Candidate, decision: str, step: InvocationStep) -> dict[str, Any]:
+        """``call`` for the request's own answer: a failure that says nothing about the model's health becomes the
+        caller's error at once (400 invalid, 502 no access), with no fallback."""
+        try:
+            return self.call(prepared.config, candidate, decision, self.body_for(prepared, candidate), prepared.deadline, step)
+        except InvocationError as err:
+            if err.transient:
+                raise
+            if err.kind == "invalid":
+                raise InvalidRequest(f"{candidate.alias} rejected the request: {err.message}") from err
+            raise ModelError(f"{candidate.alias} cannot be invoked ({err.code}): {err.message}") from err
+
+    def answer(
+        self, prepared: Prepared, candidate: Candidate, response: dict[str, Any], attempts: list[Attempt], model_seconds: float
+    ) -> ChatResult:
+        """The result of a successful call; remembered as the last good answer for this request."""
+        config = prepared.config
+        usage = _usage(response.get("usage", {}))
+        message = response["output"]["message"]
+        stop_reason = response.get("stopReason", "end_turn")
         if self.cache is not None and config.section("cache").get("enabled", True):
-            cached = self.cache.lookup(request_key(plan.route, request.messages, request.system, request.inference))
+            self.cache.remember(
+                prepared.cache_key,
+                {"message": message, "stopReason": stop_reason, "usage": usage, "model": candidate.alias},
+                config.section("cache").get("ttlSeconds", 86400),
+            )
+        return ChatResult(
+            message=message,
+            stop_reason=stop_reason,
+            usage=usage,
+            model=candidate.model,
+            route=prepared.plan.route,
+            attempts=attempts,
+            degraded=False,
+            cost_usd=round(candidate.model.cost_usd(usage["inputTokens"], usage["outputTokens"]) + prepared.extra_cost_usd, 10),
+            overhead_ms=(time.perf_counter() - prepared.started - model_seconds - prepared.model_seconds) * 1000,
+            notes=prepared.plan.notes,
+            routing=prepared.plan.decision.describe() if prepared.plan.decision else None,
+        )
+
+    def last_resort(self, prepared: Prepared, attempts: list[Attempt], model_seconds: float, out_of_time: bool) -> ChatResult:
+        """Every candidate failed or was skipped: the cached last good answer, marked degraded, else a clear error."""
+        config, plan = prepared.config, prepared.plan
+        if self.cache is not None and config.section("cache").get("enabled", True):
+            cached = self.cache.lookup(prepared.cache_key)
             if cached is not None:
-                model = config.catalog.models.get(cached["model"], plan.candidates[0])
+                model = config.catalog.models.get(cached["model"], plan.candidates[0].model)
                 return ChatResult(
                     message=cached["message"],
                     stop_reason=cached["stopReason"],
-                    usage={"inputTokens": 0, "outputTokens": 0, "totalTokens": 0},
+                    usage=dict(ZERO_USAGE),
                     model=model,
                     route=plan.route,
                     attempts=attempts,
                     degraded=True,
-                    cost_usd=0.0,
-                    overhead_ms=(time.perf_counter() - started - model_seconds) * 1000,
+                    cost_usd=prepared.extra_cost_usd,
+                    overhead_ms=(time.perf_counter() - prepared.started - model_seconds - prepared.model_seconds) * 1000,
                     notes=[*plan.notes, "all candidates failed: cached answer"],
-                    routing=plan.decision,
+                    routing=plan.decision.describe() if plan.decision else None,
                 )
         tried = ", ".join(f"{a.model} ({a.code or a.outcome})" for a in attempts) or "none"
-        retry_after = self.breaker.retry_after([m.invoke_id for m in plan.candidates]) or DEFAULT_RETRY_AFTER
+        retry_after = self.breaker.retry_after([c.breaker_key for c in plan.candidates]) or DEFAULT_RETRY_AFTER
         if out_of_time:
             raise UpstreamTimeout(f"the request budget ran out before a model answered; tried: {tried}")
         raise Unavailable(f"no candidate model could answer; tried: {tried}", retry_after=retry_after)
+
+    # ---- the loop ------------------------------------------------------------------------------------
+
+    def run(self, prepared: Prepared, step: InvocationStep | None = None) -> ChatResult:
+        """Try the plan's candidates in order with ``step`` (default: Converse)."""
+        step = step or self.converse_step
+        config = prepared.config
+        attempts: list[Attempt] = []
+        model_seconds = 0.0
+        deferred: Deferred | None = None
+        for candidate in prepared.plan.candidates:
+            if time.perf_counter() > prepared.deadline - MIN_ATTEMPT_SECONDS:  # before admit: never hold a probe unused
+                self.settle(config, deferred, counts=True)
+                return self.last_resort(prepared, attempts, model_seconds, out_of_time=True)
+            decision = self.admit(candidate, config)
+            if decision == SKIP:
+                attempts.append(Attempt(candidate.alias, "skipped", "circuit_open"))
+                continue
+            call_started = time.perf_counter()
+            try:
+                response = self.invoke(prepared, candidate, decision, step)
+            except InvocationError as err:
+                elapsed = time.perf_counter() - call_started
+                model_seconds += elapsed
+                attempts.append(Attempt(candidate.alias, err.kind, err.code, elapsed * 1000))
+                deferred = self.after_failure(config, candidate, decision, err, deferred)
+                continue
+            except GatewayError:
+                self.settle(config, deferred, counts=False)  # the request was at fault: say nothing of the models
+                raise
+            elapsed = time.perf_counter() - call_started
+            model_seconds += elapsed
+            attempts.append(Attempt(candidate.alias, "ok", None, elapsed * 1000))
+            self.settle(config, deferred, counts=True)
+            return self.answer(prepared, candidate, response, attempts, model_seconds)
+        self.settle(config, deferred, counts=True)
+        return self.last_resort(prepared, attempts, model_seconds, out_of_time=False)
+
+    def chat(self, request: ChatRequest, step: InvocationStep | None = None) -> ChatResult:
+        return self.run(self.prepare(request), step)
 
 
 def _usage(usage: dict) -> dict:

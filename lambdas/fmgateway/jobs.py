@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from fmgateway import routing
+from fmgateway.config import GatewayConfig
 from fmgateway.errors import Conflict, GatewayError, NotFound
 from fmgateway.gateway import ChatRequest, Gateway
 
@@ -85,26 +87,31 @@ class Jobs:
         gateway: Callable[[], Gateway],
         settings: Callable[[], dict],
         clock: Callable[[], float] = time.time,
+        config: Callable[[], GatewayConfig] | None = None,
     ):
+        """``config``: the live gateway configuration, to refuse at submit a job the worker could not route."""
         self.store, self.queue, self.results, self.notifier = store, queue, results, notifier
-        self._gateway, self._settings, self.clock = gateway, settings, clock
+        self._gateway, self._settings, self.clock, self._config = gateway, settings, clock, config
 
     # ---- API side ------------------------------------------------------------------------------------
 
     def submit(self, tenant: str, body: dict, idempotency_key: str | None = None) -> tuple[dict, bool]:
         """Returns the job and whether it was created now (False: an idempotent repeat)."""
         settings = self._settings()
+        self._check_routable(body)
         now = self.clock()
         request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        marker = None
+        marker: dict[str, Any] | None = None
         if idempotency_key:
-            key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
+            key_hash = hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()
             marker = {"tenant": tenant, "keyHash": key_hash, "requestHash": request_hash}
             existing = self.store.get_marker(tenant, key_hash)
             if existing is not None:
                 return self._repeat(existing, request_hash), False
-        job = {
-            "jobId": uuid.uuid4().hex,
+        job_id = uuid.uuid4().hex
+        expires_at = int(now + settings.get("retentionDays", 7) * 86400)
+        job: dict[str, Any] = {
+            "jobId": job_id,
             "tenant": tenant,
             "status": QUEUED,
             "createdAt": now_iso(self.clock),
@@ -114,15 +121,26 @@ class Jobs:
             "request": {k: v for k, v in body.items() if k != "metadata"},
             "metadata": body.get("metadata"),
             "pendingEnqueue": "1",
-            "expiresAt": int(now + settings.get("retentionDays", 7) * 86400),
+            "expiresAt": expires_at,
         }
         if marker is not None:
-            marker.update(jobId=job["jobId"], expiresAt=job["expiresAt"])
+            marker.update(jobId=job_id, expiresAt=expires_at)
         taken = self.store.create(job, marker)
         if taken is not None:  # lost a race for the same key
             return self._repeat(taken, request_hash), False
-        self._enqueue(job["jobId"])
+        self._enqueue(job_id)
         return job, True
+
+    def _check_routable(self, body: dict) -> None:
+        """What the worker will plan, planned now: an unknown model or a prompt no candidate fits is the
+        submitter's 400/413, not a job that fails later. (Breaker state is not checked: it may change.)"""
+        if self._config is None:
+            return
+        config = self._config()
+        request = ChatRequest.from_body(body)
+        max_tokens = (request.inference or {}).get("maxTokens", config.default_max_tokens)
+        features = routing.extract_features(request.messages, request.system, max_tokens)
+        routing.plan(config, features, model=request.model, tier=request.tier)
 
     def _repeat(self, marker: dict, request_hash: str) -> dict:
         if marker.get("requestHash") != request_hash:
@@ -201,25 +219,17 @@ class Jobs:
         job.update(started)
 
         try:
-            result = self._gateway().chat(_chat_request(job["request"]))
+            result = self._gateway().chat(ChatRequest.from_body(job["request"]))
         except GatewayError as err:
             if err.status in PERMANENT_STATUSES:
                 return self._finish(job, run_id, FAILED, error={"type": err.type, "message": err.message})
             self.store.update(job_id, {"lastError": {"type": err.type, "message": err.message}}, expect={"runId": run_id})
             raise  # transient (throttled, unavailable, timeout): SQS redelivers, the DLQ takes over after maxReceives
 
-        payload = json.dumps(
-            {
-                "output": {"message": result.message},
-                "stopReason": result.stop_reason,
-                "usage": result.usage,
-                "gateway": result.gateway_block(),
-            },
-            separators=(",", ":"),
-        )
+        payload = json.dumps(result.body(), separators=(",", ":"))
         fields: dict[str, Any] = {"route": result.route}
         size = len(payload.encode())
-        request_size = len(json.dumps(job["request"], ensure_ascii=False).encode())
+        request_size = len(json.dumps(job["request"], ensure_ascii=False).encode("utf-8", "surrogatepass"))
         if size > self._settings().get("inlineResultMaxBytes", 300_000) or size + request_size > ITEM_BUDGET_BYTES:
             key = f"results/{job['tenant']}/{job_id}.json"
             self.results.put(key, payload.encode())  # same key on every run: a retry overwrites, never adds
@@ -282,13 +292,3 @@ class Jobs:
         for job_id in job_ids:
             self._enqueue(job_id)
         return len(job_ids)
-
-
-def _chat_request(body: dict) -> ChatRequest:
-    return ChatRequest(
-        messages=body["messages"],
-        system=body.get("system"),
-        inference=body.get("inferenceConfig"),
-        model=body.get("model"),
-        tier=body.get("tier"),
-    )

@@ -15,6 +15,16 @@ JSON_FIELDS = frozenset({"request", "metadata", "result", "error", "lastError"})
 PENDING_INDEX = "pending"
 
 
+def _json_text(value: Any) -> dict:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate cannot go to DynamoDB as UTF-8: escape it as JSON does
+            text = json.dumps(value, separators=(",", ":"))
+    return {"S": text}
+
+
 def _encode(value: Any) -> dict:
     if isinstance(value, bool):
         return {"BOOL": value}
@@ -46,9 +56,7 @@ class DynamoJobStore:
         for name, value in fields.items():
             if value is None:
                 continue
-            item[name] = (
-                {"S": json.dumps(value, separators=(",", ":"), ensure_ascii=False)} if name in JSON_FIELDS else _encode(value)
-            )
+            item[name] = _json_text(value) if name in JSON_FIELDS else _encode(value)
         return item
 
     def _parse(self, item: dict) -> dict:
@@ -107,9 +115,7 @@ class DynamoJobStore:
         sets = []
         for index, (name, value) in enumerate(changes.items()):
             names[f"#c{index}"] = name
-            values[f":c{index}"] = (
-                {"S": json.dumps(value, separators=(",", ":"), ensure_ascii=False)} if name in JSON_FIELDS else _encode(value)
-            )
+            values[f":c{index}"] = _json_text(value) if name in JSON_FIELDS else _encode(value)
             sets.append(f"#c{index} = :c{index}")
         removes = []
         for index, name in enumerate(remove):
@@ -213,7 +219,9 @@ class SnsNotifier:
         )
 
 
-def build_jobs(env: os._Environ | dict, gateway: Callable, settings: Callable[[], dict]) -> Jobs:
+def build_jobs(
+    env: os._Environ | dict, gateway: Callable, settings: Callable[[], dict], gateway_config: Callable | None = None
+) -> Jobs:
     """Environment: FMGW_JOBS_TABLE, FMGW_JOBS_QUEUE_URL, FMGW_RESULTS_BUCKET, FMGW_JOBS_TOPIC_ARN."""
     import boto3
     from botocore.config import Config
@@ -228,4 +236,5 @@ def build_jobs(env: os._Environ | dict, gateway: Callable, settings: Callable[[]
         notifier=SnsNotifier(session.client("sns", config=config), env["FMGW_JOBS_TOPIC_ARN"]),
         gateway=gateway,
         settings=settings,
+        config=gateway_config,
     )

@@ -8,6 +8,7 @@ from typing import Any
 from fmgateway.config import TIERS
 from fmgateway.errors import InvalidRequest
 from fmgateway.gateway import ChatRequest, ChatResult
+from fmgateway.validation import check_base64
 
 _DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp);base64,(.+)$", re.DOTALL)
 FINISH_REASONS = {
@@ -22,19 +23,20 @@ FINISH_REASONS = {
 
 def _blocks(content: Any, where: str) -> list[dict]:
     if isinstance(content, str):
-        return [{"text": content}] if content else []
+        return [{"text": content}] if content.strip() else []
     blocks: list[dict] = []
     for index, part in enumerate(content):
         if part.get("type") == "text":
             if not isinstance(part.get("text"), str):
                 raise InvalidRequest(f"{where}.content[{index}].text: a text part needs a 'text' string")
-            if part["text"]:
+            if part["text"].strip():  # Converse refuses blank text blocks; OpenAI ignores them
                 blocks.append({"text": part["text"]})
         elif part.get("type") == "image_url":
             url = part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else ""
             match = _DATA_URL.match(url)
             if not match:
                 raise InvalidRequest(f"{where}.content[{index}].image_url.url: only data:image/...;base64 URLs are supported")
+            check_base64(match.group(2), f"{where}.content[{index}].image_url.url")
             fmt = "jpeg" if match.group(1) == "jpg" else match.group(1)
             blocks.append({"image": {"format": fmt, "source": {"bytes": match.group(2)}}})
         else:

@@ -1,8 +1,8 @@
 """Route resolution and planning: which models, in which order, may answer a request.
 
-1. resolve: explicit model id | alias | tier | static path route | ``auto`` (content-based, no model call:
-   the learned difficulty score of ``fmgateway.difficulty`` or the keyword heuristic, per
-   ``contentRouting.mode``)
+1. resolve: explicit model id | alias | tier | static path route | ``auto`` (per ``contentRouting.mode``: the
+   learned difficulty score of ``fmgateway.difficulty``, the keyword heuristic, or a classifier model that
+   the gateway asks before planning)
 2. plan: lifecycle (retired -> successor), fallback chain of the tier, capability filter
    (context window, input modality, language).
 
@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from fmgateway import difficulty
+from fmgateway.candidates import Candidate
 from fmgateway.catalog import Model
 from fmgateway.config import TIERS, GatewayConfig
 from fmgateway.errors import InvalidRequest, PayloadTooLarge
@@ -151,26 +152,112 @@ def classify(features: Features, settings: dict) -> tuple[str, list[str]]:
     return "simple", signals
 
 
-def decide_auto(features: Features, settings: dict) -> tuple[str, list[str], dict | None]:
-    """The tier ``auto`` picks, the signals behind it, and (learned mode) the score and deciding threshold."""
-    if settings.get("mode") == "learned":
-        decision = difficulty.model_for(settings).decide(features.text)
-        side = ">=" if decision.tier != "simple" else "<"
-        return decision.tier, [f"score {decision.score:.3f} {side} {decision.threshold:.3f}"], decision.describe()
+class TierDecision(NamedTuple):
+    """How ``auto`` chose a tier: which classifier decided, on what, and why."""
+
+    tier: str
+    decided_by: str  # heuristic | learned | classifier
+    signals: tuple[str, ...] = ()
+    score: float | None = None  # on the 0..1 difficulty scale shared by every classifier
+    reason: str | None = None  # why the heuristic decided when a classifier was configured
+    classifier: dict[str, Any] | None = None  # the classifier call: model, label, ms
+    threshold: float | None = None  # learned: the threshold that decided (for "simple": the medium one it stayed under)
+    thresholds: dict[str, float] | None = None  # learned: every tier threshold in force
+    artifact: str | None = None  # learned: "<version> (<source>)" of the difficulty artifact
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tier": self.tier, "decidedBy": self.decided_by}
+        if self.signals:
+            out["signals"] = list(self.signals)
+        if self.score is not None:
+            out["score"] = self.score
+        if self.reason:
+            out["reason"] = self.reason
+        if self.classifier:
+            out["classifier"] = self.classifier
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        if self.thresholds is not None:
+            out["thresholds"] = self.thresholds
+        if self.artifact is not None:
+            out["artifact"] = self.artifact
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TierDecision:
+        return cls(
+            tier=data["tier"],
+            decided_by=data["decidedBy"],
+            signals=tuple(data.get("signals", ())),
+            score=data.get("score"),
+            reason=data.get("reason"),
+            classifier=data.get("classifier"),
+            threshold=data.get("threshold"),
+            thresholds=data.get("thresholds"),
+            artifact=data.get("artifact"),
+        )
+
+
+def heuristic_decision(features: Features, settings: dict, reason: str | None = None) -> TierDecision:
     tier, signals = classify(features, settings)
-    return tier, signals, None
+    return TierDecision(tier, "heuristic", tuple(signals), reason=reason)
+
+
+def learned_decision(features: Features, settings: dict) -> TierDecision:
+    """The difficulty score of the request text against the artifact's calibrated thresholds (no model call)."""
+    decision = difficulty.model_for(settings).decide(features.text)
+    side = "<" if decision.tier == "simple" else ">="
+    return TierDecision(
+        decision.tier,
+        "learned",
+        (f"score {decision.score:.3f} {side} {decision.threshold:.3f}",),
+        score=round(decision.score, 4),
+        threshold=round(decision.threshold, 4),
+        thresholds={tier: round(value, 4) for tier, value in decision.thresholds.items()},
+        artifact=decision.artifact,
+    )
+
+
+def content_decision(features: Features, settings: dict) -> TierDecision:
+    """How ``auto`` picks a tier without calling a model: the learned score, or the heuristic."""
+    if settings.get("mode") == "learned":
+        return learned_decision(features, settings)
+    return heuristic_decision(features, settings)
 
 
 class Plan(NamedTuple):
     kind: str  # model | alias | tier | path | auto
     tier: str | None
-    candidates: list[Model]
+    candidates: list[Candidate]
     notes: list[str]
-    decision: dict | None = None  # how ``auto`` chose the tier (score, threshold), reported in the gateway block
+    decision: TierDecision | None = None  # set for ``auto``
 
     @property
     def route(self) -> str:
         return f"{self.kind}:{self.tier}" if self.kind in ("tier", "path", "auto") else f"{self.kind}:{self.candidates[0].alias}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as data, for the state machine's steps (candidates by alias: the catalog is the config's)."""
+        return {
+            "kind": self.kind,
+            "tier": self.tier,
+            "route": self.route,
+            "candidates": [candidate.describe() for candidate in self.candidates],
+            "count": len(self.candidates),
+            "notes": self.notes,
+            "decision": self.decision.describe() if self.decision else None,
+        }
+
+    @classmethod
+    def from_json(cls, config: GatewayConfig, data: dict[str, Any]) -> Plan:
+        models = config.catalog.models
+        return cls(
+            kind=data["kind"],
+            tier=data["tier"],
+            candidates=[Candidate(models[entry["alias"]], backend=entry["backend"]) for entry in data["candidates"]],
+            notes=list(data["notes"]),
+            decision=TierDecision.from_json(data["decision"]) if data.get("decision") else None,
+        )
 
 
 def plan(
@@ -180,12 +267,13 @@ def plan(
     model: str | None = None,
     tier: str | None = None,
     path_route: str | None = None,
+    decision: TierDecision | None = None,
 ) -> Plan:
-    """Resolve the request to an ordered, capability-filtered list of candidate models."""
+    """Resolve the request to an ordered, capability-filtered list of candidates. ``decision``: how ``auto``
+    chose its tier when the caller already asked a classifier (default: the content heuristic)."""
     catalog = config.catalog
     notes: list[str] = []
     requested: Model | None = None
-    decision: dict | None = None
     if model is not None and model != "auto":
         requested = catalog.find(model)
         if requested is None:
@@ -203,13 +291,16 @@ def plan(
             kind, tier = "path", path_route
         elif model == "auto" or config.default_route == "auto":
             kind = "auto"
-            tier, signals, decision = decide_auto(features, config.content_routing)
-            notes.append(f"auto -> {tier}" + (f" ({', '.join(signals)})" if signals else ""))
+            decision = decision or content_decision(features, config.content_routing)
+            tier = decision.tier
+            signals = decision.signals
+            by = "" if decision.decided_by == "heuristic" else f" by {decision.decided_by}"
+            notes.append(f"auto -> {tier}{by}" + (f" ({', '.join(signals)})" if signals else ""))
         else:
             kind, tier = "tier", config.default_route
         chain = list(config.tiers[tier])
 
-    candidates: list[Model] = []
+    models: list[Model] = []
     rejected: dict[str, str] = {}
     for alias in chain:
         current, passed = catalog.current(catalog.models[alias])
@@ -217,20 +308,20 @@ def plan(
             notes.append(f"{' -> '.join(passed)} retired, using {current.alias}")
         if current.lifecycle == "deprecated":
             notes.append(f"{current.alias} is deprecated" + (f"; successor {current.successor}" if current.successor else ""))
-        if current in candidates or current.alias in rejected:
+        if current in models or current.alias in rejected:
             continue
         reason = unfit_reason(current, features)
         if reason:
             rejected[current.alias] = reason
         else:
-            candidates.append(current)
+            models.append(current)
 
     first = catalog.current(requested)[0] if requested else None
     if first is not None and first.alias in rejected:
         _raise_unfit({first.alias: rejected[first.alias]})
-    if not candidates:
+    if not models:
         _raise_unfit(rejected)
-    return Plan(kind, tier, candidates, notes, decision)
+    return Plan(kind, tier, [Candidate(model) for model in models], notes, decision if kind == "auto" else None)
 
 
 def unfit_reason(model: Model, features: Features) -> str | None:

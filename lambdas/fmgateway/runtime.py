@@ -76,7 +76,12 @@ def jobs():
     """The jobs service (submit/get/cancel for the API, process for the worker), on first use."""
     from fmgateway.jobs_aws import build_jobs
 
-    return _once("jobs", lambda: build_jobs(os.environ, lambda: gateway("jobs"), lambda: config_source().get().section("jobs")))
+    def build():
+        return build_jobs(
+            os.environ, lambda: gateway("jobs"), lambda: config_source().get().section("jobs"), lambda: config_source().get()
+        )
+
+    return _once("jobs", build)
 
 
 def reset() -> None:

@@ -51,4 +51,7 @@ def validate(name: str, data: Any, *, root: str = "body", error: type[Exception]
         message = exc.message
         if message.startswith("data"):
             message = root + message[4:]
+        definition = exc.definition if isinstance(exc.definition, dict) else {}
+        if exc.rule == "pattern" and "description" in definition:  # a regex alone does not say what is expected
+            message += f" ({definition['description']})"
         raise error(message) from None

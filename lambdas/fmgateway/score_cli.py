@@ -2,9 +2,10 @@
 
 Each input line is ``{"prompt": "..."}`` or ``{"messages": [...], "system": [...]}`` (Converse content blocks,
 or plain strings); each output line, in input order, is ``{"score": <float>, "tier": "...", ...}``. The
-decision runs through ``routing.extract_features`` and ``routing.decide_auto``, exactly what a request with
-``model: "auto"`` runs, and never calls a model. A line that cannot be read gets ``{"error": "..."}`` and the
-exit status is 1.
+decision runs through ``routing.extract_features`` and ``routing.content_decision``, exactly what a request
+with ``model: "auto"`` runs, and never calls a model. A line that cannot be read gets ``{"error": "..."}`` and the
+exit status is 1. With ``contentRouting.mode`` other than ``learned`` the tier is the heuristic's (a classifier
+model is never called here) and ``score`` is still the learned one.
 """
 
 from __future__ import annotations
@@ -43,11 +44,9 @@ def score_line(config: GatewayConfig, line: dict[str, Any]) -> dict[str, Any]:
     messages, system = request_parts(line)
     features = routing.extract_features(messages, system, config.default_max_tokens)
     settings = config.content_routing
-    tier, signals, decision = routing.decide_auto(features, settings)
+    decision = routing.content_decision(features, settings)
     score = difficulty.model_for(settings).score(features.text)  # full precision; the gateway block rounds it
-    if decision is None:  # heuristic mode: the tier is the heuristic's; the score is still the learned one
-        return {"score": score, "tier": tier, "mode": "heuristic", "signals": signals}
-    return {**decision, "score": score}
+    return {**decision.describe(), "score": score}
 
 
 def run(config: GatewayConfig, lines: TextIO, out: TextIO) -> int:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
+
+
+def iso_timestamp(epoch: float) -> str:
+    """RFC 3339 in UTC, whole seconds rounded down: the state machine's native check may then send a call to
+    the admit rule up to a second early (which decides exactly), never skip a model that may be probed."""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 _NUMBER_FIELDS = ("failures", "windowStart", "openUntil", "probes", "probeLeaseUntil", "successes")
 
@@ -36,7 +44,7 @@ class DynamoBreakerStore:
         found: dict[str, tuple[dict[str, Any] | None, int]] = {}
         for start in range(0, len(keys), 100):
             batch = keys[start : start + 100]
-            request = {self.table: {"Keys": [self._key(k) for k in batch], "ConsistentRead": True}}
+            request: dict[str, Any] = {self.table: {"Keys": [self._key(k) for k in batch], "ConsistentRead": True}}
             for _ in range(3):  # unprocessed keys come back under load; a display read can give up after that
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.table, []):
@@ -55,6 +63,9 @@ class DynamoBreakerStore:
         item["updatedAt"] = {"N": repr(round(time.time(), 3))}
         for name in _NUMBER_FIELDS:
             item[name] = {"N": repr(record[name])}
+        if record.get("openUntil"):
+            # for the state machine: JSONPath ASL compares timestamps, not epoch numbers
+            item["openUntilIso"] = {"S": iso_timestamp(record["openUntil"])}
         if expected_version == 0:
             condition, values = "attribute_not_exists(pk)", {}
         else:

@@ -11,10 +11,11 @@ import time
 from fmgateway.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
+    import botocore.exceptions
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from fmgateway import http, openai_compat, runtime, schemas
+    from fmgateway import http, openai_compat, runtime, schemas, validation
     from fmgateway.errors import InvalidRequest
     from fmgateway.gateway import ChatRequest, ChatResult
     from fmgateway.telemetry import lambda_entry, logger, metrics
@@ -47,20 +48,12 @@ def list_models(event: dict) -> dict:
 
 def _chat_body(event: dict) -> dict:
     body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
-    schemas.validate("chat-request", body)
-    return body
+    return validation.chat_body(body)
 
 
 def chat(event: dict) -> dict:
     body = _chat_body(event)
-    request = ChatRequest(
-        messages=body["messages"],
-        system=body.get("system"),
-        inference=body.get("inferenceConfig"),
-        model=body.get("model"),
-        tier=body.get("tier"),
-    )
-    return _converse_response(event, run(request))
+    return _converse_response(event, run(ChatRequest.from_body(body)))
 
 
 def task(event: dict, tier: str) -> dict:
@@ -69,10 +62,7 @@ def task(event: dict, tier: str) -> dict:
         if field in body:
             path = event.get("resource") or event.get("path")
             raise InvalidRequest(f"body.{field}: {path} takes its tier from the path; use /v1/chat to choose")
-    request = ChatRequest(
-        messages=body["messages"], system=body.get("system"), inference=body.get("inferenceConfig"), path_route=tier
-    )
-    return _converse_response(event, run(request))
+    return _converse_response(event, run(ChatRequest.from_body(body, path_route=tier)))
 
 
 def chat_completions(event: dict) -> dict:
@@ -84,15 +74,7 @@ def chat_completions(event: dict) -> dict:
 
 
 def _converse_response(event: dict, result: ChatResult) -> dict:
-    return http.respond(
-        200,
-        {
-            "output": {"message": result.message},
-            "stopReason": result.stop_reason,
-            "usage": result.usage,
-            "gateway": result.gateway_block(),
-        },
-    )
+    return http.respond(200, result.body())
 
 
 def run(request: ChatRequest) -> ChatResult:
@@ -121,7 +103,7 @@ def run(request: ChatRequest) -> ChatResult:
     return result
 
 
-ROUTES = {
+ROUTES: dict[str, dict[str, http.Route]] = {
     "/v1/health": {"GET": health},
     "/v1/models": {"GET": list_models},
     "/v1/chat": {"POST": chat},
@@ -135,9 +117,14 @@ def task_routes(path: str) -> dict | None:
     return None if tier is None else {"POST": lambda event: task(event, tier)}
 
 
+# Bedrock errors are classified by the core; what still escapes from botocore is a dependency (DynamoDB,
+# AppConfig through boto) failing: a 503, not a 500.
+DEPENDENCY_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
 def _handle(event: dict, context) -> dict:
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    return http.dispatch(event, ROUTES, task_routes)
+    return http.dispatch(event, ROUTES, task_routes, dependency_errors=DEPENDENCY_ERRORS)
 
 
 handler = lambda_entry(_handle, correlation_paths.API_GATEWAY_REST)

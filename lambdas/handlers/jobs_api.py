@@ -5,9 +5,10 @@ from __future__ import annotations
 from fmgateway.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
+    import botocore.exceptions
     from aws_lambda_powertools.logging import correlation_paths
 
-    from fmgateway import http, runtime, schemas
+    from fmgateway import http, runtime, validation
     from fmgateway.errors import Forbidden, InvalidRequest, NotFound
     from fmgateway.telemetry import lambda_entry, logger
 
@@ -24,8 +25,7 @@ def tenant_of(event: dict) -> str:
 
 def submit(event: dict) -> dict:
     tenant = tenant_of(event)
-    body = http.json_body(event, runtime.config_source().get().max_request_bytes)
-    schemas.validate("chat-request", body)
+    body = validation.chat_body(http.json_body(event, runtime.config_source().get().max_request_bytes))
     key = http.header(event, "Idempotency-Key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
         raise InvalidRequest(f"Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
@@ -54,7 +54,13 @@ def _job_id(event: dict) -> str:
     return job_id
 
 
-ROUTES = {"/v1/jobs": {"POST": submit}, "/v1/jobs/{id}": {"GET": get, "DELETE": cancel}}
+ROUTES: dict[str, dict[str, http.Route]] = {"/v1/jobs": {"POST": submit}, "/v1/jobs/{id}": {"GET": get, "DELETE": cancel}}
 
 
-handler = lambda_entry(lambda event, context: http.dispatch(event, ROUTES), correlation_paths.API_GATEWAY_REST)
+# A DynamoDB, SQS or S3 call that fails (throttled, unreachable, 5xx after boto's retries) is a 503.
+DEPENDENCY_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+handler = lambda_entry(
+    lambda event, context: http.dispatch(event, ROUTES, dependency_errors=DEPENDENCY_ERRORS), correlation_paths.API_GATEWAY_REST
+)

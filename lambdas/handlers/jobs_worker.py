@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from functools import cache
+from typing import Any
 
 from fmgateway.coldstart import paused_gc
 
@@ -27,7 +28,9 @@ RETRY_BASE_SECONDS, RETRY_MAX_SECONDS = 30, 900
 
 
 def retry_delay(receive_count: int) -> int:
-    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, receive_count - 1))
+    """30 s, 60 s, 120 s ... at most 15 min. ``FMGW_JOBS_RETRY_BASE_SECONDS`` shortens the base for tests."""
+    base = int(os.environ.get("FMGW_JOBS_RETRY_BASE_SECONDS") or RETRY_BASE_SECONDS)
+    return min(RETRY_MAX_SECONDS, base * 2 ** max(0, receive_count - 1))
 
 
 @cache
@@ -79,10 +82,10 @@ def record_handler(record: SQSRecord) -> dict:
     return result
 
 
-def _handle(event: dict, context) -> dict:
+def _handle(event: dict, context) -> dict[str, Any]:
     config, _ = _idempotency()
     config.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context))
 
 
 handler = lambda_entry(_handle)

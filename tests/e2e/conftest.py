@@ -33,6 +33,7 @@ class RunningGateway:
     simulator: str
     keys: list[str]
     banner: str
+    output: list[str]  # every line the process printed so far (a reader thread appends)
 
     @property
     def key(self) -> str:
@@ -49,9 +50,13 @@ class RunningGateway:
         httpx.post(f"{self.simulator}/_sim/reset", timeout=5).raise_for_status()
 
 
-def start_gateway(config_file: Path) -> RunningGateway:
+# A failed job comes back after 1 s, 2 s, 4 s rather than README's 30 s, 60 s, 120 s: same rule, shorter base.
+TEST_ENV = {"FMGW_JOBS_RETRY_BASE_SECONDS": "1"}
+
+
+def start_gateway(config_file: Path, env_overrides: dict[str, str] | None = None) -> RunningGateway:
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **TEST_ENV, **(env_overrides or {})}
     env.pop("FMGW_LOCAL_API_KEY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "local", "--port", str(port), "--config", str(config_file)],
@@ -77,7 +82,7 @@ def start_gateway(config_file: Path) -> RunningGateway:
     banner = "".join(lines)
     simulator = re.search(r"simulator at (http://\S+)", banner).group(1)
     keys = re.findall(r"(fmgw-local-\w+) \(plan", banner)
-    return RunningGateway(process, f"http://127.0.0.1:{port}", simulator, keys, banner)
+    return RunningGateway(process, f"http://127.0.0.1:{port}", simulator, keys, banner, lines)
 
 
 def stop_gateway(gateway: RunningGateway) -> int:

@@ -111,3 +111,18 @@ def test_usage_plan_throttles_with_retry_after(local_gateway):
     assert int(throttled[0].headers["Retry-After"]) >= 1
     assert throttled[0].json()["error"]["type"] == "throttled"
     time.sleep(2.5)  # let the bucket refill for the tests after this one
+
+
+def test_orchestrated_route_over_http(local_gateway):
+    assert "/v1/chat/orchestrated" in local_gateway.banner
+    with local_gateway.client() as client:
+        response = client.post(
+            "/v1/chat/orchestrated", json={"tier": "complex", "messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
+        )
+        assert response.status_code == 200, response.text
+        gateway = response.json()["gateway"]
+        assert gateway["route"] == "tier:complex" and gateway["executionArn"].startswith("arn:aws:states:")
+        refused = client.post(
+            "/v1/chat/orchestrated", json={"tier": "huge", "messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
+        )
+        assert refused.status_code == 400 and set(refused.json()["error"]) == {"type", "message", "requestId"}

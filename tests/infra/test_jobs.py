@@ -315,7 +315,12 @@ def test_dlq_and_queue_age_alarms(synth):
     # The DLQ consumer drains the DLQ within seconds: arrivals are watched through its receives.
     poisoned = alarms[("NumberOfMessagesReceived", dlq_id)]
     assert (poisoned["ComparisonOperator"], poisoned["Threshold"]) == ("GreaterThanThreshold", 0)
-    assert len(alarms) == 3
+    # Nothing drains the sweeper's DLQ: one waiting message is an alarm.
+    sweeper_failures = alarms[
+        ("ApproximateNumberOfMessagesVisible", logical_id(synth, "AWS::SQS::Queue", "JobsSweeperDeadLetterQueue"))
+    ]
+    assert (sweeper_failures["ComparisonOperator"], sweeper_failures["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert len(alarms) == 4
     for props in alarms.values():
         assert props["TreatMissingData"] == "notBreaching"
 
@@ -406,7 +411,11 @@ def test_sweeper_only_queries_updates_and_enqueues(synth):
     assert own_actions(synth, SWEEPER) == {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"}
     assert actions["dynamodb:Query"] == {f"{table}/index/pending"}
     assert actions["dynamodb:UpdateItem"] == {table}
-    assert actions["sqs:SendMessage"] == {resource_of(synth, "JobsQueue", "AWS::SQS::Queue")}
+    # The jobs queue (re-enqueue), and its own DLQ, where Lambda puts a failed asynchronous invocation.
+    assert actions["sqs:SendMessage"] == {
+        resource_of(synth, "JobsQueue", "AWS::SQS::Queue"),
+        resource_of(synth, "JobsSweeperDeadLetterQueue", "AWS::SQS::Queue"),
+    }
 
 
 @pytest.mark.parametrize("handler", [API, WORKER, DLQ_HANDLER, SWEEPER])

@@ -54,9 +54,10 @@ def test_gateway_metric_alarms_fire_above_zero(synth):
 
 
 def test_alarm_count_and_no_alarm_topic_without_alarm_email(synth):
-    # API 5xx, API latency, Degraded, Errors503, one Errors alarm per function, three on the jobs queues.
+    # API 5xx, API latency, Degraded, Errors503, one Errors alarm per function, three on the jobs queues, one on the
+    # sweeper's DLQ.
     functions = synth.resources("AWS::Lambda::Function")
-    assert len(synth.resources("AWS::CloudWatch::Alarm")) == 4 + len(functions) + 3
+    assert len(synth.resources("AWS::CloudWatch::Alarm")) == 4 + len(functions) + 3 + 1
     topics = synth.resources("AWS::SNS::Topic")
     assert [key for key in topics if not key.startswith("Jobs")] == []  # only the job-notification topic
 

@@ -79,12 +79,19 @@ class Api:
 
 
 @pytest.fixture
-def api(dynamodb, monkeypatch):
-    monkeypatch.setenv("FMGW_CONFIG_FILE", str(CONFIG_FILE))
+def api(dynamodb, monkeypatch, tmp_path):
+    # One attempt per candidate: each stubbed answer or error is one model call, so the scripts read as
+    # the fallback order. Same-model retries are tested in tests/unit/test_bedrock.py.
+    config = json.loads(CONFIG_FILE.read_text())
+    config["retries"] = {"maxAttempts": 1}
+    config_file = tmp_path / "gateway.json"
+    config_file.write_text(json.dumps(config))
+    monkeypatch.setenv("FMGW_CONFIG_FILE", str(config_file))
     monkeypatch.setenv("FMGW_BREAKER_TABLE", BREAKER_TABLE)
     monkeypatch.setenv("FMGW_CACHE_TABLE", CACHE_TABLE)
     runtime.reset()
     gateway = runtime.gateway()
+    gateway.invoker.configure({"timeouts": config["timeouts"], "retries": config["retries"]})  # before the stub attaches
     with Stubber(gateway.invoker.client) as stub:
         yield Api(stub, gateway, dynamodb)
         stub.assert_no_pending_responses()

@@ -190,4 +190,54 @@ def test_bad_openai_input_is_400_and_never_opens_a_breaker(api, body):
 
 def test_deeply_nested_json_is_400(api):
     status, _, body = api.call("POST", "/v1/chat", "[" * 50_000)
-    assert status == 400 and "nested too deeply" in body["error"]["message"]
+    assert status == 400 and "nested deeper than 32 levels" in body["error"]["message"]
+
+
+HI = '[{"role": "user", "content": [{"text": "hi"}]}]'
+HOSTILE = [
+    ('{"messages": ' + HI + ', "inferenceConfig": {"temperature": NaN}}', "NaN"),
+    ('{"messages": [{"role": "user", "content": [{"text": "\\ud800"}]}]}', "surrogate"),
+    ('{"messages": ' + HI + ', "inferenceConfig": {"maxTokens": ' + "9" * 4301 + "}}", "range"),
+    ('{"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]}', "messages[0].role"),
+    ('{"messages": [{"role": "user", "content": [{"text": "a"}]}, {"role": "user", "content": [{"text": "b"}]}]}', "alternate"),
+    (
+        '{"messages": [{"role": "user", "content": [{"document": {"format": "pdf", "name": "d", "source": {"bytes": "aGé="}}}]}]}',  # noqa: E501
+        "messages[0].content[0].document.source.bytes",
+    ),
+]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat", "/v1/classify"])
+@pytest.mark.parametrize(("raw", "says"), HOSTILE)
+def test_hostile_converse_bodies_are_400_before_any_model_call(api, path, raw, says):
+    status, _, body = api.call("POST", path, raw)  # no stubbed answer: a model call would fail the test
+    assert status == 400 and says in body["error"]["message"], body
+    assert set(body["error"]) == {"type", "message", "requestId"}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"model": "simple", "messages": [{"role": "user", "content": "hi"}], "temperature": 2.5}, "temperature"),
+        ({"model": "simple", "messages": [{"role": "user", "content": "hi"}], "tools": []}, "tools"),
+        ({"model": "simple", "messages": [{"role": "assistant", "content": "hi"}]}, "role 'user'"),
+        (
+            {
+                "model": "simple",
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGé="}}]}
+                ],
+            },
+            "body.messages[0].content[0].image_url.url",
+        ),
+        ({"model": "simple", "messages": [{"role": "user", "content": "   "}]}, "must not be empty"),
+    ],
+)
+def test_hostile_openai_bodies_are_400(api, body, says):
+    status, _, response = api.call("POST", "/v1/chat/completions", body)
+    assert status == 400 and says in response["error"]["message"], response
+
+
+def test_wrong_method_names_the_allowed_ones(api):
+    status, headers, _ = api.call("DELETE", "/v1/chat")
+    assert status == 405 and headers["Allow"] == "POST"

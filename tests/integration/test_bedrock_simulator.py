@@ -329,7 +329,15 @@ def test_settings_layering(tmp_path, monkeypatch):
         load_settings(use_env=False, overrides={"faults": {"*": {"throttleRate": 2}}})
 
 
-def test_cli_prints_url_and_stops_on_ctrl_c():
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup, `cmd &` in a script, some CI runners
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "started_with_sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGTERM, True)],
+)
+def test_cli_prints_url_and_stops_on_ctrl_c(stop_signal, started_with_sigint_ignored):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop(ENV_CONFIG, None)
     env.pop(ENV_FAULTS, None)
@@ -340,15 +348,51 @@ def test_cli_prints_url_and_stops_on_ctrl_c():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if started_with_sigint_ignored else None,
     )
     try:
         line = proc.stdout.readline().strip()
         url = line.rsplit(" ", 1)[-1]
         assert url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{url}/_sim/health", timeout=5).status_code == 200
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         assert proc.wait(timeout=5) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_primary_slower_than_the_read_timeout_is_tried_once_then_the_fallback_answers(tmp_path):
+    """The read timeout is not retried on the same model (botocore's standard mode would): one timeout
+    on the primary, then the next candidate, well within the request budget."""
+    from fmgateway import runtime
+    from fmgateway.gateway import ChatRequest
+    from tests.conftest import CONFIG_FILE
+
+    config = json.loads(CONFIG_FILE.read_text())
+    config["timeouts"] = {"connectSeconds": 1, "readSeconds": 1, "requestBudgetSeconds": 20}
+    config["retries"] = {"maxAttempts": 3}
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    with BedrockSimulator(use_env=False) as simulator:
+        simulator.set_latency(MODEL, fixedMs=1500)  # the exact id wins over the default patterns
+        env = {
+            "FMGW_CONFIG_FILE": str(path),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+        }
+        old = os.environ.get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+        os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = simulator.url
+        try:
+            gateway = runtime.build_gateway(env)
+            result = gateway.chat(ChatRequest(messages=_msgs(), tier="simple"))
+        finally:
+            if old is None:
+                os.environ.pop("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+            else:
+                os.environ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = old
+        models = simulator.stats()["models"]
+    assert [(a.model, a.outcome) for a in result.attempts] == [("claude-haiku-4-5", "timeout"), ("nova-lite", "ok")]
+    assert models[MODEL]["calls"] == 1  # not retried on the slow model

@@ -375,3 +375,57 @@ def test_a_notice_lost_to_a_crash_is_sent_by_the_next_delivery(pipeline, monkeyp
     monkeypatch.setattr(jobs.notifier, "publish", real_publish)
     pipeline.worker.drain()
     assert [n["attributes"]["status"] for n in pipeline.notices()] == ["SUCCEEDED"]
+
+
+DEEP = {"a": [1]}
+for _ in range(40):
+    DEEP = {"a": DEEP}
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ('{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "metadata": {"x": NaN}}', "NaN is not JSON"),
+        ('{"messages": [{"role": "user", "content": [{"text": "hi \\ud800"}]}]}', "lone UTF-16 surrogate"),
+        ('{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "metadata": {"n": ' + "7" * 4400 + "}}", "out of range"),
+        (json.dumps({**CHAT, "metadata": DEEP}), "nested deeper than 32 levels"),
+        (json.dumps({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]}), "messages[0].role"),
+        (json.dumps({"messages": [CHAT["messages"][0], CHAT["messages"][0]]}), "messages[1].role: roles must alternate"),
+        (json.dumps({**CHAT, "model": "no-such-model"}), "body.model: unknown model"),
+        (
+            json.dumps({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"bytes": "aGé="}}}]}]}),
+            "messages[0].content[0].image.source.bytes",
+        ),
+    ],
+)
+def test_a_job_the_worker_could_not_run_is_refused_at_submit(pipeline, raw, says):
+    status, _, payload = pipeline.call("POST", "/v1/jobs", raw)
+    assert status == 400 and says in payload["error"]["message"], payload
+    assert pipeline.worker.poll_once() == 0  # nothing was queued
+
+
+def test_metadata_round_trips_as_valid_json(pipeline):
+    metadata = {"nested": {"list": [1, 2.5, None, True, "é"]}, "big": 2**63 - 1}
+    job_id = pipeline.submit({**CHAT, "metadata": metadata})
+    pipeline.worker.drain()
+    status = pipeline.status(job_id)
+    assert status["status"] == "SUCCEEDED" and status["metadata"] == metadata
+
+
+@pytest.mark.parametrize("failing", ["create", "get"])
+def test_a_store_failure_is_a_503_with_retry_after_never_a_500(pipeline, monkeypatch, failing):
+    import botocore.exceptions
+
+    job_id = pipeline.submit()
+    jobs = runtime.jobs()
+
+    def broken(*args, **kwargs):
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://dynamodb")
+
+    monkeypatch.setattr(jobs.store, failing, broken)
+    if failing == "create":
+        status, headers, payload = pipeline.call("POST", "/v1/jobs", CHAT)
+    else:
+        status, headers, payload = pipeline.call("GET", f"/v1/jobs/{job_id}", job_id=job_id)
+    assert status == 503 and headers["Retry-After"] == "1"
+    assert payload["error"]["type"] == "service_unavailable" and payload["error"]["requestId"]

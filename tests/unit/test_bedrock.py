@@ -45,7 +45,9 @@ def test_client_is_rebuilt_only_when_timeouts_or_retries_change():
     assert len(built) == 1  # the defaults already match
     invoker.configure({"timeouts": {"connectSeconds": 1, "readSeconds": 5}, "retries": {"maxAttempts": 2}})
     assert len(built) == 2
-    assert built[1].read_timeout == 5 and built[1].retries == {"mode": "standard", "total_max_attempts": 2}
+    assert built[1].read_timeout == 5 and built[1].retries == {"mode": "standard", "total_max_attempts": 1}
+    invoker.configure({"timeouts": {"connectSeconds": 1, "readSeconds": 5}, "retries": {"maxAttempts": 3}})
+    assert len(built) == 3  # the invoker does the retrying; botocore makes one attempt per call
 
 
 def test_converse_errors_are_classified():
@@ -83,3 +85,59 @@ def test_a_call_never_outlives_the_request_budget():
     assert short.read_timeout == 5 and short.retries["total_max_attempts"] == 1
     assert invoker.client_within(time.perf_counter() + 6.5) is short  # built once per read timeout
     assert invoker.client_within(time.perf_counter() + 0.2).read_timeout == 1  # never below 1 s
+
+
+class ScriptedClient:
+    """A bedrock-runtime client that fails with the given exceptions, then answers."""
+
+    def __init__(self, *failures: Exception):
+        self.failures, self.calls = list(failures), 0
+
+    def converse(self, **kwargs):
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return {"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}}}
+
+
+def scripted_invoker(client, max_attempts=3):
+    sleeps: list[float] = []
+    invoker = BedrockInvoker(lambda config: client, {"retries": {"maxAttempts": max_attempts}}, sleep=sleeps.append)
+    return invoker, sleeps
+
+
+def test_throttling_and_5xx_are_retried_on_the_same_model_with_backoff():
+    client = ScriptedClient(client_error("ThrottlingException", 429), client_error("ServiceUnavailableException", 503))
+    invoker, sleeps = scripted_invoker(client)
+    assert invoker.converse("m", {"messages": []})["output"]
+    assert client.calls == 3 and len(sleeps) == 2 and all(0 <= s <= 2.0 for s in sleeps)
+
+
+def test_a_read_timeout_is_not_retried_on_the_same_model():
+    client = ScriptedClient(botocore.exceptions.ReadTimeoutError(endpoint_url="http://x"))
+    invoker, sleeps = scripted_invoker(client)
+    with pytest.raises(InvocationError) as raised:
+        invoker.converse("m", {"messages": []})
+    assert raised.value.kind == "timeout" and client.calls == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("code", ["ModelTimeoutException", "ModelErrorException", "ValidationException"])
+def test_model_timeouts_errors_and_validation_are_not_retried(code):
+    client = ScriptedClient(client_error(code, 400))
+    invoker, _ = scripted_invoker(client)
+    with pytest.raises(InvocationError):
+        invoker.converse("m", {"messages": []})
+    assert client.calls == 1
+
+
+def test_retries_stop_at_max_attempts_and_at_the_deadline():
+    client = ScriptedClient(*[client_error("ThrottlingException", 429)] * 5)
+    invoker, _ = scripted_invoker(client, max_attempts=2)
+    with pytest.raises(InvocationError):
+        invoker.converse("m", {"messages": []})
+    assert client.calls == 2
+    client = ScriptedClient(*[client_error("ThrottlingException", 429)] * 5)
+    invoker, sleeps = scripted_invoker(client, max_attempts=5)
+    with pytest.raises(InvocationError):
+        invoker.converse("m", {"messages": []}, deadline=time.perf_counter() + 1.5)  # less than connect + 1 s after a pause
+    assert client.calls == 1 and sleeps == []

@@ -95,6 +95,41 @@ def test_file_source_reloads_when_the_file_changes(tmp_path, config_doc):
     assert source.get().version == "v2"
 
 
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("{not json", "Expecting property name"),
+        ('{"version": "v3"}', "config must contain"),
+        (None, "No such file"),
+    ],
+)
+def test_file_source_keeps_the_last_good_config_when_the_file_turns_invalid(tmp_path, config_doc, caplog, bad, says):
+    import os
+
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config_doc))
+    clock = FakeClock()
+    source = FileConfigSource(path, clock=clock)
+    good = source.get()
+    if bad is None:
+        path.unlink()
+    else:
+        path.write_text(bad)
+        os.utime(path, (2, 2))
+    clock.advance(1.5)
+    with caplog.at_level("ERROR"):
+        assert source.get() is good
+    assert "ignoring invalid configuration file" in caplog.text and says in caplog.text
+    caplog.clear()
+    clock.advance(1.5)
+    assert source.get() is good and (bad is None or caplog.text == "")  # a bad version is reported once
+    config_doc["version"] = "v4"
+    path.write_text(json.dumps(config_doc))
+    os.utime(path, (3, 3))
+    clock.advance(1.5)
+    assert source.get().version == "v4"  # fixed: picked up again
+
+
 def test_appconfig_source_caches_and_keeps_last_good(monkeypatch, config_doc):
     from aws_lambda_powertools.utilities import parameters
 
@@ -120,6 +155,25 @@ def test_appconfig_source_caches_and_keeps_last_good(monkeypatch, config_doc):
     fixed["version"] = "v3"
     current["doc"] = fixed
     assert source.get().version == "v3"
+
+
+def test_appconfig_read_failures_keep_the_last_good_config_or_are_503(monkeypatch, config_doc):
+    from aws_lambda_powertools.utilities import parameters
+
+    from fmgateway.errors import Unavailable
+
+    def unreachable(**kwargs):
+        raise parameters.exceptions.GetParameterError("AppConfig unreachable")
+
+    monkeypatch.setattr(parameters, "get_app_config", unreachable)
+    source = AppConfigSource("app", "dev", "gateway")
+    with pytest.raises(Unavailable) as raised:
+        source.get()  # nothing to fall back on: a 503 with Retry-After, not a 500
+    assert raised.value.status == 503 and raised.value.retry_after == 5
+    monkeypatch.setattr(parameters, "get_app_config", lambda **kwargs: config_doc)
+    good = source.get()
+    monkeypatch.setattr(parameters, "get_app_config", unreachable)
+    assert source.get() is good
 
 
 def test_source_from_env_requires_a_location():

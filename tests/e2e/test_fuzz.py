@@ -1,0 +1,690 @@
+"""Fuzz: local mode over HTTP (``python -m local``) fed bodies generated from ``schemas/chat-request.json``
+and ``schemas/openai-chat-request.json`` (Hypothesis + hypothesis-jsonschema, fixed seed), hostile
+mutations of them, hand-written hostile cases for every row of issue 13's tables, and malformed HTTP.
+
+Every answer must be: no 5xx, no hang (a 30 s client timeout), an error body in the documented shape
+``{"error": {"type", "message", "requestId"}}``, and never a 2xx for input that an independent oracle
+(jsonschema's Draft4Validator plus Converse's own rules, written here again) calls invalid.
+
+Generation uses the real schemas with smaller array and object limits (fewer messages and blocks per
+body), because hypothesis-jsonschema rebuilds nested strategies on every draw: the bodies are still
+valid against the real schemas, and the suite stays within its time budget.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import socket
+from collections import Counter
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis_jsonschema import from_schema
+
+from tests.conftest import CONFIG_FILE, ROOT
+from tests.e2e.conftest import start_gateway, stop_gateway
+
+CHAT_SCHEMA = json.loads((ROOT / "schemas" / "chat-request.json").read_text())
+OPENAI_SCHEMA = json.loads((ROOT / "schemas" / "openai-chat-request.json").read_text())
+CONVERSE_ROUTES = ["/v1/chat", "/v1/classify", "/v1/generate", "/v1/analyze", "/v1/jobs"]
+TASK_ROUTES = {"/v1/classify", "/v1/generate", "/v1/analyze"}
+MAX_DEPTH = 32
+GENERATED_CHAT, GENERATED_OPENAI = 120, 200
+
+
+# ---- generation ------------------------------------------------------------------------------------
+
+
+def generation_schema(schema: dict, limits: Callable[[dict], None]) -> dict:
+    smaller = copy.deepcopy(schema)
+    limits(smaller)
+    return smaller
+
+
+def _chat_limits(schema: dict) -> None:
+    schema["properties"]["messages"]["maxItems"] = 4
+    schema["properties"]["system"]["maxItems"] = 2
+    schema["properties"]["metadata"]["maxProperties"] = 3
+    schema["definitions"]["message"]["properties"]["content"]["maxItems"] = 3
+
+
+def _openai_limits(schema: dict) -> None:
+    schema["properties"]["messages"]["maxItems"] = 4
+    schema["properties"]["messages"]["items"]["properties"]["content"]["maxItems"] = 3
+
+
+@cache
+def generated_chat_bodies() -> list[Any]:
+    return generate(generation_schema(CHAT_SCHEMA, _chat_limits), GENERATED_CHAT)
+
+
+def generate(schema: dict, count: int) -> list[Any]:
+    """``count`` bodies drawn from ``schema`` with a fixed seed (derandomize): the same ones every run."""
+    drawn: list[Any] = []
+
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(from_schema(schema))
+    def collect(body):
+        drawn.append(body)
+
+    collect()
+    return drawn[:count]
+
+
+# ---- the oracle: what is invalid, decided without the gateway's code ----------------------------------
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _is_unicode(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _strict_base64(text: str) -> bool:
+    try:
+        return base64.b64encode(base64.b64decode(text, validate=True)).decode() == text
+    except ValueError:
+        return False
+
+
+def json_problems(body: Any) -> list[str]:
+    problems = []
+    if not _is_unicode(body):
+        problems.append("lone surrogate")
+    if _depth(body) > MAX_DEPTH:
+        problems.append("too deep")
+    return problems
+
+
+def converse_problems(body: Any, route: str) -> list[str]:
+    problems = json_problems(body)
+    problems += [e.message for e in jsonschema.Draft4Validator(CHAT_SCHEMA).iter_errors(body)]
+    if problems or not isinstance(body, dict):
+        return problems or ["not an object"]
+    if route in TASK_ROUTES and ("model" in body or "tier" in body):
+        problems.append("task routes take no model or tier")
+    for text in body.get("system") or []:
+        if not text["text"].strip():
+            problems.append("blank system text")
+    previous = None
+    for message in body["messages"]:
+        if (previous is None and message["role"] != "user") or message["role"] == previous:
+            problems.append("role order")
+        previous = message["role"]
+        for block in message["content"]:
+            if "text" in block and not block["text"].strip():
+                problems.append("blank text")
+            for kind in ("image", "document"):
+                if kind in block and not _strict_base64(block[kind]["source"]["bytes"]):
+                    problems.append("base64")
+    return problems
+
+
+_DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp);base64,(.+)$", re.DOTALL)
+
+
+def openai_problems(body: Any, route: str = "/v1/chat/completions") -> list[str]:
+    problems = json_problems(body)
+    problems += [e.message for e in jsonschema.Draft4Validator(OPENAI_SCHEMA).iter_errors(body)]
+    if problems or not isinstance(body, dict):
+        return problems or ["not an object"]
+    if body.get("stream") or body.get("n") not in (None, 1):
+        problems.append("stream / n unsupported")
+    first_role = None
+    for message in body["messages"]:
+        content = message.get("content") or ""
+        blocks = 0
+        if isinstance(content, str):
+            blocks = int(bool(content.strip()))
+        else:
+            for part in content:
+                if part["type"] == "text":
+                    if not isinstance(part.get("text"), str):
+                        problems.append("text part without text")
+                    elif part["text"].strip():
+                        blocks += 1
+                else:
+                    match = _DATA_URL.match((part.get("image_url") or {}).get("url", ""))
+                    if not match or not _strict_base64(match.group(2)):
+                        problems.append("image_url")
+                    blocks += 1
+        if message["role"] in ("system", "developer"):
+            continue
+        if not blocks:
+            problems.append("empty content")
+        first_role = first_role or message["role"]
+    if first_role != "user":
+        problems.append("first message not from the user")
+    return problems
+
+
+# ---- the gateway and the checks --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzz_gateway(tmp_path_factory):
+    config = json.loads(CONFIG_FILE.read_text())
+    for plan in config["plans"].values():  # the fuzz is not about throttling
+        plan.update(rateLimit=100_000, burstLimit=100_000, quotaPerDay=100_000_000)
+    config["stage"] = {"rateLimit": 100_000, "burstLimit": 100_000}
+    path = tmp_path_factory.mktemp("fuzz") / "gateway.json"
+    path.write_text(json.dumps(config))
+    gateway = start_gateway(path)
+    yield gateway
+    assert stop_gateway(gateway) == 0
+
+
+class Tally:
+    """Counts across the module, printed at the end; failures collected, not stopped at."""
+
+    def __init__(self):
+        self.counts: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self.jobs: list[str] = []  # accepted job ids, checked at the end
+
+    def check(self, label: str, status: int | None, payload: bytes, invalid: list[str], allowed: set[int] | None = None):
+        self.counts["requests"] += 1
+        if status is None:
+            self.counts["hangs"] += 1
+            self.failures.append(f"{label}: no answer")
+            return
+        self.counts[f"{status // 100}xx"] += 1
+        if status >= 500:
+            self.failures.append(f"{label}: {status} {payload[:300]!r}")
+        if status >= 400 and not _error_shaped(payload):
+            self.counts["bad shapes"] += 1
+            self.failures.append(f"{label}: {status} not in the error shape: {payload[:300]!r}")
+        if invalid and status < 400:
+            self.counts["invalid accepted"] += 1
+            self.failures.append(f"{label}: {status} for invalid input ({invalid[:3]})")
+        if status == 202:
+            self.jobs.append(json.loads(payload)["jobId"])
+        if allowed is not None and status not in allowed:
+            self.failures.append(f"{label}: {status}, expected one of {sorted(allowed)}: {payload[:200]!r}")
+
+
+def _error_shaped(payload: bytes) -> bool:
+    try:
+        error = json.loads(payload)["error"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return (
+        isinstance(error, dict)
+        and set(error) == {"type", "message", "requestId"}
+        and all(isinstance(error[k], str) and error[k] for k in error)
+    )
+
+
+@pytest.fixture(scope="module")
+def tally():
+    tally = Tally()
+    yield tally
+    print(f"\nfuzz: {dict(tally.counts)}")
+
+
+def send(client: httpx.Client, route: str, raw: bytes) -> tuple[int | None, bytes]:
+    try:
+        response = client.post(route, content=raw, headers={"content-type": "application/json"})
+    except httpx.TimeoutException:
+        return None, b""
+    return response.status_code, response.content
+
+
+def encode(body: Any) -> bytes:
+    # ensure_ascii: lone surrogates travel as \ud800 escapes, as a hostile client would send them
+    return json.dumps(body).encode()
+
+
+@pytest.fixture(scope="module")
+def client(fuzz_gateway):
+    with httpx.Client(base_url=fuzz_gateway.url, headers={"x-api-key": fuzz_gateway.keys[-1]}, timeout=30) as client:
+        yield client
+
+
+# ---- schema-generated bodies -----------------------------------------------------------------------
+
+
+def test_generated_converse_bodies_on_every_converse_route(client, tally):
+    bodies = generated_chat_bodies()
+    before = len(tally.failures)
+    accepted = 0
+    for index, body in enumerate(bodies):
+        task_route = sorted(TASK_ROUTES)[index % 3]
+        for route in ("/v1/chat", task_route, "/v1/jobs"):
+            status, payload = send(client, route, encode(body))
+            tally.check(f"generated chat #{index} {route}", status, payload, converse_problems(body, route))
+            accepted += status is not None and status < 300
+    assert tally.failures[before:] == []
+    assert accepted >= len(bodies) // 10, "the generated bodies should also reach the models, not only be refused"
+
+
+def test_generated_openai_bodies(client, tally):
+    bodies = generate(generation_schema(OPENAI_SCHEMA, _openai_limits), GENERATED_OPENAI)
+    before = len(tally.failures)
+    for index, body in enumerate(bodies):
+        status, payload = send(client, "/v1/chat/completions", encode(body))
+        tally.check(f"generated openai #{index}", status, payload, openai_problems(body))
+    assert tally.failures[before:] == []
+
+
+def _clean(text: str) -> str:
+    text = "".join(c for c in text if not 0xD800 <= ord(c) <= 0xDFFF)
+    return text if text.strip() else "hello"
+
+
+def repaired(body: dict) -> dict:
+    """A generated body made valid by Converse's rules (roles alternate from the user, no blank text, no
+    lone surrogates, canonical base64), the model left to routing: it should be answered."""
+    body = copy.deepcopy(body)
+    body.pop("model", None)
+    for index, message in enumerate(body["messages"]):
+        message["role"] = "assistant" if index % 2 else "user"
+        for block in message["content"]:
+            if "text" in block:
+                block["text"] = _clean(block["text"])
+            for kind in ("image", "document"):
+                if kind in block:
+                    block[kind]["source"]["bytes"] = "aGk="
+                    if kind == "document":
+                        block[kind]["name"] = _clean(block[kind]["name"])
+    for block in body.get("system") or []:
+        block["text"] = _clean(block["text"])
+    inference = body.get("inferenceConfig") or {}
+    if "stopSequences" in inference:
+        inference["stopSequences"] = [_clean(stop) for stop in inference["stopSequences"]]
+    if not _is_unicode(body.get("metadata")):
+        body.pop("metadata")
+    return body
+
+
+def test_repaired_generated_bodies_are_answered(client, tally):
+    bodies = [repaired(body) for body in generated_chat_bodies()]
+    before = len(tally.failures)
+    answered = 0
+    for index, body in enumerate(bodies):
+        route = "/v1/jobs" if index % 4 == 0 else "/v1/chat"
+        assert converse_problems(body, route) == [], body
+        status, payload = send(client, route, encode(body))
+        # 400/413 remain possible for routing reasons: a language or modality no candidate of the tier serves
+        tally.check(f"repaired #{index} {route}", status, payload, [], allowed={200, 202, 400, 413})
+        answered += status in (200, 202)
+    assert tally.failures[before:] == []
+    assert answered >= len(bodies) // 2, f"only {answered} of {len(bodies)} valid bodies were answered"
+
+
+# ---- hostile mutations of generated bodies ------------------------------------------------------------
+
+
+def _nest(levels: int) -> Any:
+    value: Any = "deep"
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+def nested_metadata(levels: int) -> bytes:
+    """A chat body whose metadata nests ``levels`` objects deep, written out (json.dumps would recurse)."""
+    return (
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "metadata": '
+        + b'{"x": ' * levels
+        + b"1"
+        + b"}" * levels
+        + b"}"
+    )
+
+
+def converse_mutations(body: dict) -> list[tuple[str, bytes, dict | None]]:
+    """(what, raw bytes, the mutated body when it is still JSON the oracle can judge)."""
+    first = body["messages"][0]
+    out: list[tuple[str, bytes, dict | None]] = []
+    swapped = {**body, "messages": [{**first, "role": "assistant"}, *body["messages"][1:]]}
+    out.append(("assistant first", encode(swapped), swapped))
+    doubled = {**body, "messages": [first, first, *body["messages"][1:]]}
+    out.append(("two turns from one role", encode(doubled), doubled))
+    image = {"image": {"format": "png", "source": {"bytes": "aGk=é"}}}
+    bad_b64 = {**body, "messages": [{**first, "content": [image]}, *body["messages"][1:]]}
+    out.append(("non-ASCII base64", json.dumps(bad_b64, ensure_ascii=False).encode(), bad_b64))
+    deep = {**body, "metadata": _nest(40)}
+    out.append(("metadata nested 40 levels", encode(deep), deep))
+    extra = {**body, "unexpected": True}
+    out.append(("unknown field", encode(extra), extra))
+    text = encode(body)
+    out.append(("NaN temperature", text[:-1] + b', "inferenceConfig": {"temperature": NaN}}', None))
+    out.append(("huge integer", text[:-1] + b', "metadata": {"n": ' + b"9" * 4400 + b"}}", None))
+    out.append(("lone surrogate", text[:-1] + b', "metadata": {"s": "\\udc80"}}', None))
+    out.append(("truncated", text[: len(text) // 2], None))
+    out.append(("not UTF-8", text[:-1] + b', "metadata": {"s": "\xff\xfe"}}', None))
+    return out
+
+
+def test_hostile_mutations_of_generated_bodies(client, tally):
+    bodies = generated_chat_bodies()
+    before = len(tally.failures)
+    for index, body in enumerate(bodies[:40]):
+        for position, (what, raw, mutated) in enumerate(converse_mutations(body)):
+            route = CONVERSE_ROUTES[(index + position) % len(CONVERSE_ROUTES)]
+            invalid = converse_problems(mutated, route) if mutated is not None else ["not strict JSON"]
+            assert invalid, f"mutation '{what}' left #{index} valid: the oracle or the mutation is wrong"
+            status, payload = send(client, route, raw)
+            tally.check(f"mutated #{index} ({what}) {route}", status, payload, invalid, allowed={400, 413})
+    assert tally.failures[before:] == []
+
+
+# ---- hand-written hostile cases: every row of issue 13's tables -----------------------------------------
+
+HELLO = {"role": "user", "content": [{"text": "Hello"}]}
+CHAT_OK = {"messages": [HELLO]}
+
+CONVERSE_HOSTILE: list[tuple[str, bytes, int]] = [
+    (
+        "non-ASCII image bytes",
+        json.dumps(
+            {"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo=ü"}}}]}]},
+            ensure_ascii=False,
+        ).encode(),
+        400,
+    ),
+    (
+        "non-ASCII document bytes",
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": [{"document": {"format": "pdf", "name": "d", "source": {"bytes": "JVBERi0=€"}}}]}
+                ]
+            },
+            ensure_ascii=False,
+        ).encode(),
+        400,
+    ),
+    (
+        "unpadded base64",
+        encode({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"bytes": "aGk"}}}]}]}),
+        400,
+    ),
+    (
+        "URL-safe base64",
+        encode({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"bytes": "a-_k"}}}]}]}),
+        400,
+    ),
+    ("lone surrogate in text", b'{"messages": [{"role": "user", "content": [{"text": "hi \\ud800"}]}]}', 400),
+    (
+        "lone surrogate in system",
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "system": [{"text": "\\udfff"}]}',
+        400,
+    ),
+    (
+        "lone surrogate in metadata key",
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "metadata": {"\\ud801": 1}}',
+        400,
+    ),
+    ("lone surrogate in model", b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "model": "\\ud800"}', 400),
+    (
+        "4301-digit maxTokens",
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"maxTokens": ' + b"1" * 4301 + b"}}",
+        400,
+    ),
+    (
+        "5000-digit metadata",
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "metadata": {"n": -' + b"7" * 5000 + b"}}",
+        400,
+    ),
+    (
+        "integer past 2^63",
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "metadata": {"n": 9223372036854775808}}',
+        400,
+    ),
+    ("1e400", b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "metadata": {"f": 1e400}}', 400),
+    (
+        "NaN temperature",
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"temperature": NaN}}',
+        400,
+    ),
+    (
+        "Infinity topP",
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"topP": Infinity}}',
+        400,
+    ),
+    (
+        "-Infinity in metadata",
+        b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}], "metadata": {"x": -Infinity}}',
+        400,
+    ),
+    ("metadata nested 976 levels", nested_metadata(976), 400),
+    ("metadata nested 33 levels", encode({**CHAT_OK, "metadata": _nest(33)}), 400),
+    ("assistant first", encode({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}, HELLO]}), 400),
+    ("two user turns", encode({"messages": [HELLO, HELLO]}), 400),
+    (
+        "two assistant turns",
+        encode(
+            {
+                "messages": [
+                    HELLO,
+                    {"role": "assistant", "content": [{"text": "a"}]},
+                    {"role": "assistant", "content": [{"text": "b"}]},
+                ]
+            }
+        ),
+        400,
+    ),
+    (
+        "tool result without tool use",
+        encode({"messages": [{"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"text": "x"}]}}]}]}),
+        400,
+    ),
+    ("no messages", encode({"messages": []}), 400),
+    ("empty content", encode({"messages": [{"role": "user", "content": []}]}), 400),
+    ("blank text", encode({"messages": [{"role": "user", "content": [{"text": " \n\t"}]}]}), 400),
+    ("empty text", encode({"messages": [{"role": "user", "content": [{"text": ""}]}]}), 400),
+    ("unknown top-level field", encode({**CHAT_OK, "stream": True}), 400),
+    ("unknown message field", encode({"messages": [{**HELLO, "name": "x"}]}), 400),
+    ("unknown inference field", encode({**CHAT_OK, "inferenceConfig": {"top_k": 5}}), 400),
+    ("temperature as string", encode({**CHAT_OK, "inferenceConfig": {"temperature": "0.5"}}), 400),
+    ("temperature 1.5", encode({**CHAT_OK, "inferenceConfig": {"temperature": 1.5}}), 400),
+    ("topP -0.1", encode({**CHAT_OK, "inferenceConfig": {"topP": -0.1}}), 400),
+    ("maxTokens 0", encode({**CHAT_OK, "inferenceConfig": {"maxTokens": 0}}), 400),
+    ("maxTokens 1.5", encode({**CHAT_OK, "inferenceConfig": {"maxTokens": 1.5}}), 400),
+    ("maxTokens true", encode({**CHAT_OK, "inferenceConfig": {"maxTokens": True}}), 400),
+    ("maxTokens past the schema", encode({**CHAT_OK, "inferenceConfig": {"maxTokens": 128_001}}), 400),
+    ("five stop sequences", encode({**CHAT_OK, "inferenceConfig": {"stopSequences": ["a", "b", "c", "d", "e"]}}), 400),
+    ("messages as an object", encode({"messages": HELLO}), 400),
+    ("content as a string", encode({"messages": [{"role": "user", "content": "hi"}]}), 400),
+    ("role system", encode({"messages": [{"role": "system", "content": [{"text": "hi"}]}]}), 400),
+    (
+        "two kinds in one block",
+        encode(
+            {"messages": [{"role": "user", "content": [{"text": "hi", "image": {"format": "png", "source": {"bytes": "aGk="}}}]}]}
+        ),
+        400,
+    ),
+    ("unknown tier", encode({**CHAT_OK, "tier": "huge"}), 400),
+    ("not JSON", b"messages=hello", 400),
+    ("JSON array", b"[]", 400),
+    ("JSON null", b"null", 400),
+    ("empty body", b"", 400),
+    ("truncated JSON", b'{"messages": [{"role": "user", "content": [{"text": "hi"', 400),
+    ("not UTF-8", b'{"messages": [{"role": "user", "content": [{"text": "\xc3\x28"}]}]}', 400),
+    ("UTF-8 BOM", b"\xef\xbb\xbf" + encode(CHAT_OK), 400),
+    ("body over the limit", encode({"messages": [{"role": "user", "content": [{"text": "x" * 300_000}]}]}), 413),
+]
+
+OPENAI_HOSTILE: list[tuple[str, bytes, int]] = [
+    ("NaN temperature", b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}', 400),
+    ("temperature 3", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": 3}), 400),
+    (
+        "huge max_tokens",
+        b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": ' + b"9" * 4400 + b"}",
+        400,
+    ),
+    (
+        "max_tokens past the limit",
+        encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10**9}),
+        400,
+    ),
+    ("assistant first", encode({"model": "auto", "messages": [{"role": "assistant", "content": "hi"}]}), 400),
+    ("only a system message", encode({"model": "auto", "messages": [{"role": "system", "content": "be brief"}]}), 400),
+    ("lone surrogate", b'{"model": "auto", "messages": [{"role": "user", "content": "\\ud800"}]}', 400),
+    (
+        "non-ASCII image base64",
+        json.dumps(
+            {
+                "model": "auto",
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk=ü"}}]}
+                ],
+            },
+            ensure_ascii=False,
+        ).encode(),
+        400,
+    ),
+    (
+        "remote image URL",
+        encode(
+            {
+                "model": "auto",
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}
+                ],
+            }
+        ),
+        400,
+    ),
+    ("stream", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "stream": True}), 400),
+    ("n = 2", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "n": 2}), 400),
+    ("tools", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "tools": []}), 400),
+    ("tool role", encode({"model": "auto", "messages": [{"role": "tool", "content": "hi"}]}), 400),
+    ("blank content", encode({"model": "auto", "messages": [{"role": "user", "content": "   "}]}), 400),
+    ("empty stop", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "stop": [""]}), 400),
+    ("deep", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "user": "u", "x": _nest(50)}), 400),
+    ("no model", encode({"messages": [{"role": "user", "content": "hi"}]}), 400),
+    ("unknown model", encode({"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}), 400),
+    ("not JSON", b"{", 400),
+]
+
+
+@pytest.mark.parametrize("route", CONVERSE_ROUTES)
+def test_hand_written_hostile_converse_bodies(client, tally, route):
+    before = len(tally.failures)
+    for what, raw, status in CONVERSE_HOSTILE:
+        got, payload = send(client, route, raw)
+        tally.check(f"{what} {route}", got, payload, ["hand-written hostile"], allowed={status})
+    assert tally.failures[before:] == []
+
+
+def test_hand_written_hostile_openai_bodies(client, tally):
+    before = len(tally.failures)
+    for what, raw, status in OPENAI_HOSTILE:
+        got, payload = send(client, "/v1/chat/completions", raw)
+        tally.check(f"openai {what}", got, payload, ["hand-written hostile"], allowed={status})
+    assert tally.failures[before:] == []
+
+
+def test_valid_requests_still_answer(client, tally):
+    """The other half of 'no 2xx for invalid input': the valid neighbours of the hostile cases pass."""
+    before = len(tally.failures)
+    image = {"image": {"format": "png", "source": {"bytes": base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()}}}
+    for route, body, status in [
+        ("/v1/jobs", {"messages": [HELLO], "metadata": _nest(30)}, 202),  # 32 levels in all: the limit itself
+        ("/v1/chat", {"messages": [HELLO, {"role": "assistant", "content": [{"text": "hi"}]}, HELLO]}, 200),
+        ("/v1/chat", {"messages": [{"role": "user", "content": [{"text": "What is this?"}, image]}], "tier": "medium"}, 200),
+        ("/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": 2}, 200),
+    ]:
+        got, payload = send(client, route, encode(body))
+        tally.check(f"valid {route}", got, payload, [], allowed={status})
+    assert tally.failures[before:] == []
+
+
+# ---- malformed HTTP against the real local server ------------------------------------------------------
+
+
+def raw_exchange(url: str, data: bytes) -> tuple[int | None, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(data)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return None, received
+                received += chunk
+            head, _, rest = received.partition(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            while len(rest) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+            return int(head.split()[1]), rest[:length]
+    except TimeoutError:
+        return None, b""
+
+
+def test_malformed_http_gets_json_errors(fuzz_gateway, tally):
+    key = fuzz_gateway.keys[-1].encode()
+    post = b"POST /v1/chat HTTP/1.1\r\nHost: x\r\nx-api-key: " + key + b"\r\nContent-Type: application/json\r\n"
+    body = encode(CHAT_OK)
+    cases = [
+        ("non-UTF-8 body", post + b"Content-Length: 4\r\n\r\n\xff\xfe\xfd\xfc", 400),
+        ("negative Content-Length", post + b"Content-Length: -5\r\n\r\n", 400),
+        ("non-numeric Content-Length", post + b"Content-Length: 1e3\r\n\r\n", 400),
+        ("two Content-Length", post + b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (len(body), len(body)) + body, 400),
+        ("Content-Length past 10 MB", post + b"Content-Length: 10485761\r\n\r\n", 413),
+        ("oversized header", b"GET /v1/health HTTP/1.1\r\nX-A: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+        ("too many headers", b"GET /v1/health HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(150)) + b"\r\n", 431),
+        ("malformed request line", b"NOT A REQUEST LINE AT ALL\r\n\r\n", 400),
+        ("HTTP/0.9", b"GET /v1/health\r\n\r\n", 400),
+        ("HTTP/3", b"GET /v1/health HTTP/3.0\r\n\r\n", 400),
+        ("OPTIONS", b"OPTIONS /v1/chat HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        ("PROPFIND", b"PROPFIND /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        ("unknown resource", b"GET /v1/../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 403),
+        ("chunked", post + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body), 200),
+    ]
+    before = len(tally.failures)
+    for what, data, status in cases:
+        got, payload = raw_exchange(fuzz_gateway.url, data)
+        tally.check(f"http {what}", got, payload, ["malformed"] if status >= 400 else [], allowed={status})
+    assert tally.failures[before:] == []
+
+
+def test_accepted_jobs_never_fail_for_their_own_input(client, tally):
+    """The jobs API validates what the worker needs: an accepted job fails only for a server-side reason,
+    and the simulator has none. (Jobs still queued or running are not waited for.)"""
+    assert tally.jobs, "some generated jobs should have been accepted"
+    failed = []
+    for job_id in tally.jobs:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] == "FAILED":
+            failed.append((job_id, job["error"]))
+    assert failed == []
+
+
+def test_the_whole_run(tally):
+    """Runs last (pytest keeps file order; --dist loadfile keeps the file on one worker)."""
+    assert tally.counts["requests"] >= 1000, tally.counts
+    assert tally.counts["5xx"] == 0 and tally.counts["hangs"] == 0 and tally.counts["bad shapes"] == 0, tally.counts
+    assert tally.counts["invalid accepted"] == 0, tally.counts

@@ -132,12 +132,26 @@ COMPLEX_PROMPT = "Prove step by step that the algorithm below is optimal.\n```\n
     ("text", "tier", "model_id"),
     [("Hello", "simple", HAIKU), ("Compare the two plans", "medium", SONNET), (COMPLEX_PROMPT, "complex", OPUS)],
 )
-def test_auto_picks_the_tier_the_heuristic_picks(orchestrated, text, tier, model_id):
+def test_auto_picks_the_tier_the_heuristic_picks(make_orchestrated, text, tier, model_id):
+    orchestrated = make_orchestrated(mode="heuristic")
     status, _, body, states = run(orchestrated, {"model": "auto", "messages": user(text)})
     assert status == 200, body
     assert body["gateway"]["route"] == f"auto:{tier}" and body["gateway"]["modelId"] == model_id
     assert body["gateway"]["routing"]["decidedBy"] == "heuristic"
     assert "Classify" in states and "Answered" in states
+
+
+def test_auto_in_learned_mode_reports_the_score_the_lambda_path_computes(orchestrated):
+    from fmgateway import difficulty
+
+    text = "A farmer has 12 cows and buys 3 times as many sheep. How many animals does he have?"
+    decision = difficulty.bundled_model().decide(text)
+    status, _, body, states = run(orchestrated, {"model": "auto", "messages": user(text)})
+    assert status == 200, body
+    routing = body["gateway"]["routing"]
+    assert routing["decidedBy"] == "learned" and body["gateway"]["route"] == f"auto:{decision.tier}"
+    assert routing["score"] == round(decision.score, 4) and routing["threshold"] == round(decision.threshold or 0.0, 4)
+    assert "Classify" in states
 
 
 def test_an_open_breaker_skips_its_model(orchestrated):

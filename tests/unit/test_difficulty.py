@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from fmgateway import difficulty
 from fmgateway.config import parse_config
-from fmgateway.routing import extract_features, plan
+from fmgateway.routing import TierDecision, extract_features, plan
 from router_training import data
 from tests.conftest import CONFIG_FILE, ROOT
 
@@ -118,9 +118,12 @@ def test_auto_plan_reports_the_score_and_deciding_threshold(config_doc):
     decided = plan(config, extract_features(messages, None, 512), model="auto")
     decision = difficulty.bundled_model().decide(GSM8K_LIKE)
     assert decided.tier == decision.tier and decided.decision is not None
-    assert decided.decision["score"] == round(decision.score, 4)
-    assert decided.decision["threshold"] == round(decision.threshold or 0.0, 4)
-    assert decided.decision["artifact"].endswith("(bundled)")
+    reported = decided.decision.describe()
+    assert reported["decidedBy"] == "learned" and reported["tier"] == decision.tier
+    assert reported["score"] == round(decision.score, 4)
+    assert reported["threshold"] == round(decision.threshold or 0.0, 4)
+    assert reported["artifact"].endswith("(bundled)")
+    assert TierDecision.from_json(json.loads(json.dumps(reported))) == decided.decision  # the state machine's round trip
 
 
 def test_the_lambda_import_path_loads_no_numeric_library():

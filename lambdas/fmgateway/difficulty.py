@@ -94,8 +94,10 @@ def _analyse(text: str, word_priors: dict[str, float] | None) -> tuple[set[str],
     if word_priors:
         known = [word_priors[word] for word in unigrams if word in word_priors]
         if known:
-            dense["prior_mean"] = sum(known) / len(known)
-            dense["prior_sum"] = sum(known) / math.sqrt(len(known))
+            # fsum: exact, so the result does not depend on set order (string hashing differs per process)
+            total = math.fsum(known)
+            dense["prior_mean"] = total / len(known)
+            dense["prior_sum"] = total / math.sqrt(len(known))
             dense["prior_max"] = max(known)
             dense["prior_min"] = min(known)
     split = "c:" if options >= 2 else "o:"
@@ -111,19 +113,9 @@ class Decision(NamedTuple):
 
     score: float
     tier: str
-    threshold: float | None  # the threshold the score met (or, for "simple", the medium one it stayed under)
+    threshold: float  # the threshold the score met (or, for "simple", the medium one it stayed under)
     thresholds: dict[str, float]
     artifact: str  # "<version> (<source>)"
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "mode": "learned",
-            "score": round(self.score, 4),
-            "tier": self.tier,
-            "threshold": None if self.threshold is None else round(self.threshold, 4),
-            "thresholds": {tier: round(value, 4) for tier, value in self.thresholds.items()},
-            "artifact": self.artifact,
-        }
 
 
 class DifficultyModel:
@@ -149,7 +141,8 @@ class DifficultyModel:
         grams, dense = _analyse(text, self.word_priors)
         logit = self.intercept
         if grams:
-            logit += sum(filter(None, map(self.gram_weights.get, grams))) / math.sqrt(len(grams))
+            # fsum: exact, so the score is bit-identical whatever the set's (per-process) iteration order
+            logit += math.fsum(filter(None, map(self.gram_weights.get, grams))) / math.sqrt(len(grams))
         weights = self.dense_weights
         for name, value in dense.items():
             weight = weights.get(name)
@@ -238,8 +231,8 @@ def _read_s3(uri: str) -> bytes:
         raise ValueError(f"artifact must be s3://bucket/key, got {uri!r}")
     bucket, key = uri[5:].split("/", 1)
     if _s3_client is None:
-        import boto3  # type: ignore[import-untyped]  # deferred: only an S3 artifact pays for the client
-        from botocore.config import Config  # type: ignore[import-untyped]
+        import boto3  # deferred: only configurations that name an S3 artifact pay for the client
+        from botocore.config import Config
 
         # Short timeouts: a slow S3 read delays one request per max age, never more than ~3 s.
         config = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=1, read_timeout=2)

@@ -150,7 +150,7 @@ def test_auto_in_learned_mode_reports_the_score_the_lambda_path_computes(orchest
     assert status == 200, body
     routing = body["gateway"]["routing"]
     assert routing["decidedBy"] == "learned" and body["gateway"]["route"] == f"auto:{decision.tier}"
-    assert routing["score"] == round(decision.score, 4) and routing["threshold"] == round(decision.threshold or 0.0, 4)
+    assert routing["score"] == round(decision.score, 4) and routing["threshold"] == round(decision.threshold, 4)
     assert "Classify" in states
 
 

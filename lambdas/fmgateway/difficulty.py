@@ -14,6 +14,7 @@ monotone in the score). The artifact carries thresholds calibrated to its tier s
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import threading
@@ -241,12 +242,9 @@ def _read_s3(uri: str) -> bytes:
 
 
 def _log_fallback(uri: str, err: Exception, fallback: DifficultyModel | None) -> None:
-    from aws_lambda_powertools import Logger
-
+    # Standard logging (Lambda ships it to CloudWatch): stdout must stay clean for the score command's JSON lines.
     using = f"the last good copy ({fallback.version})" if fallback is not None else "the bundled artifact"
-    Logger(child=True).warning(
-        f"difficulty artifact {uri} is unusable; using {using}", extra={"artifact": uri, "reason": repr(err)[:500]}
-    )
+    logging.getLogger(__name__).warning("difficulty artifact %s is unusable; using %s: %r", uri, using, err)
 
 
 def reset() -> None:

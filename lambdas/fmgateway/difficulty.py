@@ -1,4 +1,4 @@
-"""Learned difficulty score for ``model: "auto"``: the probability that the small tier fails a prompt.
+"""Learned difficulty score for ``model: "auto"``: how likely the small tier fails a prompt the large one answers.
 
 A regularised logistic regression over cheap text features (word uni/bigrams and a few structural counts),
 trained offline by ``router_training`` (outside the Lambda bundle's import path) and shipped as a small
@@ -7,8 +7,8 @@ millisecond for a 6,000-character prompt. The same ``text_features`` function bu
 so training and serving cannot drift apart.
 
 Tiers come from thresholds on the score (``score >= threshold`` picks the higher tier, so the tier is
-monotone in the score). The artifact carries thresholds calibrated to its tier shares; the configuration's
-``contentRouting.thresholds`` (written by ``make calibrate-router``) override them.
+monotone in the score). The artifact carries thresholds calibrated to ``contentRouting.shares`` on the
+reference data (``make train-router``, or ``make calibrate-router`` after the shares change).
 """
 
 from __future__ import annotations
@@ -135,7 +135,6 @@ class DifficultyModel:
         self.word_priors: dict[str, float] = {str(word): float(value) for word, value in doc.get("wordPriors", {}).items()}
         self.thresholds = _checked_thresholds(doc["thresholds"])
         self.shares: dict[str, float] = dict(doc.get("shares", {}))
-        self.doc = doc
 
     def score(self, text: str) -> float:
         """sigmoid(intercept + weights . text_features(text)), summed without building the feature dict."""
@@ -153,11 +152,10 @@ class DifficultyModel:
             return 0.0
         return 1.0 / (1.0 + math.exp(-logit))
 
-    def decide(self, text: str, thresholds: dict[str, float] | None = None) -> Decision:
-        active = self.thresholds if thresholds is None else _checked_thresholds(thresholds)
+    def decide(self, text: str) -> Decision:
         score = self.score(text)
-        tier, threshold = tier_for(score, active)
-        return Decision(score, tier, threshold, active, f"{self.version} ({self.source})")
+        tier, threshold = tier_for(score, self.thresholds)
+        return Decision(score, tier, threshold, self.thresholds, f"{self.version} ({self.source})")
 
 
 def tier_for(score: float, thresholds: dict[str, float]) -> tuple[str, float]:

@@ -141,19 +141,6 @@ def test_auto_picks_the_tier_the_heuristic_picks(make_orchestrated, text, tier, 
     assert "Classify" in states and "Answered" in states
 
 
-def test_auto_in_learned_mode_reports_the_score_the_lambda_path_computes(orchestrated):
-    from fmgateway import difficulty
-
-    text = "A farmer has 12 cows and buys 3 times as many sheep. How many animals does he have?"
-    decision = difficulty.bundled_model().decide(text)
-    status, _, body, states = run(orchestrated, {"model": "auto", "messages": user(text)})
-    assert status == 200, body
-    routing = body["gateway"]["routing"]
-    assert routing["decidedBy"] == "learned" and body["gateway"]["route"] == f"auto:{decision.tier}"
-    assert routing["score"] == round(decision.score, 4) and routing["threshold"] == round(decision.threshold, 4)
-    assert "Classify" in states
-
-
 def test_an_open_breaker_skips_its_model(orchestrated):
     from fmgateway.stores import DynamoBreakerStore
 
@@ -312,6 +299,19 @@ def test_isolation_table_in_the_state_machine(orchestrated, name):
         assert body["error"]["type"] == "model_error" and "both failed this request" in body["error"]["message"]
     store = DynamoBreakerStore(orchestrated.dynamodb, BREAKER_TABLE)
     assert tuple(BreakerState.from_record(store.get(models[alias].invoke_id)[0]).failures for alias in MEDIUM) == counted
+
+
+def test_auto_in_learned_mode_reports_the_score_the_lambda_path_computes(orchestrated):
+    from fmgateway import difficulty
+
+    text = "A farmer has 12 cows and buys 3 times as many sheep. How many animals does he have?"
+    decision = difficulty.bundled_model().decide(text)
+    status, _, body, states = run(orchestrated, {"model": "auto", "messages": user(text)})
+    assert status == 200, body
+    routing = body["gateway"]["routing"]
+    assert routing["decidedBy"] == "learned" and body["gateway"]["route"] == f"auto:{decision.tier}"
+    assert routing["score"] == round(decision.score, 4) and routing["threshold"] == round(decision.threshold, 4)
+    assert "Classify" in states
 
 
 def test_every_state_is_reached_by_a_test(request):

@@ -12,7 +12,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install install-checkov checkov local test typecheck test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean
+.PHONY: install install-checkov checkov local test typecheck test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
+	train-router eval-router calibrate-router
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-streaming.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +81,17 @@ diff: install node_modules
 
 bench: install  ## prints the overhead, cold-start and cost tables
 	$(PY) -m bench
+
+# The auto router's difficulty score (router_training/, never in the Lambda bundle). Data: ../shared/routing-data
+# or FMGW_ROUTING_DATA=DIR; ROUTER_ARGS="--extra my-labels.csv" adds your own labelled traffic.
+train-router: install  ## fit the score, calibrate thresholds to contentRouting.shares, write the bundled artifact
+	$(PY) -m router_training train $(ROUTER_ARGS)
+
+eval-router: install  ## 5-fold CV curves, APGR and CPT(50%) per benchmark vs today's heuristic, length, random
+	$(PY) -m router_training eval $(ROUTER_ARGS)
+
+calibrate-router: install  ## recompute the artifact's thresholds after contentRouting.shares changed
+	$(PY) -m router_training calibrate $(ROUTER_ARGS)
 
 clean:
 	rm -rf cdk.out build .pytest_cache .ruff_cache

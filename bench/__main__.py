@@ -1,4 +1,4 @@
-"""``make bench``: the overhead, cold-start, cost, orchestrated and streaming tables, in one run."""
+"""``make bench``: the overhead, routing-time, cold-start, cost, orchestrated and streaming tables, in one run."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per path (after warm-up)")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per cold-start variant")
-    parser.add_argument("--only", choices=("overhead", "cold-start", "cost", "orchestrated", "streaming"))
+    parser.add_argument("--only", choices=("overhead", "routing", "cold-start", "cost", "orchestrated", "streaming"))
     parser.add_argument("--stream-requests", type=int, default=200, help="streams (and non-streamed calls) per path")
     parser.add_argument("--orchestrated-requests", type=int, default=200, help="requests of the orchestrated comparison")
     args = parser.parse_args()
 
-    from bench import cold_start, cost, orchestrated, overhead, streaming
+    from bench import cold_start, cost, orchestrated, overhead, routing, streaming
 
     added = 1.0
     if args.only in (None, "overhead"):
@@ -29,6 +29,8 @@ def main() -> None:
         print(report, end="\n\n", flush=True)
         match = re.search(r"added by handler \(b-a\)\s*\|\s*([\d.-]+)", report)
         added = float(match.group(1)) if match else added
+    if args.only in (None, "routing"):
+        print(routing.run(args.requests), end="\n\n", flush=True)
     if args.only in (None, "cold-start"):
         print(cold_start.run(args.runs), end="\n\n", flush=True)
     if args.only in (None, "cost"):

@@ -100,6 +100,17 @@ def invocable_models(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {alias: model for alias, model in config["models"].items() if model["lifecycle"] != "retired"}
 
 
+def router_artifact_objects(config: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(bucket, key pattern) the functions may read a difficulty artifact from: the folder of the configured
+    ``contentRouting.artifact``, so a newer artifact beside it goes live through AppConfig without a deploy."""
+    uri = config.get("contentRouting", {}).get("artifact")
+    if not uri:
+        return None
+    bucket, key = uri[len("s3://") :].split("/", 1)
+    folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+    return bucket, f"{folder}*" if folder else key
+
+
 def check_config(config: Mapping[str, Any], region: str) -> None:
     """Cross-field checks JSON Schema cannot express, for a stack deployed in ``region``.
 

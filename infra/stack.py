@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_cdk import App, CfnOutput, Duration, Environment, RemovalPolicy, Stack, Tags
+from aws_cdk import Acknowledgment, App, CfnOutput, Duration, Environment, RemovalPolicy, Stack, Tags, Token, Validations
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.constructs.api import GatewayApi
@@ -18,7 +19,7 @@ from infra.constructs.observability import Observability
 from infra.constructs.routing_workflow import RoutingWorkflow
 from infra.constructs.state_tables import StateTables
 from infra.constructs.streaming import StreamingHandler
-from infra.settings import Settings, load_settings
+from infra.settings import Settings, load_settings, router_artifact_objects
 
 
 class GatewayStack(Stack):
@@ -103,6 +104,9 @@ class GatewayStack(Stack):
         self.state.grant_state_access(streaming_handler)
         self.inference.grant_invoke(streaming_handler)
         functions = [api_handler, streaming_handler, *self.jobs.functions, routing_tasks]
+        self._grant_router_artifact(
+            config, [api_handler, streaming_handler, worker, routing_tasks]
+        )  # every function that routes auto
 
         self.api = GatewayApi(
             self,
@@ -152,6 +156,29 @@ class GatewayStack(Stack):
         CfnOutput(self, "DashboardName", value=prefix)
         CfnOutput(self, "JobsTopicArn", value=self.jobs.topic.topic_arn, description="Job notifications (SNS)")
         CfnOutput(self, "JobsResultsBucket", value=self.jobs.results_bucket.bucket_name, description="Large job results")
+
+    def _grant_router_artifact(self, config: dict[str, Any], functions: list[Any]) -> None:
+        """Read access to the S3 folder holding the configured difficulty artifact (``auto`` routing), if any."""
+        objects = router_artifact_objects(config)
+        if objects is None:
+            return
+        bucket, pattern = objects
+        resource = f"arn:{self.partition}:s3:::{bucket}/{pattern}"
+        # cdk-nag names the finding after the rendered ARN: a literal partition, or <AWS::Partition> when unresolved.
+        partition = "<AWS::Partition>" if Token.is_unresolved(self.partition) else self.partition
+        finding = f"arn:{partition}:s3:::{bucket}/{pattern}"
+        for function in functions:
+            function.add_to_role_policy(
+                iam.PolicyStatement(sid="ReadRouterArtifact", actions=["s3:GetObject"], resources=[resource])
+            )
+            if pattern.endswith("*"):
+                Validations.of(function.role).acknowledge(
+                    Acknowledgment(
+                        id=f"AwsSolutions-IAM5[Resource::{finding}]",
+                        reason="Read-only access to the folder of the configured router artifact, so a newer "
+                        "artifact beside it can be rolled out through AppConfig without a deploy.",
+                    )
+                )
 
 
 _FROM_ENVIRONMENT = "<CDK_DEFAULT_ACCOUNT>"

@@ -81,6 +81,9 @@ def parse_config(doc: Any) -> GatewayConfig:
     for path, tier in doc["routes"].items():
         if tier not in doc["tiers"]:
             raise ConfigError(f"config.routes.{path}: unknown tier '{tier}'")
+    shares = doc.get("contentRouting", {}).get("shares")
+    if shares and shares["medium"] + shares["complex"] > 1:
+        raise ConfigError("config.contentRouting.shares: medium + complex must not exceed 1 (simple takes the rest)")
     content_routing = doc.get("contentRouting", {})
     classifier_model = content_routing.get("classifier", {}).get("model")
     if classifier_model is not None and classifier_model not in models:

@@ -215,11 +215,12 @@ class Gateway:
     def decide_tier(
         self, config: GatewayConfig, features: routing.Features, deadline: float
     ) -> tuple[TierDecision, float, float]:
-        """How ``auto`` picks a tier: the heuristic, or the classifier model with the heuristic as its fallback.
+        """How ``auto`` picks a tier: the learned score or the heuristic (no model call), or the classifier model
+        with the heuristic as its fallback.
         Returns the decision, the seconds spent on the classifier and what its call cost."""
         settings_section = config.content_routing
         if not classifier.enabled(settings_section):
-            return routing.heuristic_decision(features, settings_section), 0.0, 0.0
+            return routing.content_decision(features, settings_section), 0.0, 0.0
         settings = classifier.ClassifierSettings.from_config(settings_section)
         model, _ = config.catalog.current(config.catalog.models[settings.model])
         candidate = Candidate(model)

@@ -1,8 +1,13 @@
 """Route resolution and planning: which models, in which order, may answer a request.
 
-1. resolve: explicit model id | alias | tier | static path route | ``auto`` (content heuristic, no model call)
+1. resolve: explicit model id | alias | tier | static path route | ``auto`` (per ``contentRouting.mode``: the
+   learned difficulty score of ``fmgateway.difficulty``, the keyword heuristic, or a classifier model that
+   the gateway asks before planning)
 2. plan: lifecycle (retired -> successor), fallback chain of the tier, capability filter
    (context window, input modality, language).
+
+``python -m fmgateway.routing score`` scores JSON-lines prompts offline through the same ``auto`` decision
+(see ``fmgateway.score_cli``).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
+from fmgateway import difficulty
 from fmgateway.candidates import Candidate
 from fmgateway.catalog import Model
 from fmgateway.config import TIERS, GatewayConfig
@@ -150,11 +156,14 @@ class TierDecision(NamedTuple):
     """How ``auto`` chose a tier: which classifier decided, on what, and why."""
 
     tier: str
-    decided_by: str  # heuristic | classifier
+    decided_by: str  # heuristic | learned | classifier
     signals: tuple[str, ...] = ()
     score: float | None = None  # on the 0..1 difficulty scale shared by every classifier
     reason: str | None = None  # why the heuristic decided when a classifier was configured
     classifier: dict[str, Any] | None = None  # the classifier call: model, label, ms
+    threshold: float | None = None  # learned: the threshold that decided (for "simple": the medium one it stayed under)
+    thresholds: dict[str, float] | None = None  # learned: every tier threshold in force
+    artifact: str | None = None  # learned: "<version> (<source>)" of the difficulty artifact
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"tier": self.tier, "decidedBy": self.decided_by}
@@ -166,6 +175,12 @@ class TierDecision(NamedTuple):
             out["reason"] = self.reason
         if self.classifier:
             out["classifier"] = self.classifier
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        if self.thresholds is not None:
+            out["thresholds"] = self.thresholds
+        if self.artifact is not None:
+            out["artifact"] = self.artifact
         return out
 
     @classmethod
@@ -177,12 +192,37 @@ class TierDecision(NamedTuple):
             score=data.get("score"),
             reason=data.get("reason"),
             classifier=data.get("classifier"),
+            threshold=data.get("threshold"),
+            thresholds=data.get("thresholds"),
+            artifact=data.get("artifact"),
         )
 
 
 def heuristic_decision(features: Features, settings: dict, reason: str | None = None) -> TierDecision:
     tier, signals = classify(features, settings)
     return TierDecision(tier, "heuristic", tuple(signals), reason=reason)
+
+
+def learned_decision(features: Features, settings: dict) -> TierDecision:
+    """The difficulty score of the request text against the artifact's calibrated thresholds (no model call)."""
+    decision = difficulty.model_for(settings).decide(features.text)
+    side = "<" if decision.tier == "simple" else ">="
+    return TierDecision(
+        decision.tier,
+        "learned",
+        (f"score {decision.score:.3f} {side} {decision.threshold:.3f}",),
+        score=round(decision.score, 4),
+        threshold=round(decision.threshold, 4),
+        thresholds={tier: round(value, 4) for tier, value in decision.thresholds.items()},
+        artifact=decision.artifact,
+    )
+
+
+def content_decision(features: Features, settings: dict) -> TierDecision:
+    """How ``auto`` picks a tier without calling a model: the learned score, or the heuristic."""
+    if settings.get("mode") == "learned":
+        return learned_decision(features, settings)
+    return heuristic_decision(features, settings)
 
 
 class Plan(NamedTuple):
@@ -251,7 +291,7 @@ def plan(
             kind, tier = "path", path_route
         elif model == "auto" or config.default_route == "auto":
             kind = "auto"
-            decision = decision or heuristic_decision(features, config.content_routing)
+            decision = decision or content_decision(features, config.content_routing)
             tier = decision.tier
             signals = decision.signals
             by = "" if decision.decided_by == "heuristic" else f" by {decision.decided_by}"
@@ -301,3 +341,9 @@ def _raise_unfit(rejected: dict[str, str]) -> None:
     if all(reason.startswith("context") for reason in rejected.values()):
         raise PayloadTooLarge(f"the prompt does not fit any candidate model's context window ({detail})")
     raise InvalidRequest(f"no candidate model can serve this request ({detail})")
+
+
+if __name__ == "__main__":  # python -m fmgateway.routing score [--config FILE]
+    from fmgateway.score_cli import main
+
+    raise SystemExit(main())

@@ -3,7 +3,8 @@ wrote.
 
 Two synths run side by side: the cdk.json defaults, and a variant exercising the optional paths (a non-dev
 environment with a linear rollout, an alarm e-mail topic, a model behind a global inference profile, VPC mode, a
-reserved concurrency). checkov (its own virtual environment, ``make install-checkov``) runs once, on both templates.
+reserved concurrency, a router artifact in S3). checkov (its own virtual environment, ``make install-checkov``) runs
+once, on both templates.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CFN_LINT = ROOT / ".venv" / "bin" / "cfn-lint"
+ROUTER_ARTIFACT = "s3://fmgw-router-artifacts/difficulty/v2.json"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_PIN = (ROOT / "requirements-checkov.txt").read_text().split("checkov==")[1].split()[0]
 # The checks the stack may skip, each with a reason recorded on the resource (infra.compliance.acknowledge). A new kind
@@ -52,6 +54,7 @@ def synths(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Pat
     base = tmp_path_factory.mktemp("nag")
     config = json.loads((ROOT / "config" / "gateway.json").read_text())
     config["models"]["claude-sonnet-4-5-global"] = {**config["models"]["claude-sonnet-4-5"], "profileScope": "global"}
+    config["contentRouting"]["artifact"] = ROUTER_ARTIFACT
     variant_config = base / "gateway-global.json"
     variant_config.write_text(json.dumps(config))
     runs = {
@@ -121,6 +124,17 @@ def test_variant_exercises_the_optional_paths(synths):
     [strategy] = [res for res in template["Resources"].values() if res["Type"] == "AWS::AppConfig::DeploymentStrategy"]
     assert strategy["Properties"]["GrowthFactor"] == 20 and strategy["Properties"]["FinalBakeTimeInMinutes"] > 0
     assert "bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0" in json.dumps(template)
+    reads = [
+        statement
+        for res in template["Resources"].values()
+        if res["Type"] == "AWS::IAM::Policy"
+        for statement in res["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "ReadRouterArtifact"
+    ]
+    assert len(reads) == 3  # the API function, the jobs worker and the routing tasks: all route model=auto
+    for statement in reads:
+        assert statement["Action"] == "s3:GetObject"
+        assert statement["Resource"] == "arn:aws:s3:::fmgw-router-artifacts/difficulty/*"  # its folder, no more
 
 
 def _of_type(template: dict, type_: str) -> dict[str, dict]:

@@ -132,7 +132,8 @@ COMPLEX_PROMPT = "Prove step by step that the algorithm below is optimal.\n```\n
     ("text", "tier", "model_id"),
     [("Hello", "simple", HAIKU), ("Compare the two plans", "medium", SONNET), (COMPLEX_PROMPT, "complex", OPUS)],
 )
-def test_auto_picks_the_tier_the_heuristic_picks(orchestrated, text, tier, model_id):
+def test_auto_picks_the_tier_the_heuristic_picks(make_orchestrated, text, tier, model_id):
+    orchestrated = make_orchestrated(mode="heuristic")
     status, _, body, states = run(orchestrated, {"model": "auto", "messages": user(text)})
     assert status == 200, body
     assert body["gateway"]["route"] == f"auto:{tier}" and body["gateway"]["modelId"] == model_id
@@ -315,6 +316,19 @@ def test_isolation_table_in_the_state_machine(orchestrated, name):
         assert body["error"]["type"] == "model_error" and "both failed this request" in body["error"]["message"]
     store = DynamoBreakerStore(orchestrated.dynamodb, BREAKER_TABLE)
     assert tuple(BreakerState.from_record(store.get(models[alias].invoke_id)[0]).failures for alias in MEDIUM) == counted
+
+
+def test_auto_in_learned_mode_reports_the_score_the_lambda_path_computes(orchestrated):
+    from fmgateway import difficulty
+
+    text = "A farmer has 12 cows and buys 3 times as many sheep. How many animals does he have?"
+    decision = difficulty.bundled_model().decide(text)
+    status, _, body, states = run(orchestrated, {"model": "auto", "messages": user(text)})
+    assert status == 200, body
+    routing = body["gateway"]["routing"]
+    assert routing["decidedBy"] == "learned" and body["gateway"]["route"] == f"auto:{decision.tier}"
+    assert routing["score"] == round(decision.score, 4) and routing["threshold"] == round(decision.threshold, 4)
+    assert "Classify" in states
 
 
 def test_every_state_is_reached_by_a_test(request):

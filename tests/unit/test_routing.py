@@ -67,8 +67,9 @@ def test_unknown_model_is_a_client_error(config):
         ("word " * 20000, "complex"),
     ],
 )
-def test_auto_heuristic(config, text, tier):
-    p = plan(config, features(text), model="auto")
+def test_auto_heuristic(config_doc, text, tier):
+    config_doc["contentRouting"]["mode"] = "heuristic"
+    p = plan(parse_config(config_doc), features(text), model="auto")
     assert p.kind == "auto" and p.tier == tier, p.notes
 
 

@@ -13,6 +13,7 @@ from infra.constructs.config_store import ConfigStore
 from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_letter_queue
 from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.jobs import Jobs
+from infra.constructs.key_authorizer import KeyAuthorizerFunction
 from infra.constructs.network import GatewayNetwork
 from infra.constructs.observability import Observability
 from infra.constructs.routing_workflow import RoutingWorkflow
@@ -95,6 +96,11 @@ class GatewayStack(Stack):
             removal_policy=removal,
         )
         functions = [api_handler, *self.jobs.functions, routing_tasks]
+        self.key_authorizer = (
+            KeyAuthorizerFunction(self, "KeyAuthorizer", functions=self.functions)
+            if settings.api_key_source == "authorizer"
+            else None
+        )
 
         self.api = GatewayApi(
             self,
@@ -107,6 +113,7 @@ class GatewayStack(Stack):
             removal_policy=removal,
             jobs_handler=self.jobs.api_handler,
             orchestrated_integration=self.routing.integration(),
+            key_authorizer=self.key_authorizer.function if self.key_authorizer else None,
         )
         self.observability = Observability(
             self,
@@ -114,7 +121,7 @@ class GatewayStack(Stack):
             prefix=prefix,
             api_name=self.api.api.rest_api_name,
             stage_name=settings.environment,
-            functions=functions,
+            functions=[*functions, *([self.key_authorizer.function] if self.key_authorizer else [])],
             key=self.state.key,
             alarm_email=settings.alarm_email,
             jobs_queue=self.jobs.queue,
@@ -158,6 +165,7 @@ CONTEXT_KEYS = (
     "orchestratedLogLevel",
     "vpc",
     "reservedConcurrency",
+    "apiKeySource",
 )
 
 

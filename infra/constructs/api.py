@@ -1,5 +1,10 @@
 """The REST API: regional, Lambda proxy integration, API keys + usage plans, JSON-schema request validation.
 
+Keys: by default a Lambda REQUEST authorizer (``handlers.authorizer``) checks ``x-api-key`` or ``Authorization: Bearer``
+on every method but the public ones and returns the key to the usage plans (API key source AUTHORIZER); with the
+``apiKeySource=header`` context, API Gateway's own ``x-api-key`` check. Every resource with methods answers the others
+with 405 and ``Allow`` (a MOCK ``ANY``), an unknown path is 404: never "Missing Authentication Token".
+
 Resources: ``GET /v1/health`` (no key), ``GET /v1/models``, ``POST /v1/chat``, ``POST /v1/chat/completions`` and one
 ``POST`` per static route of the configuration; with a jobs handler also ``POST /v1/jobs`` (optional
 ``Idempotency-Key`` header) and ``GET``/``DELETE /v1/jobs/{id}``, on their own function. Request models come from
@@ -14,7 +19,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, cast
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+import jsii
+from aws_cdk import Acknowledgment, Duration, IResolveContext, IStringProducer, Lazy, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -64,11 +70,47 @@ def error_template(error_type: str, message: str = MESSAGE) -> str:
     return '{"error": {"type": "' + error_type + '", "message": ' + message + ', "requestId": "$context.requestId"}}'
 
 
+# The 401 and 403 of the API-key authorizer; lambdas/fmgateway/access.py has the same text for local mode (a test
+# checks that they agree).
+UNAUTHORIZED_MESSAGE = (
+    "\"Unauthorized: send the API key as the x-api-key header or as 'Authorization: Bearer <key>' "
+    '(AWS SigV4 signatures are not accepted)"'
+)
+FORBIDDEN_MESSAGE = '"Forbidden: the API key is not valid for this API or is disabled"'
+# With a 405 catch-all (ANY) on every resource that has methods, API Gateway answers MISSING_AUTHENTICATION_TOKEN only
+# for a path that is no resource of the API: a 404, not a 403 about tokens.
+NOT_FOUND_MESSAGE = '"Not Found: no such resource; the API is described at GET /v1/openapi.json"'
+AUTHORIZER_FAILED_MESSAGE = '"the API key check failed; retry shortly"'
+
 # (construct id, response type, status code or None to keep API Gateway's, error type, message, extra headers)
 GATEWAY_RESPONSES: tuple[tuple[str, apigw.ResponseType, str | None, str, str, dict[str, str]], ...] = (
-    ("MissingAuthenticationToken", apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "403", "forbidden", MESSAGE, {}),
+    ("MissingAuthenticationToken", apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", NOT_FOUND_MESSAGE, {}),
+    (
+        "Unauthorized",
+        apigw.ResponseType.UNAUTHORIZED,
+        "401",
+        "unauthorized",
+        UNAUTHORIZED_MESSAGE,
+        {"WWW-Authenticate": "'Bearer'"},
+    ),
     ("InvalidApiKey", apigw.ResponseType.INVALID_API_KEY, "403", "forbidden", MESSAGE, {}),
-    ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", MESSAGE, {}),
+    ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", FORBIDDEN_MESSAGE, {}),
+    (
+        "AuthorizerFailure",
+        apigw.ResponseType.AUTHORIZER_FAILURE,
+        "503",
+        "service_unavailable",
+        AUTHORIZER_FAILED_MESSAGE,
+        {"Retry-After": "'1'"},
+    ),
+    (
+        "AuthorizerConfigurationError",
+        apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR,
+        "503",
+        "service_unavailable",
+        AUTHORIZER_FAILED_MESSAGE,
+        {"Retry-After": "'1'"},
+    ),
     ("Throttled", apigw.ResponseType.THROTTLED, "429", "throttled", MESSAGE, {"Retry-After": "'1'"}),
     ("QuotaExceeded", apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", MESSAGE, {"Retry-After": "'3600'"}),
     ("BadRequestBody", apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", VALIDATION_ERROR, {}),
@@ -110,7 +152,24 @@ def access_log_format() -> str:
     return json.dumps(ACCESS_LOG_FIELDS)
 
 
+@jsii.implements(IStringProducer)
+class _AllowedMethods:
+    """The methods of one resource other than its 405 catch-all, at synth time: methods added after the catch-all
+    (by another construct, later in the stack) are listed too."""
+
+    def __init__(self, api: apigw.RestApi, path: str) -> None:
+        self._api, self._path = api, path
+
+    def produce(self, context: IResolveContext) -> str:
+        verbs = [m.http_method for m in self._api.methods if m.resource.path == self._path and m.http_method != "ANY"]
+        return ", ".join(dict.fromkeys(verbs))
+
+
 class GatewayApi(Construct):
+    """The REST API. Every method is created by ``add_method``: keyed (the API-key authorizer, or the plain header
+    check) unless public, and its resource answers any other method with 405 and ``Allow``. Methods created directly on
+    a resource inherit the key requirement and the authorizer from the API's default method options."""
+
     def __init__(
         self,
         scope: Construct,
@@ -124,17 +183,21 @@ class GatewayApi(Construct):
         removal_policy: RemovalPolicy,
         jobs_handler: lambda_.IFunction | None = None,
         orchestrated_integration: apigw.Integration | None = None,
+        key_authorizer: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = encrypted_log_group(self, "AccessLogs", key=key, removal_policy=removal_policy)
         stage = config.get("stage", {})
+        self.authorizer = self._key_authorizer(prefix, key_authorizer) if key_authorizer is not None else None
         self.api = apigw.RestApi(
             self,
             "Api",
             rest_api_name=prefix,
             description="FM Gateway: one stable API in front of Amazon Bedrock",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            # AUTHORIZER: the usage plans meter and throttle the key the authorizer returns (usageIdentifierKey)
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if self.authorizer else apigw.ApiKeySourceType.HEADER,
+            default_method_options=apigw.MethodOptions(authorizer=self.authorizer, api_key_required=True),
             # Execution logging needs the account-level API Gateway CloudWatch role.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
@@ -152,6 +215,7 @@ class GatewayApi(Construct):
         )
         self.stage = self.api.deployment_stage
         self._acknowledge_api()
+        self._not_allowed: set[str] = set()
 
         integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False, timeout=Duration.seconds(29))
         self.body_validator = self.api.add_request_validator(
@@ -165,7 +229,7 @@ class GatewayApi(Construct):
 
         self.methods: dict[str, apigw.Method] = {}
         v1 = self.api.root.add_resource("v1")
-        health = v1.add_resource("health").add_method("GET", integration, api_key_required=False)
+        health = self.add_method(v1.add_resource("health"), "GET", integration, public=True)
         self.methods["GET /v1/health"] = health
         acknowledge(
             health,
@@ -174,25 +238,21 @@ class GatewayApi(Construct):
             nag=("AwsSolutions-APIG4", "AwsSolutions-COG4"),
             checkov=("CKV_AWS_59",),
         )
-        self.methods["GET /v1/models"] = self._acknowledge_api_key_auth(
-            v1.add_resource("models").add_method("GET", integration, api_key_required=True)
-        )
+        self.methods["GET /v1/models"] = self.add_method(v1.add_resource("models"), "GET", integration)
         chat = v1.add_resource("chat")
         self.methods["POST /v1/chat"] = self._post(chat, integration, chat_model)
         self.methods["POST /v1/chat/completions"] = self._post(chat.add_resource("completions"), integration, openai_model)
         if orchestrated_integration is not None:
             # Step Functions StartSyncExecution, no Lambda in front; the response template sets status and Retry-After
-            self.methods["POST /v1/chat/orchestrated"] = self._acknowledge_api_key_auth(
-                chat.add_resource("orchestrated").add_method(
-                    "POST",
-                    orchestrated_integration,
-                    api_key_required=True,
-                    request_validator=self.body_validator,
-                    request_models={JSON: chat_model},
-                    method_responses=[
-                        apigw.MethodResponse(status_code="200", response_parameters={"method.response.header.Retry-After": False})
-                    ],
-                )
+            self.methods["POST /v1/chat/orchestrated"] = self.add_method(
+                chat.add_resource("orchestrated"),
+                "POST",
+                orchestrated_integration,
+                request_validator=self.body_validator,
+                request_models={JSON: chat_model},
+                method_responses=[
+                    apigw.MethodResponse(status_code="200", response_parameters={"method.response.header.Retry-After": False})
+                ],
             )
         for path in config.get("routes", {}):
             resource = self.api.root.resource_for_path(path)
@@ -207,14 +267,12 @@ class GatewayApi(Construct):
             )
             job = jobs.add_resource("{id}")
             for verb in ("GET", "DELETE"):
-                self.methods[f"{verb} /v1/jobs/{{id}}"] = self._acknowledge_api_key_auth(
-                    job.add_method(
-                        verb,
-                        jobs_integration,
-                        api_key_required=True,
-                        request_validator=self.body_validator,
-                        request_parameters={"method.request.path.id": True},
-                    )
+                self.methods[f"{verb} /v1/jobs/{{id}}"] = self.add_method(
+                    job,
+                    verb,
+                    jobs_integration,
+                    request_validator=self.body_validator,
+                    request_parameters={"method.request.path.id": True},
                 )
 
         self._gateway_responses()
@@ -235,6 +293,73 @@ class GatewayApi(Construct):
             usage_plan.add_api_key(key)
             self.usage_plans[name], self.api_keys[name] = usage_plan, key
 
+    def add_method(
+        self,
+        resource: apigw.IResource,
+        http_method: str,
+        integration: apigw.Integration,
+        *,
+        public: bool = False,
+        **options: Any,
+    ) -> apigw.Method:
+        """A method of the API: keyed unless ``public`` (no authorizer, no key: health and the API description), and
+        the resource's 405 catch-all added on its first method."""
+        if public:
+            options.update(authorization_type=apigw.AuthorizationType.NONE, api_key_required=False)
+        method = resource.add_method(http_method, integration, **options)
+        if not public:
+            self._acknowledge_api_key_auth(method)
+        self.add_method_not_allowed(resource)
+        return method
+
+    def add_method_not_allowed(self, resource: apigw.IResource) -> None:
+        """``ANY`` on ``resource``: a MOCK integration that answers 405 with ``Allow`` (the resource's other methods,
+        resolved at synth) in the error shape. API Gateway prefers a resource's explicit methods over ANY."""
+        if resource.path in self._not_allowed:
+            return
+        self._not_allowed.add(resource.path)
+        allow = Lazy.uncached_string(_AllowedMethods(self.api, resource.path))
+        message = '"$context.httpMethod is not allowed on $context.resourcePath; use ' + allow + '"'
+        mock = apigw.MockIntegration(
+            request_templates={JSON: '{"statusCode": 405}'},
+            integration_responses=[
+                apigw.IntegrationResponse(
+                    status_code="405",
+                    response_parameters={"method.response.header.Allow": "'" + allow + "'"},
+                    response_templates={JSON: error_template("method_not_allowed", message)},
+                )
+            ],
+        )
+        method = resource.add_method(
+            "ANY",
+            mock,
+            authorization_type=apigw.AuthorizationType.NONE,
+            api_key_required=False,
+            method_responses=[
+                apigw.MethodResponse(status_code="405", response_parameters={"method.response.header.Allow": True})
+            ],
+        )
+        acknowledge(
+            method,
+            "The 405 catch-all of this resource: a MOCK integration that only answers 'method not allowed' with the "
+            "Allow header; it reaches no backend and reads no data, so it needs neither a key nor an authorizer.",
+            nag=("AwsSolutions-APIG4", "AwsSolutions-COG4"),
+            checkov=("CKV_AWS_59",),
+        )
+
+    def _key_authorizer(self, prefix: str, function: lambda_.IFunction) -> apigw.RequestAuthorizer:
+        """The REQUEST authorizer that accepts x-api-key or Authorization: Bearer. Uncached (TTL 0) and without
+        identity sources: API Gateway's cache needs every identity source on every request, and a request carries
+        one header or the other; the function caches key lookups itself."""
+        return apigw.RequestAuthorizer(
+            self,
+            "KeyAuthorizer",
+            authorizer_name=f"{prefix}-api-key",
+            handler=function,
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
+
     def _model(self, construct_id: str, name: str, schema_file: str) -> apigw.Model:
         model = self.api.add_model(
             construct_id,
@@ -254,15 +379,14 @@ class GatewayApi(Construct):
         model: apigw.IModel,
         request_parameters: Mapping[str, bool] | None = None,
     ) -> apigw.Method:
-        method = resource.add_method(
+        return self.add_method(
+            resource,
             "POST",
             integration,
-            api_key_required=True,
             request_validator=self.body_validator,
             request_models={JSON: model},
             request_parameters=dict(request_parameters) if request_parameters else None,
         )
-        return self._acknowledge_api_key_auth(method)
 
     def _gateway_responses(self) -> None:
         for construct_id, response_type, status, error_type, message, headers in GATEWAY_RESPONSES:
@@ -298,18 +422,22 @@ class GatewayApi(Construct):
                 )
             )
 
-    @staticmethod
-    def _acknowledge_api_key_auth(method: apigw.Method) -> apigw.Method:
-        Validations.of(method).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-APIG4",
-                reason="The gateway's authorization model is API keys bound to usage plans (per-consumer throttles and "
-                "daily quotas); this method requires an API key.",
-            ),
+    def _acknowledge_api_key_auth(self, method: apigw.Method) -> apigw.Method:
+        checked_by = "the API-key authorizer" if self.authorizer else "API Gateway's x-api-key check"
+        acknowledgements = [
             Acknowledgment(
                 id="AwsSolutions-COG4",
-                reason="Consumers are services, not Cognito users: access is by API key + usage plan, which this method "
-                "requires.",
-            ),
-        )
+                reason=f"Consumers are services, not Cognito users: access is by API key ({checked_by}) + usage plan, "
+                "which this method requires.",
+            )
+        ]
+        if self.authorizer is None:
+            acknowledgements.append(
+                Acknowledgment(
+                    id="AwsSolutions-APIG4",
+                    reason="apiKeySource=header: the gateway's authorization model is API keys bound to usage plans "
+                    "(per-consumer throttles and daily quotas); this method requires an API key.",
+                )
+            )
+        Validations.of(method).acknowledge(*acknowledgements)
         return method

@@ -16,8 +16,10 @@ MAX_IDEMPOTENCY_KEY = 200
 
 
 def tenant_of(event: dict) -> str:
-    identity = (event.get("requestContext") or {}).get("identity") or {}
-    tenant = identity.get("apiKeyId")
+    """The API key's id: from the key authorizer's context (API key source AUTHORIZER) or, with the header key
+    source, from API Gateway's identity. Both are set by API Gateway, never by the client."""
+    context = event.get("requestContext") or {}
+    tenant = (context.get("authorizer") or {}).get("apiKeyId") or (context.get("identity") or {}).get("apiKeyId")
     if not tenant:
         raise Forbidden("an API key is required")
     return tenant

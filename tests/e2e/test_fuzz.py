@@ -661,7 +661,7 @@ def test_malformed_http_gets_json_errors(fuzz_gateway, tally):
         ("HTTP/3", b"GET /v1/health HTTP/3.0\r\n\r\n", 400),
         ("OPTIONS", b"OPTIONS /v1/chat HTTP/1.1\r\nHost: x\r\n\r\n", 405),
         ("PROPFIND", b"PROPFIND /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 405),
-        ("unknown resource", b"GET /v1/../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 403),
+        ("unknown resource", b"GET /v1/../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 404),
         ("chunked", post + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body), 200),
     ]
     before = len(tally.failures)

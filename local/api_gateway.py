@@ -34,7 +34,7 @@ import fastjsonschema
 
 from fmgateway.access import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
 from fmgateway.errors import InvalidRequest
-from fmgateway.http import parse_json
+from fmgateway.http import LARGE_INPUT_HINT, parse_json
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PAYLOAD = 10 * 1024 * 1024
@@ -193,7 +193,7 @@ class LocalApiGateway:
             if refusal:
                 return error(*refusal)
         if len(body) > MAX_PAYLOAD:
-            return error(413, "request_too_large", "Request Too Long")
+            return error(413, "request_too_large", f"Request Too Long; {LARGE_INPUT_HINT}")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -451,7 +451,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         if not value.isascii() or not value.isdigit():
             raise _BadRequest(400, f"Content-Length must be a non-negative integer, not {value[:20]!r}")
         if len(value) > 12 or int(value) > MAX_PAYLOAD:
-            raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes")
+            raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes; {LARGE_INPUT_HINT}")
         length = int(value)
         body = self.rfile.read(length) if length else b""
         if len(body) < length:
@@ -475,7 +475,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
                         return bytes(body)
                 raise _BadRequest(431, "too many trailer fields")
             if len(body) + size > MAX_PAYLOAD:
-                raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes")
+                raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes; {LARGE_INPUT_HINT}")
             chunk = self.rfile.read(size)
             if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
                 raise _BadRequest(400, "truncated or malformed chunk")

@@ -81,6 +81,11 @@ FORBIDDEN_MESSAGE = '"Forbidden: the API key is not valid for this API or is dis
 # for a path that is no resource of the API: a 404, not a 403 about tokens.
 NOT_FOUND_MESSAGE = '"Not Found: no such resource; the API is described at GET /v1/openapi.json"'
 AUTHORIZER_FAILED_MESSAGE = '"the API key check failed; retry shortly"'
+# API Gateway's own payload limit (10 MB); the functions refuse bodies over limits.maxRequestBytes with the same hint.
+REQUEST_TOO_LARGE_MESSAGE = (
+    '"Request Too Long; send large images and documents by S3 reference instead: source.s3Location.uri = '
+    's3://<bucket>/<key>, in a bucket the gateway allows (limits.s3InputBuckets)"'
+)
 
 # (construct id, response type, status code or None to keep API Gateway's, error type, message, extra headers)
 GATEWAY_RESPONSES: tuple[tuple[str, apigw.ResponseType, str | None, str, str, dict[str, str]], ...] = (
@@ -116,7 +121,7 @@ GATEWAY_RESPONSES: tuple[tuple[str, apigw.ResponseType, str | None, str, str, di
     ("BadRequestBody", apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", VALIDATION_ERROR, {}),
     ("BadRequestParameters", apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_request", VALIDATION_ERROR, {}),
     ("UnsupportedMediaType", apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "invalid_request", MESSAGE, {}),
-    ("RequestTooLarge", apigw.ResponseType.REQUEST_TOO_LARGE, "413", "request_too_large", MESSAGE, {}),
+    ("RequestTooLarge", apigw.ResponseType.REQUEST_TOO_LARGE, "413", "request_too_large", REQUEST_TOO_LARGE_MESSAGE, {}),
     ("ResourceNotFound", apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", MESSAGE, {}),
     ("IntegrationTimeout", apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "timeout", MESSAGE, {}),
     ("IntegrationFailure", apigw.ResponseType.INTEGRATION_FAILURE, "502", "internal_error", MESSAGE, {}),

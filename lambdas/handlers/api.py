@@ -47,8 +47,8 @@ def list_models(event: dict) -> dict:
 
 
 def _chat_body(event: dict) -> dict:
-    body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
-    return validation.chat_body(body)
+    config = runtime.gateway().config.get()
+    return validation.chat_body(http.json_body(event, config.max_request_bytes), config.s3_input_buckets)
 
 
 def chat(event: dict) -> dict:

@@ -27,7 +27,8 @@ def tenant_of(event: dict) -> str:
 
 def submit(event: dict) -> dict:
     tenant = tenant_of(event)
-    body = validation.chat_body(http.json_body(event, runtime.config_source().get().max_request_bytes))
+    config = runtime.config_source().get()
+    body = validation.chat_body(http.json_body(event, config.max_request_bytes), config.s3_input_buckets)
     key = http.header(event, "Idempotency-Key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
         raise InvalidRequest(f"Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} characters")

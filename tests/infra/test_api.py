@@ -121,7 +121,7 @@ def test_every_resource_with_methods_answers_other_methods_with_405(synth):
 
 
 def test_local_mode_and_the_stack_send_the_same_key_and_path_messages():
-    from fmgateway import access
+    from fmgateway import access, http
     from infra.constructs import api
     from local import api_gateway
 
@@ -129,6 +129,7 @@ def test_local_mode_and_the_stack_send_the_same_key_and_path_messages():
     assert json.loads(api.FORBIDDEN_MESSAGE) == access.FORBIDDEN_MESSAGE
     assert json.loads(api.NOT_FOUND_MESSAGE) == api_gateway.NOT_FOUND_MESSAGE
     assert json.loads(api.AUTHORIZER_FAILED_MESSAGE) == api_gateway.AUTHORIZER_FAILED_MESSAGE
+    assert json.loads(api.REQUEST_TOO_LARGE_MESSAGE).endswith(http.LARGE_INPUT_HINT)
 
 
 def test_lambda_proxy_integration(synth):

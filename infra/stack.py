@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from aws_cdk import App, CfnOutput, Duration, Environment, RemovalPolicy, Stack, Tags
 from constructs import Construct
 
+from infra import openapi
 from infra.constructs.api import GatewayApi
 from infra.constructs.config_store import ConfigStore
 from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_letter_queue
@@ -47,6 +49,8 @@ class GatewayStack(Stack):
             xray_sdk=settings.xray_sdk,
             reserved_concurrency=settings.reserved_concurrency,
             network=self.network,
+            # GET /v1/openapi.json serves the API description generated from schemas/ and the configuration
+            generated_files={"openapi.json": json.dumps(openapi.document(config, title=f"FM Gateway ({settings.environment})"))},
         )
         api_handler = self.functions.api_handler
         api_handler.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)

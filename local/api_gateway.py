@@ -131,6 +131,7 @@ def default_routes(config: dict, api: Callable, jobs: Callable | None = None) ->
     """The deployed REST API's resources, each with the handler of its Lambda."""
     routes = [
         Route("/v1/health", {"GET": None}, api, key_required=False),
+        Route("/v1/openapi.json", {"GET": None}, api, key_required=False),
         Route("/v1/models", {"GET": None}, api),
         Route("/v1/chat", {"POST": "chat-request"}, api),
         Route("/v1/chat/completions", {"POST": "openai-chat-request"}, api),

@@ -126,6 +126,7 @@ class LocalGateway:
         else:
             # real Bedrock: its own endpoint, the user's credentials (moto accepts any)
             env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"https://bedrock-runtime.{os.environ['AWS_DEFAULT_REGION']}.amazonaws.com"
+        env["FMGW_OPENAPI_FILE"] = str(self._api_description())
         os.environ.update(env)
         max_receives = self.config.get("jobs", {}).get("maxReceives", 3)
         self.resources = create_resources(self.moto_url, os.environ["AWS_DEFAULT_REGION"], max_receives)
@@ -156,6 +157,15 @@ class LocalGateway:
         self.api = LocalApiGateway(routes, self.config, self.keys, **self._key_check())
         self.url = self.api.start(self.host, self.port)
         return self
+
+    def _api_description(self) -> Path:
+        """GET /v1/openapi.json: generated from schemas/ and the configuration, as the synth does for the bundle."""
+        import tempfile
+
+        from infra import openapi
+
+        target = Path(tempfile.mkdtemp(prefix="fmgw-openapi-")) / "openapi.json"
+        return openapi.write(self.config, target, title="FM Gateway (local)", orchestrated=self.moto is not None)
 
     def _key_check(self) -> dict:
         """As the stack's ``apiKeySource`` context: the real key authorizer (default; the usage plans and keys live in

@@ -14,7 +14,6 @@ them. Gateway responses follow the gateway's error contract ``{"error": {"type",
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from typing import Any, cast
@@ -27,36 +26,10 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.compliance import acknowledge, encrypted_log_group
+from infra.openapi import DRAFT4, inline_refs  # noqa: F401 - inline_refs: the models' schemas, as the API description's
 from infra.settings import load_schema
 
-DRAFT4 = "http://json-schema.org/draft-04/schema#"
 JSON = "application/json"
-
-
-def inline_refs(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Replace every internal ``{"$ref": "#/definitions/<name>"}`` with a copy of the definition, recursively, and drop
-    ``definitions``; the root keeps ``$schema`` (draft-04). Cyclic or unknown references raise ValueError."""
-    definitions = schema.get("definitions", {})
-
-    def resolve(node: Any, trail: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [resolve(item, trail) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            ref = node["$ref"]
-            prefix = "#/definitions/"
-            if not isinstance(ref, str) or not ref.startswith(prefix) or ref[len(prefix) :] not in definitions:
-                raise ValueError(f"cannot inline $ref {ref!r}: only #/definitions/<name> of the same schema is supported")
-            name = ref[len(prefix) :]
-            if name in trail:
-                raise ValueError(f"cannot inline recursive $ref {ref!r} ({' -> '.join((*trail, name))})")
-            # Draft-04: siblings of $ref are ignored, so the definition replaces the node.
-            return resolve(copy.deepcopy(definitions[name]), (*trail, name))
-        return {key: resolve(value, trail) for key, value in node.items() if key not in ("definitions", "$schema")}
-
-    inlined = resolve(dict(schema), ())
-    return {"$schema": DRAFT4, **inlined}
 
 
 # $context.error.messageString is already a quoted JSON string; $context.error.validationErrorString is not.
@@ -240,6 +213,15 @@ class GatewayApi(Construct):
             health,
             "GET /v1/health is the unauthenticated liveness probe: it returns a static status, calls no model and reads "
             "no data; the stage throttle still applies.",
+            nag=("AwsSolutions-APIG4", "AwsSolutions-COG4"),
+            checkov=("CKV_AWS_59",),
+        )
+        description = self.add_method(v1.add_resource("openapi.json"), "GET", integration, public=True)
+        self.methods["GET /v1/openapi.json"] = description
+        acknowledge(
+            description,
+            "GET /v1/openapi.json is the public API description (generated from schemas/ at build time): a static "
+            "document, no model call, no data; the stage throttle still applies.",
             nag=("AwsSolutions-APIG4", "AwsSolutions-COG4"),
             checkov=("CKV_AWS_59",),
         )

@@ -94,6 +94,7 @@ class GatewayFunctions(Construct):
         xray_sdk: bool = False,
         reserved_concurrency: Mapping[str, int] | None = None,
         network: GatewayNetwork | None = None,
+        generated_files: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = key
@@ -106,7 +107,7 @@ class GatewayFunctions(Construct):
         layer_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER.format(version=powertools_version))
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
         with build_lock():
-            self.code = lambda_.Code.from_asset(str(stage_lambda_bundle()))
+            self.code = lambda_.Code.from_asset(str(stage_lambda_bundle(generated=generated_files)))
             # Bind the asset while the lock is held: CDK copies the directory into its staging area here.
             self.api_handler = self.create(
                 "ApiHandler",

@@ -6,7 +6,10 @@ every cold start for routing API Gateway has already done.
 
 from __future__ import annotations
 
+import functools
+import os
 import time
+from pathlib import Path
 
 from fmgateway.coldstart import paused_gc
 
@@ -23,6 +26,18 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
 
 def health(event: dict) -> dict:
     return http.respond(200, {"status": "ok"})
+
+
+def api_description(event: dict) -> dict:
+    """The OpenAPI document generated at build time (infra/openapi.py), served as it is."""
+    return {"statusCode": 200, "headers": dict(http.JSON_HEADERS), "body": _openapi_text()}
+
+
+@functools.cache
+def _openapi_text() -> str:
+    # beside handlers/ in the Lambda bundle; local mode generates it at start and names it in FMGW_OPENAPI_FILE
+    path = os.environ.get("FMGW_OPENAPI_FILE") or str(Path(__file__).resolve().parents[1] / "openapi.json")
+    return Path(path).read_text()
 
 
 def list_models(event: dict) -> dict:
@@ -105,6 +120,7 @@ def run(request: ChatRequest) -> ChatResult:
 
 ROUTES: dict[str, dict[str, http.Route]] = {
     "/v1/health": {"GET": health},
+    "/v1/openapi.json": {"GET": api_description},
     "/v1/models": {"GET": list_models},
     "/v1/chat": {"POST": chat},
     "/v1/chat/completions": {"POST": chat_completions},

@@ -199,3 +199,13 @@ def test_orchestrated_route_over_http(local_gateway):
             "/v1/chat/orchestrated", json={"tier": "huge", "messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
         )
         assert refused.status_code == 400 and set(refused.json()["error"]) == {"type", "message", "requestId"}
+
+
+def test_the_api_description_is_served_without_a_key(local_gateway):
+    from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+    response = httpx.get(f"{local_gateway.url}/v1/openapi.json")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    document = response.json()
+    validate(document, cls=OpenAPIV31SpecValidator)
+    assert {"/v1/chat", "/v1/chat/completions", "/v1/jobs/{id}", "/v1/classify"} <= set(document["paths"])

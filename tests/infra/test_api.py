@@ -33,7 +33,14 @@ def methods(synth, catch_all: bool = False) -> dict[str, dict]:
 
 
 def expected_methods(config) -> set[str]:
-    fixed = {"GET /v1/health", "GET /v1/models", "POST /v1/chat", "POST /v1/chat/completions", "POST /v1/chat/orchestrated"}
+    fixed = {
+        "GET /v1/health",
+        "GET /v1/openapi.json",
+        "GET /v1/models",
+        "POST /v1/chat",
+        "POST /v1/chat/completions",
+        "POST /v1/chat/orchestrated",
+    }
     jobs = {"POST /v1/jobs", "GET /v1/jobs/{id}", "DELETE /v1/jobs/{id}"}
     return fixed | jobs | {f"POST {path}" for path in config["routes"]}
 
@@ -49,7 +56,7 @@ def test_resources_and_methods(synth, gateway_config):
     assert {"POST /v1/classify", "POST /v1/generate", "POST /v1/analyze"} <= set(methods(synth))
 
 
-PUBLIC = {"GET /v1/health"}
+PUBLIC = {"GET /v1/health", "GET /v1/openapi.json"}
 
 
 def test_key_authorizer_on_every_method_but_the_public_ones(synth):

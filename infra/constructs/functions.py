@@ -126,14 +126,17 @@ class GatewayFunctions(Construct):
         memory_size: int = 1024,
         timeout: Duration | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
+        outside_vpc_reason: str | None = None,
     ) -> lambda_.Function:
         """A gateway function: ``RUNTIME`` on arm64, JSON logs to its own encrypted log group, X-Ray active, Powertools
         layer, environment encrypted with the stack key; reserved concurrency and VPC as the stack settings say.
 
         Asynchronously invoked functions get a ``dead_letter_queue`` (CDK grants sqs:SendMessage; an encrypted queue also
         needs its key through SQS); callers acknowledge the DLQ finding of synchronously invoked ones
-        (``acknowledge_no_dead_letter_queue``).
+        (``acknowledge_no_dead_letter_queue``). ``outside_vpc_reason``: keep this function out of the VPC even in VPC
+        mode, for that reason (e.g. it calls a service that has no VPC endpoint).
         """
+        in_vpc = self.network is not None and outside_vpc_reason is None
         scope = Construct(self, construct_id)
         self.names.append(construct_id)
         log_group = encrypted_log_group(scope, "Logs", key=self.key, removal_policy=self._removal_policy)
@@ -164,7 +167,7 @@ class GatewayFunctions(Construct):
             environment_encryption=self.key,
             dead_letter_queue=dead_letter_queue,
             reserved_concurrent_executions=self.reserved_concurrency.get(construct_id),
-            **(self.network.function_placement() if self.network else {}),
+            **(self.network.function_placement() if self.network and in_vpc else {}),
             environment={
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -178,6 +181,8 @@ class GatewayFunctions(Construct):
             acknowledge(function, NO_RESERVED_CONCURRENCY, checkov=("CKV_AWS_115",))
         if self.network is None:
             acknowledge(function, NO_VPC, checkov=("CKV_AWS_117",))
+        elif not in_vpc:
+            acknowledge(function, str(outside_vpc_reason), checkov=("CKV_AWS_117",))
         else:
             self.network.acknowledge_function_role(role)
         acknowledge(

@@ -31,6 +31,8 @@ class KeyAuthorizerFunction(Construct):
             # Small and quick: no Powertools import, one boto3 client; 256 MB halves boto3's cold import against 128 MB.
             memory_size=256,
             timeout=Duration.seconds(10),
+            outside_vpc_reason="Outside the VPC in VPC mode too: the key authorizer reaches only API Gateway's control "
+            "plane (usage plans and keys, over TLS with IAM), which has no VPC interface endpoint, and no private resource.",
             environment={
                 "FMGW_KEY_CACHE_SECONDS": str(KEY_CACHE_SECONDS),
                 "FMGW_KEY_MISS_REFRESH_SECONDS": str(KEY_MISS_REFRESH_SECONDS),

@@ -202,7 +202,7 @@ class LocalApiGateway:
         schema = route.methods[method]
         if schema is not None:
             try:
-                # the same strict RFC 8259 reading as the handlers (API Gateway's own parser refuses NaN too)
+                # the same strict RFC 8259 reading as the handlers: NaN, lone surrogates or 33 levels never reach them
                 self.validator(schema)(parse_json(text or "null"))
             except InvalidRequest as exc:
                 return error(400, "invalid_request", f"Invalid request body: {exc.message}")

@@ -90,7 +90,7 @@ class LocalGateway:
         self.orchestrated = False
 
     def start(self) -> LocalGateway:
-        from moto.server import ThreadedMotoServer
+        from local.moto_server import LocalMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
 
@@ -98,7 +98,7 @@ class LocalGateway:
         # in processes of their own, as DynamoDB and Bedrock are in AWS)
         self.moto_url = os.environ.get("FMGW_MOTO_URL", "")
         if not self.moto_url:
-            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self.moto = LocalMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
             host, port = self.moto.get_host_and_port()
             self.moto_url = f"http://{host}:{port}"

@@ -224,19 +224,14 @@ class Gateway:
         budget_deadline = min(deadline, time.perf_counter() + settings.budget_seconds)
         call_started = time.perf_counter()
         try:
-            response = self.invoker.converse(
-                candidate.invoke_id, classifier.request_body(features.text, settings), deadline=budget_deadline
-            )
+            response = self.call(config, candidate, decision, classifier.request_body(features.text, settings), budget_deadline)
         except InvocationError as err:
             seconds = time.perf_counter() - call_started
             detail.update(ms=round(seconds * 1000, 1), error=err.code)
             if err.transient:
                 self.record_failure(candidate, config)
-            elif decision == PROBE:
-                self.breaker.release(candidate.breaker_key, config.breaker)
             return fallback(f"classifier {model.alias} failed ({err.code})", seconds)
         seconds = time.perf_counter() - call_started
-        self.breaker.record_success(candidate.breaker_key, config.breaker)
         usage = _usage(response.get("usage", {}))
         cost = model.cost_usd(usage["inputTokens"], usage["outputTokens"])
         detail.update(ms=round(seconds * 1000, 1), costUsd=cost)
@@ -305,24 +300,38 @@ class Gateway:
         """The default invocation step: Bedrock Converse through the candidate's inference profile."""
         return self.invoker.converse(candidate.invoke_id, body, deadline=deadline)
 
-    def invoke(
-        self, prepared: Prepared, candidate: Candidate, decision: str, step: InvocationStep, now: float | None = None
+    def call(
+        self,
+        config: GatewayConfig,
+        candidate: Candidate,
+        decision: str,
+        body: dict[str, Any],
+        deadline: float,
+        step: InvocationStep | None = None,
     ) -> dict[str, Any]:
-        """One call of one admitted candidate. Success is recorded on its breaker; a transient failure is raised
-        as ``InvocationError`` for the caller to record (after any retries of its own); a failure that says
-        nothing about the model's health becomes the caller's error at once, with no fallback."""
+        """One call of one admitted candidate with ``step`` (default: Converse). Success is recorded on its breaker;
+        every failure is raised as ``InvocationError``, after giving back a probe slot when it says nothing about the
+        model's health (a transient one is for the caller to record, after any retries of its own)."""
         try:
-            response = step(candidate, self.body_for(prepared, candidate), prepared.deadline)
+            response = (step or self.converse_step)(candidate, body, deadline)
+        except InvocationError as err:
+            if not err.transient and decision == PROBE:
+                self.breaker.release(candidate.breaker_key, config.breaker)
+            raise
+        self.breaker.record_success(candidate.breaker_key, config.breaker)
+        return response
+
+    def invoke(self, prepared: Prepared, candidate: Candidate, decision: str, step: InvocationStep) -> dict[str, Any]:
+        """``call`` for the request's own answer: a failure that says nothing about the model's health becomes the
+        caller's error at once (400 invalid, 502 no access), with no fallback."""
+        try:
+            return self.call(prepared.config, candidate, decision, self.body_for(prepared, candidate), prepared.deadline, step)
         except InvocationError as err:
             if err.transient:
                 raise
-            if decision == PROBE:
-                self.breaker.release(candidate.breaker_key, prepared.config.breaker)  # says nothing about its health
             if err.kind == "invalid":
                 raise InvalidRequest(f"{candidate.alias} rejected the request: {err.message}") from err
             raise ModelError(f"{candidate.alias} cannot be invoked ({err.code}): {err.message}") from err
-        self.breaker.record_success(candidate.breaker_key, prepared.config.breaker, now=now)
-        return response
 
     def answer(
         self, prepared: Prepared, candidate: Candidate, response: dict[str, Any], attempts: list[Attempt], model_seconds: float

@@ -140,8 +140,11 @@ def converse_problems(body: Any, route: str) -> list[str]:
             if "text" in block and not block["text"].strip():
                 problems.append("blank text")
             for kind in ("image", "document"):
-                if kind in block and not _strict_base64(block[kind]["source"]["bytes"]):
+                source = block[kind]["source"] if kind in block else {}
+                if "bytes" in source and not _strict_base64(source["bytes"]):
                     problems.append("base64")
+                if "s3Location" in source:  # the fuzzed gateway allows no input bucket (limits.s3InputBuckets)
+                    problems.append("s3 bucket not allowed")
     return problems
 
 
@@ -309,7 +312,7 @@ def repaired(body: dict) -> dict:
                 block["text"] = _clean(block["text"])
             for kind in ("image", "document"):
                 if kind in block:
-                    block[kind]["source"]["bytes"] = "aGk="
+                    block[kind]["source"] = {"bytes": "aGk="}
                     if kind == "document":
                         block[kind]["name"] = _clean(block[kind]["name"])
     for block in body.get("system") or []:

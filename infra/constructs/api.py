@@ -130,6 +130,16 @@ def access_log_format() -> str:
     return json.dumps(ACCESS_LOG_FIELDS)
 
 
+MOCK_CONTENT_TYPES = (
+    JSON,
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "application/octet-stream",
+    "application/xml",
+)
+
+
 @jsii.implements(IStringProducer)
 class _AllowedMethods:
     """The methods of one resource other than its 405 catch-all, at synth time: methods added after the catch-all
@@ -308,7 +318,10 @@ class GatewayApi(Construct):
         allow = Lazy.uncached_string(_AllowedMethods(self.api, resource.path))
         message = '"$context.httpMethod is not allowed on $context.resourcePath; use ' + allow + '"'
         mock = apigw.MockIntegration(
-            request_templates={JSON: '{"statusCode": 405}'},
+            # The mock's status comes from a request template, chosen by Content-Type: one for every common type,
+            # and NEVER passthrough, so that any other type is API Gateway's 415 (in the error shape), never a 500.
+            request_templates={content_type: '{"statusCode": 405}' for content_type in MOCK_CONTENT_TYPES},
+            passthrough_behavior=apigw.PassthroughBehavior.NEVER,
             integration_responses=[
                 apigw.IntegrationResponse(
                     status_code="405",

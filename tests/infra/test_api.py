@@ -113,7 +113,9 @@ def test_every_resource_with_methods_answers_other_methods_with_405(synth):
     for path, props in catch_alls.items():
         assert props["AuthorizationType"] == "NONE" and props.get("ApiKeyRequired") is False, path
         integration = props["Integration"]
-        assert integration["Type"] == "MOCK"
+        assert integration["Type"] == "MOCK" and integration["PassthroughBehavior"] == "NEVER"
+        assert set(integration["RequestTemplates"].values()) == {'{"statusCode": 405}'}
+        assert {"application/json", "text/plain", "application/octet-stream"} <= set(integration["RequestTemplates"])
         [response] = integration["IntegrationResponses"]
         assert response["StatusCode"] == "405"
         allow = response["ResponseParameters"]["method.response.header.Allow"]

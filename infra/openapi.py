@@ -55,7 +55,9 @@ def inline_refs(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"$schema": DRAFT4, **inlined}
 
 
-def operations(config: Mapping[str, Any], *, orchestrated: bool = True, jobs: bool = True) -> list[dict[str, Any]]:
+def operations(
+    config: Mapping[str, Any], *, orchestrated: bool = True, jobs: bool = True, streaming: bool = True
+) -> list[dict[str, Any]]:
     """The REST API's operations: (method, path, summary, request schema file or None, status, parameters)."""
     ops: list[dict[str, Any]] = [
         {"method": "GET", "path": "/v1/health", "summary": "Liveness (no key)"},
@@ -65,7 +67,7 @@ def operations(config: Mapping[str, Any], *, orchestrated: bool = True, jobs: bo
         {
             "method": "POST",
             "path": "/v1/chat/completions",
-            "summary": "OpenAI Chat Completions (non-streaming)",
+            "summary": "OpenAI Chat Completions (stream: true answers server-sent events)",
             "body": OPENAI,
         },
     ]
@@ -80,6 +82,13 @@ def operations(config: Mapping[str, Any], *, orchestrated: bool = True, jobs: bo
         )
     for path, tier in config.get("routes", {}).items():
         ops.append({"method": "POST", "path": path, "summary": f"Task route: tier '{tier}'", "body": CHAT})
+    if streaming:
+        sse = "text/event-stream"
+        ops.append({"method": "POST", "path": "/v1/chat/stream", "summary": "/v1/chat as ConverseStream events (SSE)",
+                    "body": CHAT, "produces": sse})  # fmt: skip
+        for path, tier in config.get("routes", {}).items():
+            ops.append({"method": "POST", "path": f"{path}/stream", "summary": f"Task route '{tier}', streamed (SSE)",
+                        "body": CHAT, "produces": sse})  # fmt: skip
     if jobs:
         idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
         job_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -129,13 +138,19 @@ def model_schema(schema_file: str) -> dict[str, Any]:
 
 
 def document(
-    config: Mapping[str, Any], *, title: str = "FM Gateway", orchestrated: bool = True, jobs: bool = True
+    config: Mapping[str, Any],
+    *,
+    title: str = "FM Gateway",
+    orchestrated: bool = True,
+    jobs: bool = True,
+    streaming: bool = True,
 ) -> dict[str, Any]:
     error_ref = {"$ref": "#/components/schemas/Error"}
     paths: dict[str, dict[str, Any]] = {}
-    for op in operations(config, orchestrated=orchestrated, jobs=jobs):
+    for op in operations(config, orchestrated=orchestrated, jobs=jobs, streaming=streaming):
         public = (op["method"], op["path"]) in PUBLIC_PATHS
-        responses: dict[str, Any] = {op.get("status", "200"): {"description": "OK", "content": {"application/json": {}}}}
+        produces = op.get("produces", "application/json")
+        responses: dict[str, Any] = {op.get("status", "200"): {"description": "OK", "content": {produces: {}}}}
         for status, description in ERRORS.items():
             if public and status in ("401", "403", "429"):
                 continue

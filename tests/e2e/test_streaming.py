@@ -164,7 +164,7 @@ def test_invalid_stream_request_is_a_plain_400(resilient_gateway):
 
 def test_stream_needs_an_api_key(resilient_gateway):
     response = httpx.post(f"{resilient_gateway.url}/v1/chat/stream", json={}, timeout=10)
-    assert response.status_code == 403
+    assert response.status_code == 401  # no key at all: 401 (an unknown key is 403)
 
 
 @pytest.mark.parametrize("fault", [{"down": True}, {"failAfterEvents": 1}])

@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-streaming.txt | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 # checkov pins boto3==1.35.49, which cannot share .venv with the project's boto3: it gets a virtual environment of its own.
 CHECKOV_VENV := .venv-checkov
@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: install install-checkov checkov local test typecheck test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
 	train-router eval-router calibrate-router
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-streaming.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

@@ -1,4 +1,4 @@
-"""``make bench``: the overhead, routing-time, cold-start and cost tables, in one run."""
+"""``make bench``: the overhead, routing-time, cold-start, cost, orchestrated and streaming tables, in one run."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per path (after warm-up)")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per cold-start variant")
-    parser.add_argument("--only", choices=("overhead", "routing", "cold-start", "cost", "orchestrated"))
+    parser.add_argument("--only", choices=("overhead", "routing", "cold-start", "cost", "orchestrated", "streaming"))
+    parser.add_argument("--stream-requests", type=int, default=200, help="streams (and non-streamed calls) per path")
     parser.add_argument("--orchestrated-requests", type=int, default=200, help="requests of the orchestrated comparison")
     args = parser.parse_args()
 
-    from bench import cold_start, cost, orchestrated, overhead, routing
+    from bench import cold_start, cost, orchestrated, overhead, routing, streaming
 
     added = 1.0
     if args.only in (None, "overhead"):
@@ -36,7 +37,9 @@ def main() -> None:
         print(cost.run(added), end="\n\n", flush=True)
     if args.only in (None, "orchestrated"):
         print(orchestrated.latency(args.orchestrated_requests), end="\n\n", flush=True)
-        print(orchestrated.cost_table(added))
+        print(orchestrated.cost_table(added), end="\n\n", flush=True)
+    if args.only in (None, "streaming"):
+        print(streaming.run(args.stream_requests))
 
 
 if __name__ == "__main__":

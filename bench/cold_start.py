@@ -41,6 +41,15 @@ runtime.gateway()  # the Bedrock and DynamoDB clients, and the configuration
 print((time.perf_counter() - t) * 1000)
 """
 
+STREAMING = """
+import time; t = time.perf_counter()
+import uvicorn.main  # what run.sh's ``python -m uvicorn`` imports before the app
+import handlers.streaming_app
+from fmgateway import runtime
+runtime.gateway()
+print((time.perf_counter() - t) * 1000)
+"""
+
 ENV = {
     "PYTHONPATH": str(ROOT / "lambdas"),
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -72,6 +81,7 @@ def run(runs: int = 15) -> str:
         "import boto3 + bedrock-runtime client (baseline)": (BASELINE, None),
         "handlers.api (deployed default: X-Ray SDK off)": (HANDLER, {"POWERTOOLS_TRACE_DISABLED": "true"}),
         "handlers.api with the X-Ray SDK on (xraySdk=true)": (HANDLER, {"POWERTOOLS_TRACE_DISABLED": "false"}),
+        "streaming function: uvicorn + handlers.streaming_app": (STREAMING, {"POWERTOOLS_TRACE_DISABLED": "true"}),
         "baseline with the handler's GC pause, for reference": (BASELINE_GC_PAUSED, None),
     }
     for code, env in variants.values():  # compile .pyc files once so no variant pays for it

@@ -2,13 +2,18 @@
 schemas, the layout the handlers expect at ``/var/task`` (``fmgateway/``, ``handlers/``, ``schemas/``).
 
 Third-party dependencies are not bundled: boto3 comes with the Lambda runtime and Powertools (with its tracer and
-validation extras) with its public layer.
+validation extras) with its public layer. The one exception is the streaming function (``build/lambda-streaming/``): the
+same code plus its server (``requirements-streaming.txt``), installed as wheels for the Lambda runtime's Python and
+architecture without Docker, and ``run.sh``, the script the Lambda Web Adapter starts.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +28,13 @@ SOURCES = {
     "schemas": ROOT / "schemas",
 }
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".DS_Store")
+
+STREAMING_DIR = BUILD_DIR / "lambda-streaming"
+STREAMING_REQUIREMENTS = ROOT / "requirements-streaming.txt"
+STREAMING_SCRIPT = ROOT / "lambdas" / "run-streaming.sh"
+# The Lambda runtime the wheels are chosen for: python3.13 on arm64 (infra/constructs/functions.py RUNTIME)
+WHEEL_PYTHON_VERSION = "3.13"
+WHEEL_PLATFORM = "manylinux2014_aarch64"
 
 
 @contextmanager
@@ -49,4 +61,33 @@ def stage_lambda_bundle(target: Path = LAMBDA_DIR) -> Path:
         if not source.is_dir():
             raise FileNotFoundError(f"Lambda bundle source {source} is missing")
         shutil.copytree(source, target / name, ignore=_IGNORE)
+    return target
+
+
+def lambda_wheels(requirements: Path = STREAMING_REQUIREMENTS) -> Path:
+    """``requirements`` installed for the Lambda runtime (``WHEEL_PYTHON_VERSION`` on ``WHEEL_PLATFORM``) from wheels
+    only, into a folder kept per content of the file: later synths reuse it without reaching the package index."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    target = BUILD_DIR / f"wheels-{WHEEL_PLATFORM}-py{WHEEL_PYTHON_VERSION}-{digest}"
+    if (target / ".complete").exists():
+        return target
+    if target.exists():
+        shutil.rmtree(target)
+    command = [
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+        "--platform", WHEEL_PLATFORM, "--only-binary=:all:", "--python-version", WHEEL_PYTHON_VERSION,
+        "--implementation", "cp", "--no-deps", "--target", str(target), "-r", str(requirements),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    (target / ".complete").touch()
+    return target
+
+
+def stage_streaming_bundle(target: Path = STREAMING_DIR) -> Path:
+    """The shared bundle plus the streaming function's packages and ``run.sh``; same locking as ``stage_lambda_bundle``."""
+    stage_lambda_bundle(target)
+    wheels = lambda_wheels()
+    shutil.copytree(wheels, target, ignore=shutil.ignore_patterns(".complete", "bin", "__pycache__"), dirs_exist_ok=True)
+    shutil.copy2(STREAMING_SCRIPT, target / "run.sh")
+    (target / "run.sh").chmod(0o755)
     return target

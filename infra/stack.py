@@ -18,6 +18,7 @@ from infra.constructs.network import GatewayNetwork
 from infra.constructs.observability import Observability
 from infra.constructs.routing_workflow import RoutingWorkflow
 from infra.constructs.state_tables import StateTables
+from infra.constructs.streaming import StreamingHandler
 from infra.settings import Settings, load_settings, router_artifact_objects
 
 
@@ -95,8 +96,16 @@ class GatewayStack(Stack):
             log_level=settings.orchestrated_log_level,
             removal_policy=removal,
         )
-        functions = [api_handler, *self.jobs.functions, routing_tasks]
-        self._grant_router_artifact(config, [api_handler, worker, routing_tasks])  # every function that routes auto
+        # The streaming function: same core, state and Bedrock access; its own asset and the Web Adapter layer.
+        self.streaming = StreamingHandler(self, "Streaming", functions=self.functions, config=config)
+        streaming_handler = self.streaming.function
+        streaming_handler.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
+        streaming_handler.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
+        self.state.grant_state_access(streaming_handler)
+        self.inference.grant_invoke(streaming_handler)
+        functions = [api_handler, streaming_handler, *self.jobs.functions, routing_tasks]
+        # every function that routes model=auto
+        self._grant_router_artifact(config, [api_handler, streaming_handler, worker, routing_tasks])
 
         self.api = GatewayApi(
             self,
@@ -109,6 +118,8 @@ class GatewayStack(Stack):
             removal_policy=removal,
             jobs_handler=self.jobs.api_handler,
             orchestrated_integration=self.routing.integration(),
+            streaming_handler=streaming_handler,
+            streaming_timeout=self.streaming.timeout,
         )
         self.observability = Observability(
             self,

@@ -45,7 +45,6 @@ ERROR_TYPES = {
     413: "request_too_large",
     414: "request_too_large",
     431: "request_too_large",
-    501: "invalid_request",
     502: "internal_error",
 }
 
@@ -119,21 +118,29 @@ class Route:
         return params
 
 
-def default_routes(config: dict, api: Callable, jobs: Callable | None = None) -> list[Route]:
+def default_routes(config: dict, api: Callable, jobs: Callable | None = None, streaming: Callable | None = None) -> list[Route]:
     """The deployed REST API's resources, each with the handler of its Lambda."""
     routes = [
         Route("/v1/health", {"GET": None}, api, key_required=False),
         Route("/v1/models", {"GET": None}, api),
         Route("/v1/chat", {"POST": "chat-request"}, api),
-        Route("/v1/chat/completions", {"POST": "openai-chat-request"}, api),
+        Route("/v1/chat/completions", {"POST": "openai-chat-request"}, streaming or api),
     ]
     routes += [Route(path, {"POST": "chat-request"}, api) for path in config["routes"]]
+    if streaming is not None:
+        routes += streaming_routes(config, streaming)
     if jobs is not None:
         routes += [
             Route("/v1/jobs", {"POST": "chat-request"}, jobs),
             Route("/v1/jobs/{id}", {"GET": None, "DELETE": None}, jobs),
         ]
     return routes
+
+
+def streaming_routes(config: dict, streaming: Callable) -> list[Route]:
+    """The streaming function's own resources (it also serves /v1/chat/completions)."""
+    paths = ["/v1/chat/stream", *(f"{path}/stream" for path in config["routes"])]
+    return [Route(path, {"POST": "chat-request"}, streaming) for path in paths]
 
 
 def api_key_id(key: str) -> str:
@@ -219,7 +226,8 @@ class LocalApiGateway:
             response = route.handler(event, _Context(request_id))
             status = int(response["statusCode"])
             out_headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
-            payload = (response.get("body") or "").encode("utf-8")
+            body = response.get("body") or ""
+            payload = body.encode("utf-8") if isinstance(body, str) else body  # bytes, or the chunks of a stream
         except Exception as exc:  # a crashed function or a malformed proxy response: API Gateway's 502
             print(f"[local] {route.resource}: the function failed: {exc!r}", flush=True)
             return error(502, "internal_error", "Internal server error")
@@ -261,6 +269,21 @@ class _Context:
 
     def get_remaining_time_in_millis(self) -> int:
         return 29_000
+
+
+HEX_DIGITS = b"0123456789abcdefABCDEF"
+
+
+def _header_problem(headers) -> str | None:
+    """What RFC 9112 refuses in a header section that the standard library's parser lets through."""
+    if headers.defects:
+        return "malformed header line (a line without a colon, or a continuation line)"
+    for name, value in headers.items():
+        if not name or name != name.strip() or any(c in name for c in " \t"):
+            return f"malformed header name {name[:40]!r}"
+        if any(c in value for c in "\x00\r\n"):
+            return f"header {name[:40]}: control characters are not allowed in a value"
+    return None
 
 
 class _BadRequest(Exception):
@@ -309,15 +332,22 @@ class _HttpHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except TimeoutError:
             self.close_connection = True
-            if not self._responded and getattr(self, "command", None):
+            if not self._responded:  # a request line, headers or body that stopped arriving: 408, never silence
+                if not getattr(self, "command", None):
+                    self.requestline, self.request_version, self.command = "", self.default_request_version, ""
                 self.send_error(HTTPStatus.REQUEST_TIMEOUT, explain="the request did not arrive in time")
         except (ConnectionError, OSError):
             self.close_connection = True  # the client went away: nobody to answer
 
     def parse_request(self) -> bool:
         ok = super().parse_request()
-        if ok and len(self.requestline.split()) != 3:  # HTTP/0.9 ("GET /"): API Gateway does not speak it
-            self.send_error(HTTPStatus.BAD_REQUEST, explain="malformed request line: expected METHOD PATH HTTP/1.1")
+        parts = self.requestline.split(" ")
+        # HTTP/0.9 ("GET /"), tabs or runs of spaces, or a path that is not absolute: API Gateway refuses them too
+        if ok and (len(parts) != 3 or not parts[1].startswith("/")):
+            self.send_error(HTTPStatus.BAD_REQUEST, explain="malformed request line: expected METHOD /PATH HTTP/1.1")
+            return False
+        if ok and (problem := _header_problem(self.headers)):
+            self.send_error(HTTPStatus.BAD_REQUEST, explain=problem)
             return False
         if not ok and not self._responded:  # an empty request line: the standard library closes silently
             self.send_error(HTTPStatus.BAD_REQUEST, explain="malformed request line: expected METHOD PATH HTTP/1.1")
@@ -375,7 +405,31 @@ class _HttpHandler(BaseHTTPRequestHandler):
             print(f"[local] {self.command} {path}: {exc!r}", flush=True)
             self.send_error(HTTPStatus.BAD_GATEWAY, explain="Internal server error")
             return
-        self._write(status, out_headers, payload)
+        if isinstance(payload, bytes):
+            self._write(status, out_headers, payload)
+        else:
+            self._write_stream(status, out_headers, payload)
+
+    def _write_stream(self, status: int, headers: dict[str, str], chunks) -> None:
+        """A streamed function response, as API Gateway passes it on: chunked, each chunk as soon as it comes. A client
+        that leaves breaks the write; closing ``chunks`` then tells the function."""
+        self._responded = True
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%X\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     def _read_body(self) -> bytes:
         """Framing as RFC 9112 §6 requires of a server, refused rather than guessed."""
@@ -385,7 +439,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
             if lengths:
                 raise _BadRequest(400, "Content-Length and Transfer-Encoding together are ambiguous")
             if [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
-                raise _BadRequest(501, "only Transfer-Encoding: chunked is supported")
+                # RFC 9112 suggests 501, but the request is the client's to fix: a 4xx, as every bad input here
+                raise _BadRequest(400, "only Transfer-Encoding: chunked is supported")
             return self._read_chunked()
         if len(lengths) > 1:
             raise _BadRequest(400, "more than one Content-Length header")
@@ -407,8 +462,8 @@ class _HttpHandler(BaseHTTPRequestHandler):
         while True:
             line = self.rfile.readline(1024)
             size_text = line.split(b";", 1)[0].strip()
-            if not line.endswith(b"\n") or not size_text or len(size_text) > 8:
-                raise _BadRequest(400, "malformed chunk size line")
+            if not line.endswith(b"\n") or not size_text or len(size_text) > 8 or size_text.strip(HEX_DIGITS):
+                raise _BadRequest(400, "malformed chunk size line")  # hex digits only: int() would take -5, +5, 0x5
             try:
                 size = int(size_text, 16)
             except ValueError:

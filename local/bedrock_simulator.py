@@ -67,7 +67,8 @@ event of type ``streamErrorType``; no effect if the stream has at most N events)
 Control endpoints: ``GET /_sim/health``, ``GET /_sim/config``, ``PUT /_sim/config`` (replace the
 given top-level keys), ``POST /_sim/faults`` ``{"model": ..., <fault fields>}`` (merge),
 ``POST /_sim/latency`` ``{"model": ..., "fixedMs", "perTokenMs"}`` (merge), ``POST /_sim/reset``
-(back to the loaded defaults, reseed, clear counters), ``GET /_sim/stats``.
+(back to the loaded defaults, reseed, clear counters), ``GET /_sim/stats`` (per model: calls, successes, errors by
+code; a stream whose caller closed the connection before its end counts as the error ``clientDisconnected``).
 
 CLI: ``python -m local.bedrock_simulator --port 8090 [--host H] [--config FILE] [--verbose]``.
 """
@@ -99,6 +100,7 @@ DEFAULT_CONFIG_PATH = Path(__file__).with_name("simulator.json")
 ENV_CONFIG = "FMGW_SIM_CONFIG"
 ENV_FAULTS = "FMGW_SIM_FAULTS"
 SIMULATOR_HEADER = "x-fmgw-simulator"
+CLIENT_DISCONNECTED = "clientDisconnected"  # stats: a stream whose caller closed the connection before its end
 
 DEFAULT_MODEL_ID_PATTERN = (
     r"^(?:arn:aws(?:-[a-z]+)*:bedrock:[a-z0-9-]*:\d{0,12}:[A-Za-z0-9./:_-]+"
@@ -643,6 +645,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header(SIMULATOR_HEADER, "true")
         self.send_header("x-amzn-RequestId", self.request_id)
         self.end_headers()
+        try:
+            self._send_events(model_id, events, fail_after, faults, usage, started)
+        except (BrokenPipeError, ConnectionResetError):
+            # the caller closed the stream before its end: counted, so tests can see the upstream read stop
+            state.record(model_id, error=CLIENT_DISCONNECTED)
+            self.close_connection = True
+
+    def _send_events(
+        self, model_id: str, events: list, fail_after: int | None, faults: dict, usage: dict, started: float
+    ) -> None:
+        state = self.server.state
         for index, (event_type, payload, delay_ms) in enumerate(events):
             if index == fail_after:
                 kind = faults["streamErrorType"]

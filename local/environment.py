@@ -75,7 +75,7 @@ class LocalGateway:
         self.sim_settings, self.log_level = sim_settings, log_level
         self.config = json.loads(self.config_file.read_text())
         self.keys = default_keys(self.config["plans"])
-        self.moto = self.simulator = self.api = None
+        self.moto = self.simulator = self.api = self.streaming = None
         self.moto_url = self.simulator_url = self.url = ""
         self.pollers: list[SqsEventSource] = []
         self.resources: dict[str, str] = {}
@@ -130,7 +130,10 @@ class LocalGateway:
         runtime.reset()
         runtime.gateway()  # fail fast on a bad config, before printing a URL
         runtime.config_source().get()
-        routes = default_routes(self.config, api.handler, jobs_api.handler)
+        from local.web_adapter import StreamingFunction
+
+        self.streaming = StreamingFunction().start()
+        routes = default_routes(self.config, api.handler, jobs_api.handler, streaming=self.streaming)
         if self.moto is not None:  # the interpreter runs inside this process's moto server
             routes.append(Route("/v1/chat/orchestrated", {"POST": "chat-request"}, self._orchestrated_route()))
         self.pollers = [
@@ -179,10 +182,10 @@ class LocalGateway:
 
     def stop(self) -> None:
         self._stopping.set()
-        for part in (self.api, *self.pollers, self.simulator, self.moto):
+        for part in (self.api, self.streaming, *self.pollers, self.simulator, self.moto):
             if part is not None:
                 part.stop()
-        self.api = self.simulator = self.moto = None
+        self.api = self.streaming = self.simulator = self.moto = None
         self.pollers = []
 
     def __enter__(self) -> LocalGateway:
@@ -215,6 +218,9 @@ class LocalGateway:
                 + ", ".join(self.config["routes"])
                 + (", /v1/chat/orchestrated (Step Functions: moto's interpreter)" if self.orchestrated else "")
                 + ", /v1/jobs",
+                "  Streams   /v1/chat/completions (stream: true), /v1/chat/stream, "
+                + ", ".join(f"{path}/stream" for path in self.config["routes"])
+                + " (server-sent events)",
                 "Try:",
                 f"  curl -s {self.url}/v1/chat -H 'x-api-key: {self.api_key}' -H 'content-type: application/json' -d '{body}'",
                 "Ctrl-C stops everything.",

@@ -124,6 +124,8 @@ class GatewayApi(Construct):
         removal_policy: RemovalPolicy,
         jobs_handler: lambda_.IFunction | None = None,
         orchestrated_integration: apigw.Integration | None = None,
+        streaming_handler: lambda_.IFunction | None = None,
+        streaming_timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = encrypted_log_group(self, "AccessLogs", key=key, removal_policy=removal_policy)
@@ -179,7 +181,9 @@ class GatewayApi(Construct):
         )
         chat = v1.add_resource("chat")
         self.methods["POST /v1/chat"] = self._post(chat, integration, chat_model)
-        self.methods["POST /v1/chat/completions"] = self._post(chat.add_resource("completions"), integration, openai_model)
+        streaming = self._streaming_integration(streaming_handler, streaming_timeout) if streaming_handler else None
+        completions = chat.add_resource("completions")
+        self.methods["POST /v1/chat/completions"] = self._post(completions, streaming or integration, openai_model)
         if orchestrated_integration is not None:
             # Step Functions StartSyncExecution, no Lambda in front; the response template sets status and Retry-After
             self.methods["POST /v1/chat/orchestrated"] = self._acknowledge_api_key_auth(
@@ -197,6 +201,8 @@ class GatewayApi(Construct):
         for path in config.get("routes", {}):
             resource = self.api.root.resource_for_path(path)
             self.methods[f"POST {path}"] = self._post(resource, integration, chat_model)
+        if streaming is not None:
+            self._stream_routes(chat, config, streaming, chat_model)
         if jobs_handler is not None:
             jobs_integration = apigw.LambdaIntegration(
                 jobs_handler, proxy=True, allow_test_invoke=False, timeout=Duration.seconds(29)
@@ -234,6 +240,26 @@ class GatewayApi(Construct):
             )
             usage_plan.add_api_key(key)
             self.usage_plans[name], self.api_keys[name] = usage_plan, key
+
+    @staticmethod
+    def _streaming_integration(handler: lambda_.IFunction, timeout: Duration | None) -> apigw.Integration:
+        """Response streaming (proxy only): the answer passes on as the function writes it, for up to ``timeout``."""
+        return apigw.LambdaIntegration(
+            handler,
+            proxy=True,
+            allow_test_invoke=False,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+            timeout=timeout or Duration.minutes(5),
+        )
+
+    def _stream_routes(
+        self, chat: apigw.IResource, config: Mapping[str, Any], streaming: apigw.Integration, model: apigw.IModel
+    ) -> None:
+        """``POST /v1/chat/stream`` and ``POST <route>/stream`` for every static route, on the streaming function."""
+        self.methods["POST /v1/chat/stream"] = self._post(chat.add_resource("stream"), streaming, model)
+        for path in config.get("routes", {}):
+            resource = self.api.root.resource_for_path(f"{path}/stream")
+            self.methods[f"POST {path}/stream"] = self._post(resource, streaming, model)
 
     def _model(self, construct_id: str, name: str, schema_file: str) -> apigw.Model:
         model = self.api.add_model(

@@ -11,7 +11,7 @@ Optional, from the stack settings: a reserved concurrency per function (by const
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import Duration, RemovalPolicy
@@ -125,13 +125,15 @@ class GatewayFunctions(Construct):
         memory_size: int = 1024,
         timeout: Duration | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
+        code: lambda_.Code | None = None,
+        layers: Sequence[lambda_.ILayerVersion] = (),
     ) -> lambda_.Function:
         """A gateway function: ``RUNTIME`` on arm64, JSON logs to its own encrypted log group, X-Ray active, Powertools
         layer, environment encrypted with the stack key; reserved concurrency and VPC as the stack settings say.
 
         Asynchronously invoked functions get a ``dead_letter_queue`` (CDK grants sqs:SendMessage; an encrypted queue also
         needs its key through SQS); callers acknowledge the DLQ finding of synchronously invoked ones
-        (``acknowledge_no_dead_letter_queue``).
+        (``acknowledge_no_dead_letter_queue``). ``code`` replaces the shared asset, ``layers`` come after Powertools'.
         """
         scope = Construct(self, construct_id)
         self.names.append(construct_id)
@@ -146,7 +148,7 @@ class GatewayFunctions(Construct):
         function = lambda_.Function(
             scope,
             "Function",
-            code=self.code,
+            code=code or self.code,
             handler=handler,
             description=description,
             runtime=RUNTIME,
@@ -159,7 +161,7 @@ class GatewayFunctions(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=log_group,
             role=role,
-            layers=[self.powertools_layer],
+            layers=[self.powertools_layer, *layers],
             environment_encryption=self.key,
             dead_letter_queue=dead_letter_queue,
             reserved_concurrent_executions=self.reserved_concurrency.get(construct_id),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import botocore.exceptions
@@ -48,6 +48,8 @@ def classify(exc: Exception) -> InvocationError:
         code = error.get("Code", "Unknown")
         message = error.get("Message", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        # exceptions inside an event stream arrive with a lower-case first letter (modelStreamErrorException)
+        code = code[:1].upper() + code[1:]
         kind = TRANSIENT.get(code) or CLIENT.get(code) or ACCESS.get(code)
         if kind is None:
             kind = "unavailable" if status >= 500 or status == 429 else "invalid" if status == 400 else "access"
@@ -129,11 +131,19 @@ class BedrockInvoker:
         return self._short[read_fit]
 
     def converse(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
+        return self._call("converse", invoke_id, request, deadline)
+
+    def converse_stream(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> ModelStream:
+        """ConverseStream: the call is retried like ``converse`` until the stream opens; its events are read by the
+        caller (``ModelStream``), whose errors are classified the same way but never retried."""
+        return ModelStream(self._call("converse_stream", invoke_id, request, deadline)["stream"])
+
+    def _call(self, operation: str, invoke_id: str, request: dict[str, Any], deadline: float | None) -> dict[str, Any]:
         payload = with_binary_content(request)
         connect, _, attempts = self._signature
         for attempt in range(1, max(1, attempts) + 1):
             try:
-                return self.client_within(deadline).converse(modelId=invoke_id, **payload)
+                return getattr(self.client_within(deadline), operation)(modelId=invoke_id, **payload)
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
                 error = classify(exc)
                 if error.kind not in RETRIED_KINDS or attempt >= attempts:
@@ -143,6 +153,36 @@ class BedrockInvoker:
                 raise error  # no time for another attempt: the next candidate may still fit
             self._sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+class ModelStream:
+    """The events of one ConverseStream call, each a ``{"<eventType>": {...}}`` dict; a failure while reading is raised
+    as ``InvocationError``. ``close`` drops the connection, so the model stops generating for a caller who left."""
+
+    def __init__(self, events: Any):
+        self._events = events
+        self._iterator = iter(events)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            raise
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise classify(exc) from exc
+        except InvocationError:
+            raise
+        except Exception as exc:  # urllib3's read errors (ProtocolError, ReadTimeoutError) reach the reader unwrapped
+            kind = "timeout" if "Timeout" in type(exc).__name__ else "unavailable"
+            raise InvocationError(kind, type(exc).__name__, str(exc)) from exc
+
+    def close(self) -> None:
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
 
 
 def with_binary_content(request: dict[str, Any]) -> dict[str, Any]:

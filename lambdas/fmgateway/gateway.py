@@ -32,8 +32,9 @@ ZERO_USAGE = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
 REQUEST_SHAPED_ERROR = "ModelErrorException"
 
 # The invocation step: one call of one candidate with a Converse-shaped body, within a deadline
-# (a ``time.perf_counter`` value). Converse today; ConverseStream or an InvokeModel translation later.
-InvocationStep = Callable[[Candidate, dict[str, Any], float], dict[str, Any]]
+# (a ``time.perf_counter`` value). Converse returns the response; ConverseStream (fmgateway.streaming) returns a stream
+# whose first token has arrived, so that a failure before it still moves to the next candidate.
+InvocationStep = Callable[[Candidate, dict[str, Any], float], Any]
 
 
 class ChatRequest(NamedTuple):
@@ -120,6 +121,16 @@ class ChatResult(NamedTuple):
             "usage": self.usage,
             "gateway": self.gateway_block(),
         }
+
+
+class Chosen(NamedTuple):
+    """The candidate that answered, with what its step returned (a Converse response, or a started stream)."""
+
+    candidate: Candidate
+    decision: str  # the breaker's admit decision (a probe slot to give back if a stream's outcome never counts)
+    response: Any
+    attempts: list[Attempt]
+    model_seconds: float
 
 
 class Prepared(NamedTuple):
@@ -309,24 +320,30 @@ class Gateway:
         body: dict[str, Any],
         deadline: float,
         step: InvocationStep | None = None,
-    ) -> dict[str, Any]:
-        """One call of one admitted candidate with ``step`` (default: Converse). Success is recorded on its breaker;
-        every failure is raised as ``InvocationError``, after giving back a probe slot when it says nothing about the
-        model's health (a transient one is for the caller to record, after any retries of its own)."""
+        record_success: bool = True,
+    ) -> Any:
+        """One call of one admitted candidate with ``step`` (default: Converse). Success is recorded on its breaker
+        (``record_success=False``: the caller records the outcome later, as a stream does at its end); every failure is
+        raised as ``InvocationError``, after giving back a probe slot when it says nothing about the model's health (a
+        transient one is for the caller to record, after any retries of its own)."""
         try:
             response = (step or self.converse_step)(candidate, body, deadline)
         except InvocationError as err:
             if not err.transient and decision == PROBE:
                 self.breaker.release(candidate.breaker_key, config.breaker)
             raise
-        self.breaker.record_success(candidate.breaker_key, config.breaker)
+        if record_success:
+            self.breaker.record_success(candidate.breaker_key, config.breaker)
         return response
 
-    def invoke(self, prepared: Prepared, candidate: Candidate, decision: str, step: InvocationStep) -> dict[str, Any]:
+    def invoke(
+        self, prepared: Prepared, candidate: Candidate, decision: str, step: InvocationStep, record_success: bool = True
+    ) -> Any:
         """``call`` for the request's own answer: a failure that says nothing about the model's health becomes the
         caller's error at once (400 invalid, 502 no access), with no fallback."""
         try:
-            return self.call(prepared.config, candidate, decision, self.body_for(prepared, candidate), prepared.deadline, step)
+            body = self.body_for(prepared, candidate)
+            return self.call(prepared.config, candidate, decision, body, prepared.deadline, step, record_success)
         except InvocationError as err:
             if err.transient:
                 raise
@@ -392,7 +409,14 @@ class Gateway:
 
     def run(self, prepared: Prepared, step: InvocationStep | None = None) -> ChatResult:
         """Try the plan's candidates in order with ``step`` (default: Converse)."""
-        step = step or self.converse_step
+        outcome = self.choose(prepared, step or self.converse_step)
+        if isinstance(outcome, ChatResult):
+            return outcome
+        return self.answer(prepared, outcome.candidate, outcome.response, outcome.attempts, outcome.model_seconds)
+
+    def choose(self, prepared: Prepared, step: InvocationStep, record_success: bool = True) -> Chosen | ChatResult:
+        """The candidate loop: the first candidate whose ``step`` succeeds, or the last resort (a degraded cached
+        ``ChatResult``) when none does; raises the error contract's exceptions otherwise."""
         config = prepared.config
         attempts: list[Attempt] = []
         model_seconds = 0.0
@@ -407,7 +431,7 @@ class Gateway:
                 continue
             call_started = time.perf_counter()
             try:
-                response = self.invoke(prepared, candidate, decision, step)
+                response = self.invoke(prepared, candidate, decision, step, record_success=record_success)
             except InvocationError as err:
                 elapsed = time.perf_counter() - call_started
                 model_seconds += elapsed
@@ -421,7 +445,7 @@ class Gateway:
             model_seconds += elapsed
             attempts.append(Attempt(candidate.alias, "ok", None, elapsed * 1000))
             self.settle(config, deferred, counts=True)
-            return self.answer(prepared, candidate, response, attempts, model_seconds)
+            return Chosen(candidate, decision, response, attempts, model_seconds)
         self.settle(config, deferred, counts=True)
         return self.last_resort(prepared, attempts, model_seconds, out_of_time=False)
 

@@ -44,10 +44,13 @@ def _blocks(content: Any, where: str) -> list[dict]:
     return blocks
 
 
-def to_chat_request(body: dict[str, Any]) -> ChatRequest:
-    if body.get("stream"):
-        raise InvalidRequest("body.stream: streaming is not supported on this endpoint yet; send stream=false")
-    if body.get("n", 1) != 1:
+def to_chat_request(body: dict[str, Any], streaming: bool = False) -> ChatRequest:
+    """``streaming``: the caller serves ``stream: true`` (the streaming function); elsewhere it is refused."""
+    if body.get("stream") and not streaming:
+        raise InvalidRequest("body.stream: streaming is served on POST /v1/chat/completions of the streaming function")
+    if body.get("stream_options") is not None and not body.get("stream"):
+        raise InvalidRequest("body.stream_options: only allowed with stream=true")
+    if body.get("n") not in (None, 1):  # null is the schema's default: one choice
         raise InvalidRequest("body.n: only n=1 is supported")
     system: list[dict] = []
     messages: list[dict] = []
@@ -106,11 +109,7 @@ def to_response(result: ChatResult, request_id: str, created: int) -> dict[str, 
                 "logprobs": None,
             }
         ],
-        "usage": {
-            "prompt_tokens": result.usage["inputTokens"],
-            "completion_tokens": result.usage["outputTokens"],
-            "total_tokens": result.usage["totalTokens"],
-        },
+        "usage": usage(result.usage),
         "system_fingerprint": None,
     }
 
@@ -126,4 +125,32 @@ def gateway_headers(result: ChatResult) -> dict[str, str]:
         "x-gateway-overhead-ms": f"{result.overhead_ms:.3f}",
         "x-gateway-input-tokens": str(result.usage["inputTokens"]),
         "x-gateway-output-tokens": str(result.usage["outputTokens"]),
+    }
+
+
+def include_usage(body: dict[str, Any]) -> bool:
+    return bool((body.get("stream_options") or {}).get("include_usage"))
+
+
+def chunk(
+    request_id: str, created: int, model: str, delta: dict[str, Any] | None, finish_reason: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk``; ``delta=None`` makes the usage chunk's empty ``choices``."""
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]
+    return {
+        "id": f"chatcmpl-{request_id}",
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "system_fingerprint": None,
+        **extra,
+    }
+
+
+def usage(usage: dict[str, int]) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage["inputTokens"],
+        "completion_tokens": usage["outputTokens"],
+        "total_tokens": usage["totalTokens"],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 
@@ -10,6 +11,10 @@ class ModelInvoker(Protocol):
 
     def converse(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
         """``deadline`` (a ``time.perf_counter`` value): the call must not outlive it, retries included."""
+
+    def converse_stream(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> Iterator[dict[str, Any]]:
+        """ConverseStream: an iterator of ``{"<eventType>": {...}}`` events (with a ``close()`` that drops the
+        connection); failures while opening or reading raise ``InvocationError`` like ``converse``."""
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the live configuration's timeouts and retries."""

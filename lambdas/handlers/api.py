@@ -82,6 +82,12 @@ def run(request: ChatRequest) -> ChatResult:
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
     result = gateway.chat(request)
+    account(result)
+    return result
+
+
+def account(result: ChatResult) -> None:
+    """Metrics and the log line of an answer (the streaming function accounts its streams the same way)."""
     fallbacks = sum(1 for attempt in result.attempts if attempt.outcome != "ok")
     metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=fallbacks)
     metrics.add_metric(name="Degraded", unit=MetricUnit.Count, value=int(result.degraded))
@@ -100,7 +106,6 @@ def run(request: ChatRequest) -> ChatResult:
             "notes": result.notes,
         },
     )
-    return result
 
 
 ROUTES: dict[str, dict[str, http.Route]] = {

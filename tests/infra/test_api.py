@@ -32,7 +32,13 @@ def methods(synth) -> dict[str, dict]:
 def expected_methods(config) -> set[str]:
     fixed = {"GET /v1/health", "GET /v1/models", "POST /v1/chat", "POST /v1/chat/completions", "POST /v1/chat/orchestrated"}
     jobs = {"POST /v1/jobs", "GET /v1/jobs/{id}", "DELETE /v1/jobs/{id}"}
-    return fixed | jobs | {f"POST {path}" for path in config["routes"]}
+    streams = {"POST /v1/chat/stream"} | {f"POST {path}/stream" for path in config["routes"]}
+    return fixed | jobs | streams | {f"POST {path}" for path in config["routes"]}
+
+
+def streamed(name: str) -> bool:
+    """Methods on the streaming function (tests/infra/test_streaming.py checks their integrations)."""
+    return name == "POST /v1/chat/completions" or name.endswith("/stream")
 
 
 def test_regional_rest_api(synth):
@@ -59,8 +65,8 @@ def test_lambda_proxy_integration(synth):
     function_id, _ = api_function(synth)
     jobs_function_id, _ = api_function(synth, "handlers.jobs_api.handler")
     for name, props in methods(synth).items():
-        if name == "POST /v1/chat/orchestrated":
-            continue  # Step Functions, no Lambda in front: tests/infra/test_routing_workflow.py
+        if name == "POST /v1/chat/orchestrated" or streamed(name):
+            continue  # Step Functions, no Lambda in front (test_routing_workflow.py); streaming (test_streaming.py)
         integration = props["Integration"]
         assert integration["Type"] == "AWS_PROXY", name
         assert integration["IntegrationHttpMethod"] == "POST"
@@ -74,7 +80,8 @@ def test_request_validator_and_model_on_every_post(synth, gateway_config):
     assert validator["Properties"]["ValidateRequestBody"] is True
     models = {key: res["Properties"] for key, res in synth.resources("AWS::ApiGateway::Model").items()}
     posts = {name: props for name, props in methods(synth).items() if name.startswith("POST ")}
-    assert len(posts) == 4 + len(gateway_config["routes"])  # chat, chat/completions, chat/orchestrated, jobs
+    # chat, chat/completions, chat/orchestrated, chat/stream, jobs; each route and its /stream
+    assert len(posts) == 5 + 2 * len(gateway_config["routes"])
     for name, props in posts.items():
         assert props["RequestValidatorId"] == {"Ref": validator_id}, name
         model_ref = props["RequestModels"]["application/json"]["Ref"]

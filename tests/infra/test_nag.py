@@ -131,7 +131,7 @@ def test_variant_exercises_the_optional_paths(synths):
         for statement in res["Properties"]["PolicyDocument"]["Statement"]
         if statement.get("Sid") == "ReadRouterArtifact"
     ]
-    assert len(reads) == 3  # the API function, the jobs worker and the routing tasks: all route model=auto
+    assert len(reads) == 4  # the API, streaming and jobs worker functions and the routing tasks: all route model=auto
     for statement in reads:
         assert statement["Action"] == "s3:GetObject"
         assert statement["Resource"] == "arn:aws:s3:::fmgw-router-artifacts/difficulty/*"  # its folder, no more

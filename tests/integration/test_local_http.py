@@ -86,7 +86,7 @@ HELLO = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
         (post("/v1/chat", b"", f"Content-Length: {MAX_PAYLOAD + 1}"), 413, "Too Long"),
         (post("/v1/chat", b"", "Content-Length: 99999999999999999999"), 413, "Too Long"),
         (post("/v1/chat", HELLO, "Content-Length: 5", "Transfer-Encoding: chunked"), 400, "ambiguous"),
-        (post("/v1/chat", HELLO, "Transfer-Encoding: gzip"), 501, "chunked"),
+        (post("/v1/chat", HELLO, "Transfer-Encoding: gzip"), 400, "chunked"),
         (post("/v1/chat", b"zz\r\nabc\r\n0\r\n\r\n", "Transfer-Encoding: chunked"), 400, "chunk"),
         (post("/v1/chat", b"5\r\nab", "Transfer-Encoding: chunked"), 408, "in time"),
         (post("/v1/chat", HELLO[:10], f"Content-Length: {len(HELLO)}"), 408, "in time"),  # the rest never comes
@@ -134,3 +134,43 @@ def test_keep_alive_serves_several_requests_on_one_connection(front):
             assert chunk, received
             received += chunk
     assert received.count(b"HTTP/1.1 200") == 2
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nx-api-key: test-key\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabcde\r\n0\r\n\r\n",
+        b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nx-api-key: test-key\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\n{}\r\n0\r\n\r\n",
+        b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nx-api-key: test-key\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\n{}\r\n0\r\n\r\n",
+        b"POST /v1/echo HTTP/1.1\r\nHost: x\r\nx-api-key: test-key\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"GET v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET\t/v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET  /v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /v1/health HTTP/1.1\r\nHost: x\r\nbroken header\r\n\r\n",
+        b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+        b"GET /v1/health HTTP/1.1\r\n  Host: x\r\n\r\n",
+        b"GET /v1/health HTTP/1.1\r\nHost: x\r\nx-api-key : test-key\r\n\r\n",
+    ],
+    ids=[
+        "negative-chunk",
+        "plus-chunk",
+        "0x-chunk",
+        "gzip",
+        "relative-path",
+        "tab",
+        "double-space",
+        "no-colon",
+        "nul",
+        "folded-first-header",
+        "space-before-colon",
+    ],  # fmt: skip
+)
+def test_framing_the_standard_library_lets_through_is_a_400(front, raw):
+    status, headers, body = exchange(front, raw)
+    assert status == 400, body
+    assert set(json.loads(body)["error"]) == {"type", "message", "requestId"}
+
+
+def test_a_request_line_that_stops_arriving_gets_a_408(front):
+    status, _, body = exchange(front, b"GET /v1/health HTTP/1.1")  # no CRLF: the read times out (1 s here)
+    assert status == 408 and json.loads(body)["error"]["type"] == "timeout"

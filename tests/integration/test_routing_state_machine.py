@@ -247,6 +247,23 @@ def test_an_invalid_request_is_400_in_the_error_shape(orchestrated):
     assert {"ParseCaught", "DescribeCaught"} <= set(states)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]},
+        {"messages": [{"role": "user", "content": [{"text": "a"}]}, {"role": "user", "content": [{"text": "b"}]}]},
+        {"messages": [{"role": "user", "content": [{"text": "   "}]}]},
+        {"system": [{"text": " "}], "messages": [{"role": "user", "content": [{"text": "hi"}]}]},
+        {"messages": [{"role": "user", "content": [{"text": "x"}, {"image": {"format": "png", "source": {"bytes": "AAB="}}}]}]},
+    ],
+    ids=["assistant-first", "two-user-turns", "blank-text", "blank-system", "non-canonical-base64"],
+)
+def test_the_converse_rules_of_v1_chat_apply_before_any_model_call(orchestrated, body):
+    status, _, payload, _ = run(orchestrated, body)
+    assert status == 400 and payload["error"]["type"] == "invalid_request", payload
+    assert orchestrated.sim.stats()["totals"]["calls"] == 0
+
+
 def test_a_body_over_the_routes_limit_is_413_and_says_where_to_go(orchestrated):
     big = {"tier": "simple", "messages": user("x" * 245_000)}
     status, _, body, states = run(orchestrated, big)

@@ -1,0 +1,171 @@
+"""Streaming routes: ``POST /v1/chat/completions`` (OpenAI SSE with ``stream: true``, the plain JSON answer without),
+``POST /v1/chat/stream`` and ``POST <task route>/stream`` (native ConverseStream events as SSE, then a ``gateway``
+event).
+
+The routes take and return API Gateway proxy shapes, like every handler, and run through ``fmgateway.http.dispatch``
+for the same error contract; a streamed answer is a proxy response whose ``stream`` (an ``SseBody``) replaces
+``body``. Everything that can refuse a request (validation, every candidate refusing before the first token) happens
+before the route returns, so a refusal is a plain HTTP error response, never an SSE body. ``handlers.streaming_app``
+serves these routes over HTTP as an ASGI app.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from fmgateway import http, openai_compat, runtime, schemas, streaming, validation
+from fmgateway.errors import InvalidRequest
+from fmgateway.gateway import ChatRequest
+from fmgateway.streaming import ChatStream
+from fmgateway.telemetry import logger, metrics
+from handlers import api
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # proxies that buffer responses must not hold the tokens back
+}
+STREAM_SUFFIX = "/stream"
+
+
+class SseBody:
+    """The bytes of one server-sent-event stream; ``close`` (the client left) stops the upstream read."""
+
+    def __init__(self, stream: ChatStream, frames: Iterator[bytes]):
+        self.stream, self._frames = stream, frames
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._frames
+        finally:
+            account(self.stream)
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return (f"event: {event}\n" if event else "").encode() + f"data: {text}\n\n".encode()
+
+
+def _open(event: dict, request: ChatRequest) -> ChatStream:
+    gateway = runtime.gateway()
+    if gateway.config.get().log_prompts:
+        logger.info("prompt", extra={"messages": request.messages, "system": request.system})
+    return streaming.open_stream(gateway, gateway.prepare(request))
+
+
+def _stream_headers(stream: ChatStream) -> dict[str, str]:
+    return {
+        **SSE_HEADERS,
+        "x-gateway-model": stream.model.alias if stream.model else "",
+        "x-gateway-route": stream.route,
+        "x-gateway-attempts": str(len(stream.attempts)),
+        "x-gateway-degraded": "true" if stream.degraded else "false",
+    }
+
+
+def _streamed(stream: ChatStream, frames: Iterator[bytes]) -> dict[str, Any]:
+    return {"statusCode": 200, "headers": _stream_headers(stream), "stream": SseBody(stream, frames)}
+
+
+# ---- native ConverseStream events ------------------------------------------------------------------------------
+
+
+def native_frames(stream: ChatStream, request_id: str) -> Iterator[bytes]:
+    for name, data in stream.events():
+        if name == "error":
+            yield sse({"error": {**data, "requestId": request_id}}, event="error")
+            return
+        yield sse(data, event=name)
+    yield sse(stream.gateway_block(), event="gateway")
+
+
+def chat_stream(event: dict, path_route: str | None = None) -> dict[str, Any]:
+    body = validation.chat_body(http.json_body(event, runtime.gateway().config.get().max_request_bytes))
+    if path_route is not None:
+        for field in ("model", "tier"):
+            if field in body:
+                raise InvalidRequest(f"body.{field}: {event.get('path')} takes its tier from the path; use /v1/chat/stream")
+    stream = _open(event, ChatRequest.from_body(body, path_route=path_route))
+    return _streamed(stream, native_frames(stream, http.request_id(event)))
+
+
+# ---- OpenAI chat completions -----------------------------------------------------------------------------------
+
+
+def openai_frames(stream: ChatStream, request_id: str, include_usage: bool) -> Iterator[bytes]:
+    created = int(time.time())
+    model = stream.model.alias if stream.model else ""
+
+    def chunk(delta: dict | None, finish_reason: str | None = None, **extra: Any) -> bytes:
+        return sse(openai_compat.chunk(request_id, created, model, delta, finish_reason, **extra))
+
+    finish_reason = "stop"
+    for name, data in stream.events():
+        if name == "messageStart":
+            yield chunk({"role": "assistant", "content": ""})
+        elif name == "contentBlockDelta" and data.get("delta", {}).get("text"):
+            yield chunk({"content": data["delta"]["text"]})
+        elif name == "messageStop":
+            finish_reason = openai_compat.FINISH_REASONS.get(data.get("stopReason", ""), "stop")
+        elif name == "error":  # the openai SDK raises APIError on it; no [DONE]: the answer is incomplete
+            yield sse({"error": {**data, "requestId": request_id}})
+            return
+    yield chunk({}, finish_reason, gateway=stream.gateway_block())
+    if include_usage and stream.result is not None:
+        yield chunk(None, usage=openai_compat.usage(stream.result.usage))
+    yield sse("[DONE]")
+
+
+def chat_completions(event: dict) -> dict[str, Any]:
+    body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
+    if not body.get("stream"):
+        return api.chat_completions(event)  # the sync path, unchanged: the same SDK sends both kinds here
+    schemas.validate("openai-chat-request", body)
+    stream = _open(event, openai_compat.to_chat_request(body, streaming=True))
+    return _streamed(stream, openai_frames(stream, http.request_id(event), openai_compat.include_usage(body)))
+
+
+# ---- routing and accounting ------------------------------------------------------------------------------------
+
+ROUTES: dict[str, dict[str, http.Route]] = {
+    "/v1/health": {"GET": api.health},  # the Web Adapter's readiness check (AWS_LWA_READINESS_CHECK_PATH)
+    "/v1/chat/completions": {"POST": chat_completions},
+    "/v1/chat/stream": {"POST": chat_stream},
+}
+
+
+def task_stream_routes(path: str) -> dict[str, http.Route] | None:
+    """``<task route>/stream`` for every static route of the configuration."""
+    if not path.endswith(STREAM_SUFFIX):
+        return None
+    tier = runtime.gateway().config.get().routes.get(path[: -len(STREAM_SUFFIX)])
+    if tier is None:
+        return None
+    return {"POST": lambda event: chat_stream(event, path_route=tier)}
+
+
+def handle(event: dict) -> dict[str, Any]:
+    """A proxy event in; a proxy response out, whose ``stream`` (if any) is still to be sent."""
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    return http.dispatch(event, ROUTES, task_stream_routes, dependency_errors=api.DEPENDENCY_ERRORS)
+
+
+def account(stream: ChatStream) -> None:
+    """Metrics and the log line of a stream, once it has ended (well, with an error, or by the client leaving)."""
+    metrics.add_metric(name="StreamTimeToFirstTokenMs", unit=MetricUnit.Milliseconds, value=stream.time_to_first_token_ms)
+    if stream.result is not None:
+        api.account(stream.result)
+    elif stream.error is not None:
+        metrics.add_metric(name="StreamErrors", unit=MetricUnit.Count, value=1)
+        logger.warning("stream failed", extra={"error": stream.error.message, **stream.gateway_block()})
+    elif stream.closed:
+        metrics.add_metric(name="StreamsAbandoned", unit=MetricUnit.Count, value=1)
+        logger.info("client left the stream", extra=stream.gateway_block())

@@ -12,7 +12,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install install-checkov checkov local test typecheck test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
+.PHONY: install install-checkov checkov local model-access test typecheck test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
 	train-router eval-router calibrate-router
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-streaming.txt
@@ -73,11 +73,14 @@ node_modules: package.json package-lock.json
 cdk-synth: install node_modules  ## the same synth through the pinned CDK CLI (what deploy runs first)
 	npx cdk synth --quiet --app "$(PY) app.py" --output cdk.out
 
-deploy: install node_modules  ## needs AWS credentials; CDK_CONTEXT="-c environment=prod -c region=eu-west-1"
+deploy: install node_modules  ## needs AWS credentials; CDK_CONTEXT="-c environment=prod -c region=us-west-2"
 	npx cdk deploy --app "$(PY) app.py" $(CDK_CONTEXT)
 
 diff: install node_modules
 	npx cdk diff --app "$(PY) app.py" $(CDK_CONTEXT)
+
+model-access: install  ## the Bedrock model-access checklist for a region: make model-access REGION=us-west-2
+	$(PY) -m infra.model_access $(REGION)
 
 bench: install  ## prints the overhead, cold-start and cost tables
 	$(PY) -m bench

@@ -16,12 +16,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per path (after warm-up)")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per cold-start variant")
-    parser.add_argument("--only", choices=("overhead", "routing", "cold-start", "cost", "orchestrated", "streaming"))
+    parser.add_argument(
+        "--only", choices=("overhead", "routing", "cold-start", "cost", "orchestrated", "streaming", "authorizer")
+    )
     parser.add_argument("--stream-requests", type=int, default=200, help="streams (and non-streamed calls) per path")
     parser.add_argument("--orchestrated-requests", type=int, default=200, help="requests of the orchestrated comparison")
     args = parser.parse_args()
 
-    from bench import cold_start, cost, orchestrated, overhead, routing, streaming
+    from bench import authorizer, cold_start, cost, orchestrated, overhead, routing, streaming
 
     added = 1.0
     if args.only in (None, "overhead"):
@@ -35,6 +37,8 @@ def main() -> None:
         print(cold_start.run(args.runs), end="\n\n", flush=True)
     if args.only in (None, "cost"):
         print(cost.run(added), end="\n\n", flush=True)
+    if args.only in (None, "authorizer"):
+        print(authorizer.run(args.requests), end="\n\n", flush=True)
     if args.only in (None, "orchestrated"):
         print(orchestrated.latency(args.orchestrated_requests), end="\n\n", flush=True)
         print(orchestrated.cost_table(added), end="\n\n", flush=True)

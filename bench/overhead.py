@@ -95,7 +95,7 @@ def _measure(sim_url: str, moto_url: str, gateway_url: str, requests: int, warmu
         function_name, memory_limit_in_mb, aws_request_id = "bench", 1024, "bench"
         invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bench"
 
-    http = httpx.Client(base_url=gateway_url, headers={"x-api-key": "fmgw-local-bench"}, timeout=30)
+    http = httpx.Client(base_url=gateway_url, headers={"x-api-key": "fmgw-local-bench-key"}, timeout=30)
     timings: dict[str, list[float]] = {"a": [], "b": [], "c": []}
     reported: list[float] = []
     order = random.Random(7)

@@ -81,7 +81,7 @@ def _direct_client(sim_url: str):
 
 def _streamed(sim_url: str, gateway_url: str, requests: int, warmup: int) -> str:
     direct = _direct_client(sim_url)
-    http = httpx.Client(base_url=gateway_url, headers={"x-api-key": "fmgw-local-bench"}, timeout=30)
+    http = httpx.Client(base_url=gateway_url, headers={"x-api-key": "fmgw-local-bench-key"}, timeout=30)
     ttft: dict[str, list[float]] = {"a": [], "b": []}
     total: dict[str, list[float]] = {"a": [], "b": []}
     order = random.Random(11)

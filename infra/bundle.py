@@ -14,7 +14,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,7 +49,7 @@ def build_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def stage_lambda_bundle(target: Path = LAMBDA_DIR) -> Path:
+def stage_lambda_bundle(target: Path = LAMBDA_DIR, generated: Mapping[str, str] | None = None) -> Path:
     """Wipe and recreate ``target`` with fresh copies of the sources; returns ``target``.
 
     Call it under ``build_lock()`` and keep the lock until CDK has copied the directory into its asset staging.
@@ -61,6 +61,8 @@ def stage_lambda_bundle(target: Path = LAMBDA_DIR) -> Path:
         if not source.is_dir():
             raise FileNotFoundError(f"Lambda bundle source {source} is missing")
         shutil.copytree(source, target / name, ignore=_IGNORE)
+    for name, text in (generated or {}).items():  # build outputs, e.g. openapi.json (infra/openapi.py)
+        (target / name).write_text(text)
     return target
 
 

@@ -11,6 +11,9 @@ Context keys (cdk.json, overridable with ``cdk -c key=value``):
 - ``alarmEmail`` (unset): if set, alarms notify this address through a KMS-encrypted SNS topic;
 - ``orchestratedLogLevel`` ("ERROR"): Step Functions logging of ``POST /v1/chat/orchestrated`` (ERROR or ALL).
 - ``vpc`` (false): put the functions in private subnets behind VPC endpoints (``infra/constructs/network.py``);
+- ``apiKeySource`` ("authorizer"): how callers present API keys. ``authorizer``: a Lambda REQUEST authorizer accepts
+  ``x-api-key`` or ``Authorization: Bearer <key>`` and hands the key to the usage plans (API key source AUTHORIZER);
+  ``header``: API Gateway's plain ``x-api-key`` header check, no authorizer (and none of its cost or latency);
 - ``reservedConcurrency`` ({}): reserved concurrency per function construct id, e.g. ``{"ApiHandler": 100}`` (a JSON
   string on the command line: ``-c reservedConcurrency='{"ApiHandler": 100}'``); unset functions reserve none.
 
@@ -53,7 +56,9 @@ DEFAULTS: dict[str, Any] = {
     # Step Functions logging of the orchestrated route: ERROR (failed executions) or ALL (every state, with data)
     "orchestratedLogLevel": "ERROR",
     "vpc": False,
+    "apiKeySource": "authorizer",
 }
+API_KEY_SOURCES = ("authorizer", "header")
 # The async-jobs worker: SQS batch size, Lambda timeout (the maximum), and the time a batch needs besides the jobs
 # themselves (cold start, idempotency records, result upload, notifications).
 WORKER_BATCH_SIZE = 3
@@ -239,6 +244,7 @@ class Settings:
     orchestrated_log_level: str = "ERROR"
     vpc: bool = False
     reserved_concurrency: dict[str, int] = field(default_factory=dict)
+    api_key_source: str = "authorizer"
 
     @property
     def stack_name(self) -> str:
@@ -275,6 +281,9 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
     config = validate_config(doc, source=str(config_file))
     check_config(config, region)
     jobs = jobs_settings(config)
+    api_key_source = str(get("apiKeySource"))
+    if api_key_source not in API_KEY_SOURCES:
+        raise ConfigError(f"context 'apiKeySource' must be one of {', '.join(API_KEY_SOURCES)}, got {api_key_source!r}")
     email = context.get("alarmEmail")
     return Settings(
         environment=environment,
@@ -291,6 +300,7 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         orchestrated_log_level=_log_level(get("orchestratedLogLevel")),
         vpc=_as_bool(get("vpc"), "vpc"),
         reserved_concurrency=_reserved_concurrency(context.get("reservedConcurrency")),
+        api_key_source=api_key_source,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -9,11 +10,13 @@ from aws_cdk import Acknowledgment, App, CfnOutput, Duration, Environment, Remov
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra import openapi
 from infra.constructs.api import GatewayApi
 from infra.constructs.config_store import ConfigStore
 from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_letter_queue
 from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.jobs import Jobs
+from infra.constructs.key_authorizer import KeyAuthorizerFunction
 from infra.constructs.network import GatewayNetwork
 from infra.constructs.observability import Observability
 from infra.constructs.routing_workflow import RoutingWorkflow
@@ -48,6 +51,8 @@ class GatewayStack(Stack):
             xray_sdk=settings.xray_sdk,
             reserved_concurrency=settings.reserved_concurrency,
             network=self.network,
+            # GET /v1/openapi.json serves the API description generated from schemas/ and the configuration
+            generated_files={"openapi.json": json.dumps(openapi.document(config, title=f"FM Gateway ({settings.environment})"))},
         )
         api_handler = self.functions.api_handler
         api_handler.add_environment("FMGW_BREAKER_TABLE", self.state.breaker_table.table_name)
@@ -104,8 +109,14 @@ class GatewayStack(Stack):
         self.state.grant_state_access(streaming_handler)
         self.inference.grant_invoke(streaming_handler)
         functions = [api_handler, streaming_handler, *self.jobs.functions, routing_tasks]
-        # every function that routes model=auto
-        self._grant_router_artifact(config, [api_handler, streaming_handler, worker, routing_tasks])
+        self._grant_router_artifact(
+            config, [api_handler, streaming_handler, worker, routing_tasks]
+        )  # every function that routes auto
+        self.key_authorizer = (
+            KeyAuthorizerFunction(self, "KeyAuthorizer", functions=self.functions)
+            if settings.api_key_source == "authorizer"
+            else None
+        )
 
         self.api = GatewayApi(
             self,
@@ -120,6 +131,7 @@ class GatewayStack(Stack):
             orchestrated_integration=self.routing.integration(),
             streaming_handler=streaming_handler,
             streaming_timeout=self.streaming.timeout,
+            key_authorizer=self.key_authorizer.function if self.key_authorizer else None,
         )
         self.observability = Observability(
             self,
@@ -127,7 +139,7 @@ class GatewayStack(Stack):
             prefix=prefix,
             api_name=self.api.api.rest_api_name,
             stage_name=settings.environment,
-            functions=functions,
+            functions=[*functions, *([self.key_authorizer.function] if self.key_authorizer else [])],
             key=self.state.key,
             alarm_email=settings.alarm_email,
             jobs_queue=self.jobs.queue,
@@ -194,6 +206,7 @@ CONTEXT_KEYS = (
     "orchestratedLogLevel",
     "vpc",
     "reservedConcurrency",
+    "apiKeySource",
 )
 
 

@@ -1,7 +1,10 @@
 """What API Gateway does in front of the Lambda, on one machine.
 
-Same contract as the deployed REST API: API key required on every route but ``GET /v1/health``
-(403 otherwise), usage-plan throttling per key (rate/burst token bucket and daily quota from the
+Same contract as the deployed REST API: API key required on every route but ``GET /v1/health``,
+checked by the real key authorizer (``handlers.authorizer``: ``x-api-key`` or ``Authorization: Bearer``,
+401 without a usable key, 403 for an unknown or disabled one) whose ``usageIdentifierKey`` selects the
+usage plan, or with ``authorizer=None`` by the plain ``x-api-key`` check (403); an unknown path is 404;
+usage-plan throttling per key (rate/burst token bucket and daily quota from the
 config's ``plans``, 429 with ``Retry-After``), stage throttling, JSON-schema validation of request
 bodies with the same ``schemas/`` files (400), API Gateway's 10 MB payload limit (413), then an API
 Gateway proxy event handed to the unmodified Lambda handler.
@@ -29,14 +32,19 @@ from pathlib import Path
 
 import fastjsonschema
 
+from fmgateway.access import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
 from fmgateway.errors import InvalidRequest
-from fmgateway.http import parse_json
+from fmgateway.http import LARGE_INPUT_HINT, parse_json
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PAYLOAD = 10 * 1024 * 1024
 READ_TIMEOUT_SECONDS = 30  # a client that stops sending mid-request gets a 408, not a thread held forever
+# The texts of infra/constructs/api.py's gateway responses (tests/infra/test_api.py checks that they agree).
+NOT_FOUND_MESSAGE = "Not Found: no such resource; the API is described at GET /v1/openapi.json"
+AUTHORIZER_FAILED_MESSAGE = "the API key check failed; retry shortly"
 ERROR_TYPES = {
     400: "invalid_request",
+    401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -122,6 +130,7 @@ def default_routes(config: dict, api: Callable, jobs: Callable | None = None, st
     """The deployed REST API's resources, each with the handler of its Lambda."""
     routes = [
         Route("/v1/health", {"GET": None}, api, key_required=False),
+        Route("/v1/openapi.json", {"GET": None}, api, key_required=False),
         Route("/v1/models", {"GET": None}, api),
         Route("/v1/chat", {"POST": "chat-request"}, api),
         Route("/v1/chat/completions", {"POST": "openai-chat-request"}, streaming or api),
@@ -156,8 +165,11 @@ class LocalApiGateway:
         keys: dict[str, str],
         stage: str = "local",
         read_timeout: float = READ_TIMEOUT_SECONDS,
+        authorizer: Callable | None = None,
+        api_id: str = "local",
     ):
         self.routes, self.stage, self.read_timeout = routes, stage, read_timeout
+        self.authorizer, self.api_id = authorizer, api_id
         self.plans = UsagePlans(config["plans"], keys, config.get("stage"))
         self.validators: dict[str, Callable] = {}
         self.server: ThreadingHTTPServer | None = None
@@ -177,18 +189,19 @@ class LocalApiGateway:
 
         route, params = next(((r, p) for r in self.routes if (p := r.match(path)) is not None), (None, None))
         if route is None:
-            # API Gateway answers unknown resources as missing authentication (the stack maps it to 403 forbidden)
-            return error(403, "forbidden", "Missing Authentication Token")
+            # API Gateway's MISSING_AUTHENTICATION_TOKEN, which the stack answers as 404
+            return error(404, "not_found", NOT_FOUND_MESSAGE)
         if method not in route.methods:
             allowed = ", ".join(route.methods)
             message = f"{method} is not allowed on {route.resource}; use {allowed}"
             return error(405, "method_not_allowed", message, {"Allow": allowed})
-        lowered = {k.lower(): v for k, v in headers.items()}
-        api_key = lowered.get("x-api-key")
-        if route.key_required and (refusal := self.plans.check(api_key)):
-            return error(*refusal)
+        api_key, authorized = None, None
+        if route.key_required:
+            refusal, api_key, authorized = self.admit(route.resource, method, path, query, headers, params or {}, request_id)
+            if refusal:
+                return error(*refusal)
         if len(body) > MAX_PAYLOAD:
-            return error(413, "request_too_large", "Request Too Long")
+            return error(413, "request_too_large", f"Request Too Long; {LARGE_INPUT_HINT}")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -217,7 +230,12 @@ class LocalApiGateway:
                 "resourcePath": route.resource,
                 "httpMethod": method,
                 "path": f"/{self.stage}{path}",
-                "identity": {"apiKey": api_key, "apiKeyId": api_key and api_key_id(api_key), "sourceIp": "127.0.0.1"},
+                "identity": {
+                    "apiKey": api_key,
+                    "apiKeyId": (authorized or {}).get("apiKeyId") or (api_key and api_key_id(api_key)),
+                    "sourceIp": "127.0.0.1",
+                },
+                **({"authorizer": authorized} if authorized else {}),
             },
             "body": text or None,
             "isBase64Encoded": False,
@@ -233,6 +251,45 @@ class LocalApiGateway:
             return error(502, "internal_error", "Internal server error")
         out_headers["x-amzn-RequestId"] = request_id
         return status, out_headers, payload
+
+    def admit(
+        self, resource: str, method: str, path: str, query: str, headers: dict[str, str], params: dict[str, str], request_id: str
+    ) -> tuple[tuple | None, str | None, dict | None]:
+        """API Gateway's key step: (refusal or None, the API key, the authorizer's context).
+
+        With an authorizer: its REQUEST event, then its answer as API Gateway reads it: "Unauthorized" -> 401, any other
+        failure -> 503 (the stack's AUTHORIZER_FAILURE response), Deny -> 403, Allow -> the usage plan of the returned
+        ``usageIdentifierKey`` (a key in no plan: 403, as API Gateway's INVALID_API_KEY). Without: ``x-api-key``."""
+        if self.authorizer is None:
+            api_key = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None)
+            return self.plans.check(api_key), api_key, None
+        event = {
+            "type": "REQUEST",
+            "methodArn": f"arn:aws:execute-api:us-east-1:000000000000:{self.api_id}/{self.stage}/{method}{path}",
+            "resource": resource,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": dict(p.split("=", 1) for p in query.split("&") if "=" in p) or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {"apiId": self.api_id, "stage": self.stage, "requestId": request_id, "httpMethod": method},
+        }
+        try:
+            answer = self.authorizer(event, _Context(request_id))
+        except Exception as exc:
+            if str(exc) == "Unauthorized":
+                return (401, "unauthorized", UNAUTHORIZED_MESSAGE, {"WWW-Authenticate": "Bearer"}), None, None
+            print(f"[local] the key authorizer failed: {exc!r}", flush=True)
+            return (503, "service_unavailable", AUTHORIZER_FAILED_MESSAGE, {"Retry-After": "1"}), None, None
+        effects = {statement.get("Effect") for statement in answer["policyDocument"]["Statement"]}
+        if effects != {"Allow"}:
+            return (403, "forbidden", FORBIDDEN_MESSAGE, {}), None, None
+        api_key = answer.get("usageIdentifierKey")
+        if api_key not in self.plans.keys:
+            return (403, "forbidden", "Forbidden", {}), None, None
+        return self.plans.check(api_key), api_key, {**(answer.get("context") or {}), "principalId": answer["principalId"]}
 
     def start(self, host: str = "127.0.0.1", port: int = 8080) -> str:
         gateway = self
@@ -450,7 +507,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
         if not value.isascii() or not value.isdigit():
             raise _BadRequest(400, f"Content-Length must be a non-negative integer, not {value[:20]!r}")
         if len(value) > 12 or int(value) > MAX_PAYLOAD:
-            raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes")
+            raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes; {LARGE_INPUT_HINT}")
         length = int(value)
         body = self.rfile.read(length) if length else b""
         if len(body) < length:
@@ -474,7 +531,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
                         return bytes(body)
                 raise _BadRequest(431, "too many trailer fields")
             if len(body) + size > MAX_PAYLOAD:
-                raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes")
+                raise _BadRequest(413, f"Request Too Long: the limit is {MAX_PAYLOAD} bytes; {LARGE_INPUT_HINT}")
             chunk = self.rfile.read(size)
             if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
                 raise _BadRequest(400, "truncated or malformed chunk")

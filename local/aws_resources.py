@@ -92,3 +92,29 @@ def create_resources(endpoint_url: str | None = None, region: str = "us-east-1",
         "FMGW_JOBS_TOPIC_ARN": topic_arn,
         "FMGW_NOTICES_URL": notices_url,
     }
+
+
+def create_api_keys(
+    plans: dict, keys: dict[str, str], endpoint_url: str | None = None, region: str = "us-east-1", stage: str = "local"
+) -> tuple[str, dict[str, str]]:
+    """The REST API's usage plans and keys in moto's API Gateway, as the stack creates them: one usage plan per plan of
+    the configuration, attached to ``stage`` of a REST API, and each key (value -> plan name) in its plan. The key
+    authorizer reads them through API Gateway's control plane, as in AWS. Returns the REST API id and key value -> id.
+    """
+    apigateway = boto3.client("apigateway", endpoint_url=endpoint_url, region_name=region)
+    api_id = apigateway.create_rest_api(name="fm-gateway-local")["id"]
+    plan_ids = {
+        name: apigateway.create_usage_plan(
+            name=f"fm-gateway-local-{name}",
+            apiStages=[{"apiId": api_id, "stage": stage}],
+            throttle={"rateLimit": plan["rateLimit"], "burstLimit": plan["burstLimit"]},
+            quota={"limit": plan["quotaPerDay"], "period": "DAY"},
+        )["id"]
+        for name, plan in plans.items()
+    }
+    ids = {}
+    for value, plan in keys.items():
+        key_id = apigateway.create_api_key(name=f"fm-gateway-local-{plan}", value=value, enabled=True)["id"]
+        apigateway.create_usage_plan_key(usagePlanId=plan_ids[plan], keyId=key_id, keyType="API_KEY")
+        ids[value] = key_id
+    return api_id, ids

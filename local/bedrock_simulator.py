@@ -364,10 +364,12 @@ class _State:
         operation: str | None = None,
         error: str | None = None,
         success: bool = False,
+        s3_inputs: list[str] | None = None,
     ) -> None:
         with self.lock:
-            empty = {"calls": 0, "successes": 0, "errors": {}, "operations": {}}
+            empty = {"calls": 0, "successes": 0, "errors": {}, "operations": {}, "s3Inputs": []}
             entry = self.counters.setdefault(model_id, empty)
+            entry["s3Inputs"].extend(s3_inputs or ())
             if operation:
                 entry["calls"] += 1
                 entry["operations"][operation] = entry["operations"].get(operation, 0) + 1
@@ -436,6 +438,34 @@ def _texts(content: Any) -> list[str]:
     if isinstance(content, list):
         return [b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)]
     return []
+
+
+_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+
+
+def media_sources(messages: list) -> list[str]:
+    """Converse's image/document/video sources: exactly one of ``bytes`` or ``s3Location`` (``uri`` s3://bucket/key,
+    optional 12-digit ``bucketOwner``), as Bedrock checks them; returns the S3 URIs (the simulator reads no object)."""
+    uris = []
+    for i, message in enumerate(messages):
+        for j, block in enumerate(message.get("content") or [] if isinstance(message, dict) else []):
+            for kind in ("image", "document", "video"):
+                if not isinstance(block, dict) or kind not in block:
+                    continue
+                source = (block[kind] or {}).get("source") if isinstance(block[kind], dict) else None
+                where = f"messages.{i}.content.{j}.{kind}.source"
+                if not isinstance(source, dict) or len(source) != 1 or not ({"bytes", "s3Location"} & set(source)):
+                    raise SimError("ValidationException", f"{where} must contain exactly one of bytes, s3Location.")
+                if "s3Location" in source:
+                    location = source["s3Location"]
+                    uri = location.get("uri") if isinstance(location, dict) else None
+                    if not isinstance(uri, str) or not _S3_URI.match(uri):
+                        raise SimError("ValidationException", f"{where}.s3Location.uri must be an s3://bucket/key URI.")
+                    owner = location.get("bucketOwner")
+                    if owner is not None and not (isinstance(owner, str) and re.fullmatch(r"[0-9]{12}", owner)):
+                        raise SimError("ValidationException", f"{where}.s3Location.bucketOwner must be a 12-digit account id.")
+                    uris.append(uri)
+    return uris
 
 
 def _parse_request(operation: str, body: dict) -> tuple[list[str], str, int]:
@@ -570,6 +600,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise SimError("ValidationException", "Request body must be a JSON object.")
             texts, last_user, max_tokens = _parse_request(operation, body)
+            s3_inputs = media_sources(body["messages"]) if operation != "invoke" else []
             state.apply_faults(faults, draw)
         except SimError as exc:
             state.record(model_id, error=exc.code)
@@ -582,7 +613,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._stream(model_id, text, usage, stop_reason, faults, latency, started)
         state.sleep_ms(latency["fixedMs"] + latency["perTokenMs"] * usage["outputTokens"])
         latency_ms = int((time.monotonic() - started) * 1000)
-        state.record(model_id, success=True)
+        state.record(model_id, success=True, s3_inputs=s3_inputs)
         if operation == "converse":
             return self._send_json(
                 200,

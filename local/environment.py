@@ -16,7 +16,7 @@ if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
 from local.api_gateway import LocalApiGateway, Route, default_routes  # noqa: E402
-from local.aws_resources import create_resources  # noqa: E402
+from local.aws_resources import create_api_keys, create_resources  # noqa: E402
 from local.bedrock_simulator import BedrockSimulator  # noqa: E402
 from local.event_sources import SqsEventSource, print_notices  # noqa: E402
 from local.orchestration import MOTO_SFN_CONFIG  # noqa: E402
@@ -50,10 +50,16 @@ def _scheduled_event() -> dict:
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
 
+MIN_KEY_LENGTH = 20  # API Gateway refuses shorter API key values (so does moto's)
+
+
 def default_keys(plans: dict) -> dict[str, str]:
-    """One API key per usage plan; ``FMGW_LOCAL_API_KEY`` replaces the first plan's key."""
-    keys = {f"fmgw-local-{plan}": plan for plan in plans}
+    """One API key per usage plan, ``fmgw-local-<plan>-key`` (padded to API Gateway's 20 characters);
+    ``FMGW_LOCAL_API_KEY`` replaces the first plan's key."""
+    keys = {f"fmgw-local-{plan}-key".ljust(MIN_KEY_LENGTH, "0"): plan for plan in plans}
     if custom := os.environ.get("FMGW_LOCAL_API_KEY"):
+        if len(custom) < MIN_KEY_LENGTH:
+            raise ValueError(f"FMGW_LOCAL_API_KEY must be at least {MIN_KEY_LENGTH} characters, as API Gateway requires")
         first = next(iter(plans))
         keys = {custom: first, **{k: v for k, v in keys.items() if v != first}}
     return keys
@@ -75,6 +81,7 @@ class LocalGateway:
         self.sim_settings, self.log_level = sim_settings, log_level
         self.config = json.loads(self.config_file.read_text())
         self.keys = default_keys(self.config["plans"])
+        self.key_ids: dict[str, str] = {}  # key value -> API Gateway key id (the jobs tenant), with the authorizer
         self.moto = self.simulator = self.api = self.streaming = None
         self.moto_url = self.simulator_url = self.url = ""
         self.pollers: list[SqsEventSource] = []
@@ -119,6 +126,7 @@ class LocalGateway:
         else:
             # real Bedrock: its own endpoint, the user's credentials (moto accepts any)
             env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = f"https://bedrock-runtime.{os.environ['AWS_DEFAULT_REGION']}.amazonaws.com"
+        env["FMGW_OPENAPI_FILE"] = str(self._api_description())
         os.environ.update(env)
         max_receives = self.config.get("jobs", {}).get("maxReceives", 3)
         self.resources = create_resources(self.moto_url, os.environ["AWS_DEFAULT_REGION"], max_receives)
@@ -149,9 +157,31 @@ class LocalGateway:
             poller.start()
         self.sweeper = threading.Thread(target=self._sweep, args=(jobs_sweeper.handler,), name="sweeper", daemon=True)
         self.sweeper.start()
-        self.api = LocalApiGateway(routes, self.config, self.keys)
+        self.api = LocalApiGateway(routes, self.config, self.keys, **self._key_check())
         self.url = self.api.start(self.host, self.port)
         return self
+
+    def _api_description(self) -> Path:
+        """GET /v1/openapi.json: generated from schemas/ and the configuration, as the synth does for the bundle."""
+        import tempfile
+
+        from infra import openapi
+
+        target = Path(tempfile.mkdtemp(prefix="fmgw-openapi-")) / "openapi.json"
+        return openapi.write(self.config, target, title="FM Gateway (local)", orchestrated=self.moto is not None)
+
+    def _key_check(self) -> dict:
+        """As the stack's ``apiKeySource`` context: the real key authorizer (default; the usage plans and keys live in
+        moto's API Gateway, where the authorizer reads them) or, with ``FMGW_API_KEY_SOURCE=header``, the plain
+        x-api-key check."""
+        if os.environ.get("FMGW_API_KEY_SOURCE", "authorizer") == "header":
+            return {}
+        from handlers import authorizer
+
+        api_id, self.key_ids = create_api_keys(
+            self.config["plans"], self.keys, self.moto_url, os.environ["AWS_DEFAULT_REGION"], stage="local"
+        )
+        return {"authorizer": authorizer.handler, "api_id": api_id}
 
     def _orchestrated_route(self):
         """POST /v1/chat/orchestrated: the routing state machine in moto's interpreter, templates rendered."""

@@ -1,5 +1,10 @@
 """The REST API: regional, Lambda proxy integration, API keys + usage plans, JSON-schema request validation.
 
+Keys: by default a Lambda REQUEST authorizer (``handlers.authorizer``) checks ``x-api-key`` or ``Authorization: Bearer``
+on every method but the public ones and returns the key to the usage plans (API key source AUTHORIZER); with the
+``apiKeySource=header`` context, API Gateway's own ``x-api-key`` check. Every resource with methods answers the others
+with 405 and ``Allow`` (a MOCK ``ANY``), an unknown path is 404: never "Missing Authentication Token".
+
 Resources: ``GET /v1/health`` (no key), ``GET /v1/models``, ``POST /v1/chat``, ``POST /v1/chat/completions`` and one
 ``POST`` per static route of the configuration; with a jobs handler also ``POST /v1/jobs`` (optional
 ``Idempotency-Key`` header) and ``GET``/``DELETE /v1/jobs/{id}``, on their own function. Request models come from
@@ -9,48 +14,22 @@ them. Gateway responses follow the gateway's error contract ``{"error": {"type",
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from typing import Any, cast
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+import jsii
+from aws_cdk import Acknowledgment, Duration, IResolveContext, IStringProducer, Lazy, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.compliance import acknowledge, encrypted_log_group
+from infra.openapi import DRAFT4, inline_refs  # noqa: F401 - inline_refs: the models' schemas, as the API description's
 from infra.settings import load_schema
 
-DRAFT4 = "http://json-schema.org/draft-04/schema#"
 JSON = "application/json"
-
-
-def inline_refs(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Replace every internal ``{"$ref": "#/definitions/<name>"}`` with a copy of the definition, recursively, and drop
-    ``definitions``; the root keeps ``$schema`` (draft-04). Cyclic or unknown references raise ValueError."""
-    definitions = schema.get("definitions", {})
-
-    def resolve(node: Any, trail: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [resolve(item, trail) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "$ref" in node:
-            ref = node["$ref"]
-            prefix = "#/definitions/"
-            if not isinstance(ref, str) or not ref.startswith(prefix) or ref[len(prefix) :] not in definitions:
-                raise ValueError(f"cannot inline $ref {ref!r}: only #/definitions/<name> of the same schema is supported")
-            name = ref[len(prefix) :]
-            if name in trail:
-                raise ValueError(f"cannot inline recursive $ref {ref!r} ({' -> '.join((*trail, name))})")
-            # Draft-04: siblings of $ref are ignored, so the definition replaces the node.
-            return resolve(copy.deepcopy(definitions[name]), (*trail, name))
-        return {key: resolve(value, trail) for key, value in node.items() if key not in ("definitions", "$schema")}
-
-    inlined = resolve(dict(schema), ())
-    return {"$schema": DRAFT4, **inlined}
 
 
 # $context.error.messageString is already a quoted JSON string; $context.error.validationErrorString is not.
@@ -64,17 +43,58 @@ def error_template(error_type: str, message: str = MESSAGE) -> str:
     return '{"error": {"type": "' + error_type + '", "message": ' + message + ', "requestId": "$context.requestId"}}'
 
 
+# The 401 and 403 of the API-key authorizer; lambdas/fmgateway/access.py has the same text for local mode (a test
+# checks that they agree).
+UNAUTHORIZED_MESSAGE = (
+    "\"Unauthorized: send the API key as the x-api-key header or as 'Authorization: Bearer <key>' "
+    '(AWS SigV4 signatures are not accepted)"'
+)
+FORBIDDEN_MESSAGE = '"Forbidden: the API key is not valid for this API or is disabled"'
+# With a 405 catch-all (ANY) on every resource that has methods, API Gateway answers MISSING_AUTHENTICATION_TOKEN only
+# for a path that is no resource of the API: a 404, not a 403 about tokens.
+NOT_FOUND_MESSAGE = '"Not Found: no such resource; the API is described at GET /v1/openapi.json"'
+AUTHORIZER_FAILED_MESSAGE = '"the API key check failed; retry shortly"'
+# API Gateway's own payload limit (10 MB); the functions refuse bodies over limits.maxRequestBytes with the same hint.
+REQUEST_TOO_LARGE_MESSAGE = (
+    '"Request Too Long; send large images and documents by S3 reference instead: source.s3Location.uri = '
+    's3://<bucket>/<key>, in a bucket the gateway allows (limits.s3InputBuckets)"'
+)
+
 # (construct id, response type, status code or None to keep API Gateway's, error type, message, extra headers)
 GATEWAY_RESPONSES: tuple[tuple[str, apigw.ResponseType, str | None, str, str, dict[str, str]], ...] = (
-    ("MissingAuthenticationToken", apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "403", "forbidden", MESSAGE, {}),
+    ("MissingAuthenticationToken", apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", NOT_FOUND_MESSAGE, {}),
+    (
+        "Unauthorized",
+        apigw.ResponseType.UNAUTHORIZED,
+        "401",
+        "unauthorized",
+        UNAUTHORIZED_MESSAGE,
+        {"WWW-Authenticate": "'Bearer'"},
+    ),
     ("InvalidApiKey", apigw.ResponseType.INVALID_API_KEY, "403", "forbidden", MESSAGE, {}),
-    ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", MESSAGE, {}),
+    ("AccessDenied", apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", FORBIDDEN_MESSAGE, {}),
+    (
+        "AuthorizerFailure",
+        apigw.ResponseType.AUTHORIZER_FAILURE,
+        "503",
+        "service_unavailable",
+        AUTHORIZER_FAILED_MESSAGE,
+        {"Retry-After": "'1'"},
+    ),
+    (
+        "AuthorizerConfigurationError",
+        apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR,
+        "503",
+        "service_unavailable",
+        AUTHORIZER_FAILED_MESSAGE,
+        {"Retry-After": "'1'"},
+    ),
     ("Throttled", apigw.ResponseType.THROTTLED, "429", "throttled", MESSAGE, {"Retry-After": "'1'"}),
     ("QuotaExceeded", apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", MESSAGE, {"Retry-After": "'3600'"}),
     ("BadRequestBody", apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_request", VALIDATION_ERROR, {}),
     ("BadRequestParameters", apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_request", VALIDATION_ERROR, {}),
     ("UnsupportedMediaType", apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "invalid_request", MESSAGE, {}),
-    ("RequestTooLarge", apigw.ResponseType.REQUEST_TOO_LARGE, "413", "request_too_large", MESSAGE, {}),
+    ("RequestTooLarge", apigw.ResponseType.REQUEST_TOO_LARGE, "413", "request_too_large", REQUEST_TOO_LARGE_MESSAGE, {}),
     ("ResourceNotFound", apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", MESSAGE, {}),
     ("IntegrationTimeout", apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "timeout", MESSAGE, {}),
     ("IntegrationFailure", apigw.ResponseType.INTEGRATION_FAILURE, "502", "internal_error", MESSAGE, {}),
@@ -110,7 +130,34 @@ def access_log_format() -> str:
     return json.dumps(ACCESS_LOG_FIELDS)
 
 
+MOCK_CONTENT_TYPES = (
+    JSON,
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "application/octet-stream",
+    "application/xml",
+)
+
+
+@jsii.implements(IStringProducer)
+class _AllowedMethods:
+    """The methods of one resource other than its 405 catch-all, at synth time: methods added after the catch-all
+    (by another construct, later in the stack) are listed too."""
+
+    def __init__(self, api: apigw.RestApi, path: str) -> None:
+        self._api, self._path = api, path
+
+    def produce(self, context: IResolveContext) -> str:
+        verbs = [m.http_method for m in self._api.methods if m.resource.path == self._path and m.http_method != "ANY"]
+        return ", ".join(dict.fromkeys(verbs))
+
+
 class GatewayApi(Construct):
+    """The REST API. Every method is created by ``add_method``: keyed (the API-key authorizer, or the plain header
+    check) unless public, and its resource answers any other method with 405 and ``Allow``. Methods created directly on
+    a resource inherit the key requirement and the authorizer from the API's default method options."""
+
     def __init__(
         self,
         scope: Construct,
@@ -126,17 +173,21 @@ class GatewayApi(Construct):
         orchestrated_integration: apigw.Integration | None = None,
         streaming_handler: lambda_.IFunction | None = None,
         streaming_timeout: Duration | None = None,
+        key_authorizer: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = encrypted_log_group(self, "AccessLogs", key=key, removal_policy=removal_policy)
         stage = config.get("stage", {})
+        self.authorizer = self._key_authorizer(prefix, key_authorizer) if key_authorizer is not None else None
         self.api = apigw.RestApi(
             self,
             "Api",
             rest_api_name=prefix,
             description="FM Gateway: one stable API in front of Amazon Bedrock",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            api_key_source_type=apigw.ApiKeySourceType.HEADER,
+            # AUTHORIZER: the usage plans meter and throttle the key the authorizer returns (usageIdentifierKey)
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if self.authorizer else apigw.ApiKeySourceType.HEADER,
+            default_method_options=apigw.MethodOptions(authorizer=self.authorizer, api_key_required=True),
             # Execution logging needs the account-level API Gateway CloudWatch role.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
@@ -154,6 +205,7 @@ class GatewayApi(Construct):
         )
         self.stage = self.api.deployment_stage
         self._acknowledge_api()
+        self._not_allowed: set[str] = set()
 
         integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False, timeout=Duration.seconds(29))
         self.body_validator = self.api.add_request_validator(
@@ -167,7 +219,7 @@ class GatewayApi(Construct):
 
         self.methods: dict[str, apigw.Method] = {}
         v1 = self.api.root.add_resource("v1")
-        health = v1.add_resource("health").add_method("GET", integration, api_key_required=False)
+        health = self.add_method(v1.add_resource("health"), "GET", integration, public=True)
         self.methods["GET /v1/health"] = health
         acknowledge(
             health,
@@ -176,9 +228,16 @@ class GatewayApi(Construct):
             nag=("AwsSolutions-APIG4", "AwsSolutions-COG4"),
             checkov=("CKV_AWS_59",),
         )
-        self.methods["GET /v1/models"] = self._acknowledge_api_key_auth(
-            v1.add_resource("models").add_method("GET", integration, api_key_required=True)
+        description = self.add_method(v1.add_resource("openapi.json"), "GET", integration, public=True)
+        self.methods["GET /v1/openapi.json"] = description
+        acknowledge(
+            description,
+            "GET /v1/openapi.json is the public API description (generated from schemas/ at build time): a static "
+            "document, no model call, no data; the stage throttle still applies.",
+            nag=("AwsSolutions-APIG4", "AwsSolutions-COG4"),
+            checkov=("CKV_AWS_59",),
         )
+        self.methods["GET /v1/models"] = self.add_method(v1.add_resource("models"), "GET", integration)
         chat = v1.add_resource("chat")
         self.methods["POST /v1/chat"] = self._post(chat, integration, chat_model)
         streaming = self._streaming_integration(streaming_handler, streaming_timeout) if streaming_handler else None
@@ -186,17 +245,15 @@ class GatewayApi(Construct):
         self.methods["POST /v1/chat/completions"] = self._post(completions, streaming or integration, openai_model)
         if orchestrated_integration is not None:
             # Step Functions StartSyncExecution, no Lambda in front; the response template sets status and Retry-After
-            self.methods["POST /v1/chat/orchestrated"] = self._acknowledge_api_key_auth(
-                chat.add_resource("orchestrated").add_method(
-                    "POST",
-                    orchestrated_integration,
-                    api_key_required=True,
-                    request_validator=self.body_validator,
-                    request_models={JSON: chat_model},
-                    method_responses=[
-                        apigw.MethodResponse(status_code="200", response_parameters={"method.response.header.Retry-After": False})
-                    ],
-                )
+            self.methods["POST /v1/chat/orchestrated"] = self.add_method(
+                chat.add_resource("orchestrated"),
+                "POST",
+                orchestrated_integration,
+                request_validator=self.body_validator,
+                request_models={JSON: chat_model},
+                method_responses=[
+                    apigw.MethodResponse(status_code="200", response_parameters={"method.response.header.Retry-After": False})
+                ],
             )
         for path in config.get("routes", {}):
             resource = self.api.root.resource_for_path(path)
@@ -213,14 +270,12 @@ class GatewayApi(Construct):
             )
             job = jobs.add_resource("{id}")
             for verb in ("GET", "DELETE"):
-                self.methods[f"{verb} /v1/jobs/{{id}}"] = self._acknowledge_api_key_auth(
-                    job.add_method(
-                        verb,
-                        jobs_integration,
-                        api_key_required=True,
-                        request_validator=self.body_validator,
-                        request_parameters={"method.request.path.id": True},
-                    )
+                self.methods[f"{verb} /v1/jobs/{{id}}"] = self.add_method(
+                    job,
+                    verb,
+                    jobs_integration,
+                    request_validator=self.body_validator,
+                    request_parameters={"method.request.path.id": True},
                 )
 
         self._gateway_responses()
@@ -261,6 +316,76 @@ class GatewayApi(Construct):
             resource = self.api.root.resource_for_path(f"{path}/stream")
             self.methods[f"POST {path}/stream"] = self._post(resource, streaming, model)
 
+    def add_method(
+        self,
+        resource: apigw.IResource,
+        http_method: str,
+        integration: apigw.Integration,
+        *,
+        public: bool = False,
+        **options: Any,
+    ) -> apigw.Method:
+        """A method of the API: keyed unless ``public`` (no authorizer, no key: health and the API description), and
+        the resource's 405 catch-all added on its first method."""
+        if public:
+            options.update(authorization_type=apigw.AuthorizationType.NONE, api_key_required=False)
+        method = resource.add_method(http_method, integration, **options)
+        if not public:
+            self._acknowledge_api_key_auth(method)
+        self.add_method_not_allowed(resource)
+        return method
+
+    def add_method_not_allowed(self, resource: apigw.IResource) -> None:
+        """``ANY`` on ``resource``: a MOCK integration that answers 405 with ``Allow`` (the resource's other methods,
+        resolved at synth) in the error shape. API Gateway prefers a resource's explicit methods over ANY."""
+        if resource.path in self._not_allowed:
+            return
+        self._not_allowed.add(resource.path)
+        allow = Lazy.uncached_string(_AllowedMethods(self.api, resource.path))
+        message = '"$context.httpMethod is not allowed on $context.resourcePath; use ' + allow + '"'
+        mock = apigw.MockIntegration(
+            # The mock's status comes from a request template, chosen by Content-Type: one for every common type,
+            # and NEVER passthrough, so that any other type is API Gateway's 415 (in the error shape), never a 500.
+            request_templates={content_type: '{"statusCode": 405}' for content_type in MOCK_CONTENT_TYPES},
+            passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+            integration_responses=[
+                apigw.IntegrationResponse(
+                    status_code="405",
+                    response_parameters={"method.response.header.Allow": "'" + allow + "'"},
+                    response_templates={JSON: error_template("method_not_allowed", message)},
+                )
+            ],
+        )
+        method = resource.add_method(
+            "ANY",
+            mock,
+            authorization_type=apigw.AuthorizationType.NONE,
+            api_key_required=False,
+            method_responses=[
+                apigw.MethodResponse(status_code="405", response_parameters={"method.response.header.Allow": True})
+            ],
+        )
+        acknowledge(
+            method,
+            "The 405 catch-all of this resource: a MOCK integration that only answers 'method not allowed' with the "
+            "Allow header; it reaches no backend and reads no data, so it needs neither a key nor an authorizer.",
+            nag=("AwsSolutions-APIG4", "AwsSolutions-COG4"),
+            checkov=("CKV_AWS_59",),
+        )
+
+    def _key_authorizer(self, prefix: str, function: lambda_.IFunction) -> apigw.RequestAuthorizer:
+        """The REQUEST authorizer that accepts x-api-key or Authorization: Bearer. Uncached (TTL 0) and without
+        identity sources: API Gateway's cache needs every identity source on every request, and a request carries
+        one header or the other; the function caches key lookups itself."""
+        return apigw.RequestAuthorizer(
+            self,
+            "KeyAuthorizer",
+            authorizer_name=f"{prefix}-api-key",
+            handler=function,
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
+
     def _model(self, construct_id: str, name: str, schema_file: str) -> apigw.Model:
         model = self.api.add_model(
             construct_id,
@@ -280,15 +405,14 @@ class GatewayApi(Construct):
         model: apigw.IModel,
         request_parameters: Mapping[str, bool] | None = None,
     ) -> apigw.Method:
-        method = resource.add_method(
+        return self.add_method(
+            resource,
             "POST",
             integration,
-            api_key_required=True,
             request_validator=self.body_validator,
             request_models={JSON: model},
             request_parameters=dict(request_parameters) if request_parameters else None,
         )
-        return self._acknowledge_api_key_auth(method)
 
     def _gateway_responses(self) -> None:
         for construct_id, response_type, status, error_type, message, headers in GATEWAY_RESPONSES:
@@ -324,18 +448,22 @@ class GatewayApi(Construct):
                 )
             )
 
-    @staticmethod
-    def _acknowledge_api_key_auth(method: apigw.Method) -> apigw.Method:
-        Validations.of(method).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-APIG4",
-                reason="The gateway's authorization model is API keys bound to usage plans (per-consumer throttles and "
-                "daily quotas); this method requires an API key.",
-            ),
+    def _acknowledge_api_key_auth(self, method: apigw.Method) -> apigw.Method:
+        checked_by = "the API-key authorizer" if self.authorizer else "API Gateway's x-api-key check"
+        acknowledgements = [
             Acknowledgment(
                 id="AwsSolutions-COG4",
-                reason="Consumers are services, not Cognito users: access is by API key + usage plan, which this method "
-                "requires.",
-            ),
-        )
+                reason=f"Consumers are services, not Cognito users: access is by API key ({checked_by}) + usage plan, "
+                "which this method requires.",
+            )
+        ]
+        if self.authorizer is None:
+            acknowledgements.append(
+                Acknowledgment(
+                    id="AwsSolutions-APIG4",
+                    reason="apiKeySource=header: the gateway's authorization model is API keys bound to usage plans "
+                    "(per-consumer throttles and daily quotas); this method requires an API key.",
+                )
+            )
+        Validations.of(method).acknowledge(*acknowledgements)
         return method

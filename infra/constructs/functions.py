@@ -94,6 +94,7 @@ class GatewayFunctions(Construct):
         xray_sdk: bool = False,
         reserved_concurrency: Mapping[str, int] | None = None,
         network: GatewayNetwork | None = None,
+        generated_files: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = key
@@ -106,7 +107,7 @@ class GatewayFunctions(Construct):
         layer_arn = ssm.StringParameter.value_for_string_parameter(self, POWERTOOLS_PARAMETER.format(version=powertools_version))
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
         with build_lock():
-            self.code = lambda_.Code.from_asset(str(stage_lambda_bundle()))
+            self.code = lambda_.Code.from_asset(str(stage_lambda_bundle(generated=generated_files)))
             # Bind the asset while the lock is held: CDK copies the directory into its staging area here.
             self.api_handler = self.create(
                 "ApiHandler",
@@ -127,6 +128,7 @@ class GatewayFunctions(Construct):
         dead_letter_queue: sqs.IQueue | None = None,
         code: lambda_.Code | None = None,
         layers: Sequence[lambda_.ILayerVersion] = (),
+        outside_vpc_reason: str | None = None,
     ) -> lambda_.Function:
         """A gateway function: ``RUNTIME`` on arm64, JSON logs to its own encrypted log group, X-Ray active, Powertools
         layer, environment encrypted with the stack key; reserved concurrency and VPC as the stack settings say.
@@ -134,7 +136,10 @@ class GatewayFunctions(Construct):
         Asynchronously invoked functions get a ``dead_letter_queue`` (CDK grants sqs:SendMessage; an encrypted queue also
         needs its key through SQS); callers acknowledge the DLQ finding of synchronously invoked ones
         (``acknowledge_no_dead_letter_queue``). ``code`` replaces the shared asset, ``layers`` come after Powertools'.
+        ``outside_vpc_reason``: keep this function out of the VPC even in VPC mode, for that reason (e.g. it calls a
+        service that has no VPC endpoint).
         """
+        in_vpc = self.network is not None and outside_vpc_reason is None
         scope = Construct(self, construct_id)
         self.names.append(construct_id)
         log_group = encrypted_log_group(scope, "Logs", key=self.key, removal_policy=self._removal_policy)
@@ -165,7 +170,7 @@ class GatewayFunctions(Construct):
             environment_encryption=self.key,
             dead_letter_queue=dead_letter_queue,
             reserved_concurrent_executions=self.reserved_concurrency.get(construct_id),
-            **(self.network.function_placement() if self.network else {}),
+            **(self.network.function_placement() if self.network and in_vpc else {}),
             environment={
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -179,6 +184,8 @@ class GatewayFunctions(Construct):
             acknowledge(function, NO_RESERVED_CONCURRENCY, checkov=("CKV_AWS_115",))
         if self.network is None:
             acknowledge(function, NO_VPC, checkov=("CKV_AWS_117",))
+        elif not in_vpc:
+            acknowledge(function, str(outside_vpc_reason), checkov=("CKV_AWS_117",))
         else:
             self.network.acknowledge_function_role(role)
         acknowledge(

@@ -8,6 +8,9 @@ Per model (``profileScope``):
 - ``in-region``: the foundation model in the stack region.
 
 Retired aliases are always remapped to their successors by the router and never invoked: they get no grant.
+
+Large inputs: Bedrock reads an image or document given by ``s3Location`` with the caller's permissions, so the same
+policy grants ``s3:GetObject`` on the objects of exactly the buckets of ``limits.s3InputBuckets`` (none by default).
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ def model_resource_arns(config: Mapping[str, Any], *, partition: str, region: st
     return arns
 
 
+def _nag_partition(stack: Stack) -> str:
+    """cdk-nag names a finding after the rendered ARN: a literal partition, or <AWS::Partition> when unresolved."""
+    return "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+
+
 class InferenceAccess(Construct):
     """One IAM policy with the Bedrock statement; attach it to every function that calls Bedrock."""
 
@@ -56,16 +64,29 @@ class InferenceAccess(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.resource_arns = model_resource_arns(config, partition=stack.partition, region=stack.region, account=stack.account)
-        self.policy = iam.Policy(
-            self,
-            "Policy",
-            statements=[iam.PolicyStatement(sid="InvokeConfiguredModels", actions=list(ACTIONS), resources=self.resource_arns)],
-        )
+        statements = [iam.PolicyStatement(sid="InvokeConfiguredModels", actions=list(ACTIONS), resources=self.resource_arns)]
+        self.input_buckets = list(config.get("limits", {}).get("s3InputBuckets", []))
+        if self.input_buckets:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ReadConfiguredInputBuckets",
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{stack.partition}:s3:::{bucket}/*" for bucket in self.input_buckets],
+                )
+            )
+        self.policy = iam.Policy(self, "Policy", statements=statements)
+        for bucket in self.input_buckets:
+            Validations.of(self.policy).acknowledge(
+                Acknowledgment(
+                    id=f"AwsSolutions-IAM5[Resource::arn:{_nag_partition(stack)}:s3:::{bucket}/*]",
+                    reason=f"Requests may reference any object of '{bucket}' as an image or document (s3Location); the "
+                    "bucket is one the configuration names in limits.s3InputBuckets, and the grant is read-only.",
+                )
+            )
         global_models = sorted(
             {model["modelId"] for model in invocable_models(config).values() if model["profileScope"] == "global"}
         )
-        # cdk-nag names the finding after the rendered ARN: a literal partition, or <AWS::Partition> when unresolved.
-        partition = "<AWS::Partition>" if Token.is_unresolved(stack.partition) else stack.partition
+        partition = _nag_partition(stack)
         for model_id in global_models:
             Validations.of(self.policy).acknowledge(
                 Acknowledgment(

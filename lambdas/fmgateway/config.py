@@ -55,6 +55,11 @@ class GatewayConfig(NamedTuple):
     def max_request_bytes(self) -> int:
         return self.section("limits").get("maxRequestBytes", 262144)
 
+    @property
+    def s3_input_buckets(self) -> frozenset[str]:
+        """Buckets whose objects image/document blocks may reference (``source.s3Location``)."""
+        return frozenset(self.section("limits").get("s3InputBuckets", ()))
+
 
 def parse_config(doc: Any) -> GatewayConfig:
     """Validate ``doc`` and build the runtime view; ``ConfigError`` names the first bad field."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from fmgateway import classifier, routing
+from fmgateway import classifier, difficulty, routing
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE, SKIP, CircuitBreaker
 from fmgateway.cache import ResponseCache, request_key
@@ -215,20 +215,37 @@ class Gateway:
     def decide_tier(
         self, config: GatewayConfig, features: routing.Features, deadline: float
     ) -> tuple[TierDecision, float, float]:
-        """How ``auto`` picks a tier: the learned score or the heuristic (no model call), or the classifier model
-        with the heuristic as its fallback.
-        Returns the decision, the seconds spent on the classifier and what its call cost."""
-        settings_section = config.content_routing
-        if not classifier.enabled(settings_section):
-            return routing.content_decision(features, settings_section), 0.0, 0.0
-        settings = classifier.ClassifierSettings.from_config(settings_section)
+        """How ``auto`` picks a tier. ``heuristic`` / ``learned``: no model call; ``classifier``: the classifier
+        model, the heuristic when it cannot answer; ``learned`` with ``uncertainBand`` (and a classifier section):
+        the learned score, and the classifier only for a score within the band of a threshold, the learned
+        decision standing when it cannot answer. Returns the decision, the classifier's seconds and its cost."""
+        section = config.content_routing
+        if classifier.enabled(section):
+            return self._classify_with_model(config, features, deadline, routing.heuristic_decision(features, section))
+        decision = routing.content_decision(features, section)
+        band = float(section.get("uncertainBand", 0))
+        if (
+            decision.decided_by == "learned"
+            and "classifier" in section
+            and decision.score is not None
+            and decision.thresholds
+            and difficulty.in_uncertain_band(decision.score, decision.thresholds, band)
+        ):
+            return self._classify_with_model(config, features, deadline, decision)
+        return decision, 0.0, 0.0
+
+    def _classify_with_model(
+        self, config: GatewayConfig, features: routing.Features, deadline: float, otherwise: TierDecision
+    ) -> tuple[TierDecision, float, float]:
+        """Ask the classifier model (through its breaker, within its budget); ``otherwise`` decides, with the
+        reason, when it fails, is too slow, gives no valid label or its breaker is open."""
+        settings = classifier.ClassifierSettings.from_config(config.content_routing)
         model, _ = config.catalog.current(config.catalog.models[settings.model])
         candidate = Candidate(model)
         detail: dict[str, Any] = {"model": model.alias}
 
         def fallback(reason: str, seconds: float = 0.0, cost: float = 0.0) -> tuple[TierDecision, float, float]:
-            decision = routing.heuristic_decision(features, settings_section, reason=reason)
-            return decision._replace(classifier=detail), seconds, cost
+            return otherwise._replace(reason=reason, classifier=detail), seconds, cost
 
         decision = self.admit(candidate, config)
         if decision == SKIP:
@@ -253,6 +270,8 @@ class Gateway:
         if label is None:
             return fallback(f"classifier {model.alias} gave no valid label", seconds, cost)
         detail["label"] = label
+        if otherwise.decided_by == "learned":
+            detail["learnedScore"] = otherwise.score  # the score that fell in the band, for the record
         return TierDecision(label, "classifier", score=settings.label_scores[label], classifier=detail), seconds, cost
 
     def admit(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> str:

@@ -10,6 +10,11 @@ from typing import Any
 from fmgateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# What a 413 tells the client to do instead (the stack's REQUEST_TOO_LARGE gateway response says the same).
+LARGE_INPUT_HINT = (
+    "send large images and documents by S3 reference instead: source.s3Location.uri = s3://<bucket>/<key>, "
+    "in a bucket the gateway allows (limits.s3InputBuckets)"
+)
 
 
 def request_id(event: dict) -> str:
@@ -108,7 +113,7 @@ def json_body(event: dict, max_bytes: int) -> dict[str, Any]:
             raise InvalidRequest("body: not valid base64-encoded UTF-8") from None
     size = len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise PayloadTooLarge(f"body: {size} bytes exceeds the limit of {max_bytes} bytes")
+        raise PayloadTooLarge(f"body: {size} bytes exceeds the limit of {max_bytes} bytes; {LARGE_INPUT_HINT}")
     if not raw.strip():
         raise InvalidRequest("body: a JSON object is required")
     body = parse_json(raw)

@@ -87,7 +87,7 @@ def _attempts(payload: dict[str, Any]) -> list[Attempt]:
 
 def classify(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """Step 1, for ``auto`` only: the heuristic, or the classifier model with the heuristic as fallback."""
-    validation.chat_body(payload["request"])  # the checks /v1/chat runs: schema, then Converse's own rules
+    validation.chat_body(payload["request"], gateway.config.get().s3_input_buckets)  # what /v1/chat checks
     prepared = gateway.prepare(ChatRequest.from_body(payload["request"]), started=_started(payload))
     decision = prepared.plan.decision
     return {
@@ -99,7 +99,7 @@ def classify(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
 
 def plan(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """Step 2: the ordered candidates for the tier (lifecycle remap and capability filter included)."""
-    validation.chat_body(payload["request"])  # the checks /v1/chat runs: schema, then Converse's own rules
+    validation.chat_body(payload["request"], gateway.config.get().s3_input_buckets)  # what /v1/chat checks
     classification = payload.get("classification")
     decision = TierDecision.from_json(classification["decision"]) if classification and classification["decision"] else None
     prepared = gateway.prepare(ChatRequest.from_body(payload["request"]), started=_started(payload), decision=decision)

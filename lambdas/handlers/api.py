@@ -6,7 +6,10 @@ every cold start for routing API Gateway has already done.
 
 from __future__ import annotations
 
+import functools
+import os
 import time
+from pathlib import Path
 
 from fmgateway.coldstart import paused_gc
 
@@ -23,6 +26,18 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
 
 def health(event: dict) -> dict:
     return http.respond(200, {"status": "ok"})
+
+
+def api_description(event: dict) -> dict:
+    """The OpenAPI document generated at build time (infra/openapi.py), served as it is."""
+    return {"statusCode": 200, "headers": dict(http.JSON_HEADERS), "body": _openapi_text()}
+
+
+@functools.cache
+def _openapi_text() -> str:
+    # beside handlers/ in the Lambda bundle; local mode generates it at start and names it in FMGW_OPENAPI_FILE
+    path = os.environ.get("FMGW_OPENAPI_FILE") or str(Path(__file__).resolve().parents[1] / "openapi.json")
+    return Path(path).read_text()
 
 
 def list_models(event: dict) -> dict:
@@ -47,8 +62,8 @@ def list_models(event: dict) -> dict:
 
 
 def _chat_body(event: dict) -> dict:
-    body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
-    return validation.chat_body(body)
+    config = runtime.gateway().config.get()
+    return validation.chat_body(http.json_body(event, config.max_request_bytes), config.s3_input_buckets)
 
 
 def chat(event: dict) -> dict:
@@ -110,6 +125,7 @@ def account(result: ChatResult) -> None:
 
 ROUTES: dict[str, dict[str, http.Route]] = {
     "/v1/health": {"GET": health},
+    "/v1/openapi.json": {"GET": api_description},
     "/v1/models": {"GET": list_models},
     "/v1/chat": {"POST": chat},
     "/v1/chat/completions": {"POST": chat_completions},

@@ -16,8 +16,10 @@ MAX_IDEMPOTENCY_KEY = 200
 
 
 def tenant_of(event: dict) -> str:
-    identity = (event.get("requestContext") or {}).get("identity") or {}
-    tenant = identity.get("apiKeyId")
+    """The API key's id: from the key authorizer's context (API key source AUTHORIZER) or, with the header key
+    source, from API Gateway's identity. Both are set by API Gateway, never by the client."""
+    context = event.get("requestContext") or {}
+    tenant = (context.get("authorizer") or {}).get("apiKeyId") or (context.get("identity") or {}).get("apiKeyId")
     if not tenant:
         raise Forbidden("an API key is required")
     return tenant
@@ -25,7 +27,8 @@ def tenant_of(event: dict) -> str:
 
 def submit(event: dict) -> dict:
     tenant = tenant_of(event)
-    body = validation.chat_body(http.json_body(event, runtime.config_source().get().max_request_bytes))
+    config = runtime.config_source().get()
+    body = validation.chat_body(http.json_body(event, config.max_request_bytes), config.s3_input_buckets)
     key = http.header(event, "Idempotency-Key")
     if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
         raise InvalidRequest(f"Idempotency-Key: must be 1 to {MAX_IDEMPOTENCY_KEY} characters")

@@ -88,7 +88,8 @@ def native_frames(stream: ChatStream, request_id: str) -> Iterator[bytes]:
 
 
 def chat_stream(event: dict, path_route: str | None = None) -> dict[str, Any]:
-    body = validation.chat_body(http.json_body(event, runtime.gateway().config.get().max_request_bytes))
+    config = runtime.gateway().config.get()
+    body = validation.chat_body(http.json_body(event, config.max_request_bytes), config.s3_input_buckets)
     if path_route is not None:
         for field in ("model", "tier"):
             if field in body:

@@ -81,7 +81,7 @@ def start_gateway(config_file: Path, env_overrides: dict[str, str] | None = None
         raise RuntimeError("local gateway did not start:\n" + "".join(lines))
     banner = "".join(lines)
     simulator = re.search(r"simulator at (http://\S+)", banner).group(1)
-    keys = re.findall(r"(fmgw-local-\w+) \(plan", banner)
+    keys = re.findall(r"(fmgw-local-[\w-]+) \(plan", banner)
     return RunningGateway(process, f"http://127.0.0.1:{port}", simulator, keys, banner, lines)
 
 

@@ -141,8 +141,11 @@ def converse_problems(body: Any, route: str) -> list[str]:
             if "text" in block and not block["text"].strip():
                 problems.append("blank text")
             for kind in ("image", "document"):
-                if kind in block and not _strict_base64(block[kind]["source"]["bytes"]):
+                source = block[kind]["source"] if kind in block else {}
+                if "bytes" in source and not _strict_base64(source["bytes"]):
                     problems.append("base64")
+                if "s3Location" in source:  # the fuzzed gateway allows no input bucket (limits.s3InputBuckets)
+                    problems.append("s3 bucket not allowed")
     return problems
 
 
@@ -312,7 +315,7 @@ def repaired(body: dict) -> dict:
                 block["text"] = _clean(block["text"])
             for kind in ("image", "document"):
                 if kind in block:
-                    block[kind]["source"]["bytes"] = "aGk="
+                    block[kind]["source"] = {"bytes": "aGk="}
                     if kind == "document":
                         block[kind]["name"] = _clean(block[kind]["name"])
     for block in body.get("system") or []:
@@ -668,7 +671,7 @@ def test_malformed_http_gets_json_errors(fuzz_gateway, tally):
         ("HTTP/3", b"GET /v1/health HTTP/3.0\r\n\r\n", 400),
         ("OPTIONS", b"OPTIONS /v1/chat HTTP/1.1\r\nHost: x\r\n\r\n", 405),
         ("PROPFIND", b"PROPFIND /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 405),
-        ("unknown resource", b"GET /v1/../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 403),
+        ("unknown resource", b"GET /v1/../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 404),
         ("chunked", post + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body), 200),
     ]
     before = len(tally.failures)

@@ -60,3 +60,18 @@ def test_cli_exit_code_is_nonzero_when_a_job_fails(local_gateway):
 def test_cli_reports_usage_errors(local_gateway):
     done = cli(local_gateway)
     assert done.returncode != 0 and "nothing to submit" in done.stderr
+
+
+def test_the_readme_example_runs_as_printed(local_gateway, tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("The client CLI submits") :]
+    block = section[section.index("```bash\n") + len("```bash\n") : section.index("```", section.index("```bash\n") + 7)]
+    assert "http://127.0.0.1:8080" in block and "--key fmgw-local-standard-key" in block
+    assert local_gateway.key == "fmgw-local-standard-key"  # what make local prints for the standard plan
+    script = block.replace("http://127.0.0.1:8080", local_gateway.url)  # the test gateway's port, nothing else
+    for name in (".venv", "lambdas"):  # the repository root, without writing prompts.jsonl into it
+        (tmp_path / name).symlink_to(ROOT / name)
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in results] == ["SUCCEEDED", "SUCCEEDED"]

@@ -34,11 +34,80 @@ def test_models_lists_the_catalog(local_gateway):
     assert all(entry["breaker"] in ("CLOSED", "OPEN", "HALF_OPEN") for entry in data)
 
 
-@pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong"}])
-def test_missing_or_wrong_key_is_403(local_gateway, headers):
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261129/us-east-1/bedrock/aws4_request, Signature=0"}],
+    ids=["no key", "SigV4 only"],
+)
+def test_no_key_is_401_saying_how_to_send_it(local_gateway, headers):
+    response = httpx.post(f"{local_gateway.url}/v1/chat", json=HELLO, headers=headers)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["type"] == "unauthorized"
+    assert "x-api-key" in error["message"] and "Authorization: Bearer <key>" in error["message"]
+
+
+@pytest.mark.parametrize("headers", [{"x-api-key": "wrong-key-0000000000000"}, {"Authorization": "Bearer wrong-key-000000000"}])
+def test_wrong_key_is_403(local_gateway, headers):
     response = httpx.post(f"{local_gateway.url}/v1/chat", json=HELLO, headers=headers)
     assert response.status_code == 403
     assert response.json()["error"]["type"] == "forbidden"
+
+
+def test_x_api_key_wins_over_authorization(local_gateway):
+    headers = {"x-api-key": local_gateway.key, "Authorization": "Bearer wrong-key-000000000"}
+    assert httpx.post(f"{local_gateway.url}/v1/chat", json=HELLO, headers=headers).status_code == 200
+    headers = {"x-api-key": "wrong-key-0000000000000", "Authorization": f"Bearer {local_gateway.key}"}
+    assert httpx.post(f"{local_gateway.url}/v1/chat", json=HELLO, headers=headers).status_code == 403
+
+
+def test_openai_sdk_with_only_base_url_and_api_key(local_gateway):
+    client = openai.OpenAI(base_url=f"{local_gateway.url}/v1", api_key=local_gateway.keys[-1], max_retries=0)
+    completion = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Say hello"}])
+    assert completion.object == "chat.completion" and completion.choices[0].message.content
+    assert {model.id for model in client.models.list()} >= {"nova-pro"}
+    with pytest.raises(openai.PermissionDeniedError):
+        openai.OpenAI(base_url=f"{local_gateway.url}/v1", api_key="wrong-key-000000000", max_retries=0).models.list()
+
+
+def test_boto3_bearer_token_is_accepted(local_gateway, monkeypatch):
+    """What botocore sends for bedrock-runtime with AWS_BEARER_TOKEN_BEDROCK (Authorization: Bearer) or without it
+    (SigV4). botocore sends a bearer token only over HTTPS, which local mode does not serve, so the request it
+    prepares for an https endpoint has its headers replayed over HTTP to the local gateway. The gateway has no native
+    Bedrock paths yet (an unknown path is 404 before any key check, as in API Gateway), so they go to GET /v1/models."""
+    import boto3
+    import botocore.config
+
+    class Sent(Exception):
+        def __init__(self, status: int):
+            self.status = status
+
+    def replay(request, **kwargs):
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        headers.pop("Content-Length", None)
+        raise Sent(httpx.get(f"{local_gateway.url}/v1/models", headers=headers).status_code)
+
+    def converse(token: str | None) -> int:
+        if token is None:
+            monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK", raising=False)
+        else:
+            monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
+        client = boto3.client(
+            "bedrock-runtime",
+            endpoint_url="https://gateway.example",
+            region_name="us-east-1",
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",
+            config=botocore.config.Config(retries={"total_max_attempts": 1}),
+        )
+        client.meta.events.register("before-send.bedrock-runtime.Converse", replay)
+        with pytest.raises(Sent) as sent:
+            client.converse(modelId="auto", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+        return sent.value.status
+
+    assert converse(local_gateway.key) == 200
+    assert converse("wrong-key-000000000") == 403
+    assert converse(None) == 401  # SigV4 only
 
 
 def test_malformed_body_is_400_with_a_message(local_gateway):
@@ -53,7 +122,11 @@ def test_malformed_body_is_400_with_a_message(local_gateway):
 
 def test_unknown_route(local_gateway):
     with local_gateway.client() as client:
-        assert client.get("/v1/unknown").status_code == 403  # as API Gateway answers unknown resources
+        response = client.get("/v1/unknown")
+        assert response.status_code == 404 and response.json()["error"]["type"] == "not_found"
+        response = client.delete("/v1/chat")
+        assert response.status_code == 405 and response.headers["Allow"] == "POST"
+        assert response.json()["error"]["type"] == "method_not_allowed"
 
 
 def test_task_routes(local_gateway):
@@ -126,3 +199,13 @@ def test_orchestrated_route_over_http(local_gateway):
             "/v1/chat/orchestrated", json={"tier": "huge", "messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
         )
         assert refused.status_code == 400 and set(refused.json()["error"]) == {"type", "message", "requestId"}
+
+
+def test_the_api_description_is_served_without_a_key(local_gateway):
+    from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+    response = httpx.get(f"{local_gateway.url}/v1/openapi.json")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    document = response.json()
+    validate(document, cls=OpenAPIV31SpecValidator)
+    assert {"/v1/chat", "/v1/chat/completions", "/v1/jobs/{id}", "/v1/classify"} <= set(document["paths"])

@@ -13,7 +13,6 @@ import pytest
 
 from fmgateway.jobs import QUEUED, now_iso
 from fmgateway.jobs_aws import DynamoJobStore
-from local.api_gateway import api_key_id
 from local.aws_resources import NAMES
 from tests.conftest import CONFIG_FILE
 from tests.e2e.conftest import start_gateway, stop_gateway, wait_until
@@ -33,12 +32,17 @@ def test_a_record_left_flagged_for_enqueue_is_swept_and_processed(sweeping_gatew
         "dynamodb", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
     key = sweeping_gateway.key
+    # the tenant is the key's id, which the key authorizer reads from (moto's) API Gateway
+    apigateway = boto3.client(
+        "apigateway", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    [tenant] = [item["id"] for item in apigateway.get_api_keys(includeValues=True)["items"] if item["value"] == key]
     job_id = uuid.uuid4().hex
     created = time.time() - 3600  # older than enqueueGraceSeconds
     DynamoJobStore(dynamodb, NAMES["FMGW_JOBS_TABLE"]).create(
         {
             "jobId": job_id,
-            "tenant": api_key_id(key),
+            "tenant": tenant,
             "status": QUEUED,
             "createdAt": now_iso(lambda: created),
             "updatedAt": now_iso(lambda: created),

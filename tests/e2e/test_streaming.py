@@ -18,8 +18,8 @@ from tests.e2e.conftest import wait_until
 
 PRIMARY = "claude-haiku-4-5"  # the simple tier's first model; nova-lite follows it
 PRIMARY_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
-# 60 words of 2 tokens each: 120 tokens, about 2.4 s at 20 ms per token
-LONG_REPLY = " ".join(["gateway"] * 60)
+# 120 words of 2 tokens each: 240 tokens, about 4.8 s at 20 ms per token (room for a loaded machine's first chunk)
+LONG_REPLY = " ".join(["gateway"] * 120)
 NATIVE_ORDER = ["messageStart", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata", "gateway"]
 
 
@@ -48,6 +48,8 @@ def sse_events(response: httpx.Response) -> list[tuple[str, dict | str]]:
 
 
 def native(gw, text: str, path: str = "/v1/chat/stream", **body) -> tuple[httpx.Response, list]:
+    if path == "/v1/chat/stream" and "model" not in body and "tier" not in body:
+        body["tier"] = "simple"  # PRIMARY's tier, whatever `auto` would pick for the text
     with (
         gw.client() as client,
         client.stream("POST", path, json={"messages": [{"role": "user", "content": [{"text": text}]}], **body}) as response,
@@ -111,7 +113,7 @@ def test_openai_sdk_streams_async(resilient_gateway):
     first, total, text, usage = asyncio.run(run())
     assert first is not None and first < total / 4, (first, total)
     assert text == LONG_REPLY
-    assert usage is not None and usage.completion_tokens == 120
+    assert usage is not None and usage.completion_tokens == 240
 
 
 def test_openai_stream_without_usage_has_no_usage_chunk(resilient_gateway):

@@ -10,7 +10,7 @@ import pytest
 
 from infra.constructs.api import inline_refs
 from infra.settings import load_schema
-from tests.infra.conftest import api_function, render
+from tests.infra.conftest import api_function, as_list, render, statements_of
 
 
 def path_of(synth, resource_ref: dict) -> str:
@@ -21,16 +21,26 @@ def path_of(synth, resource_ref: dict) -> str:
     return path_of(synth, resource["ParentId"]) + "/" + resource["PathPart"]
 
 
-def methods(synth) -> dict[str, dict]:
+def methods(synth, catch_all: bool = False) -> dict[str, dict]:
+    """Every method by "VERB /path"; the 405 catch-alls (ANY) only with ``catch_all``."""
     found = {}
     for method in synth.resources("AWS::ApiGateway::Method").values():
         props = method["Properties"]
+        if props["HttpMethod"] == "ANY" and not catch_all:
+            continue
         found[f"{props['HttpMethod']} {path_of(synth, props['ResourceId'])}"] = props
     return found
 
 
 def expected_methods(config) -> set[str]:
-    fixed = {"GET /v1/health", "GET /v1/models", "POST /v1/chat", "POST /v1/chat/completions", "POST /v1/chat/orchestrated"}
+    fixed = {
+        "GET /v1/health",
+        "GET /v1/openapi.json",
+        "GET /v1/models",
+        "POST /v1/chat",
+        "POST /v1/chat/completions",
+        "POST /v1/chat/orchestrated",
+    }
     jobs = {"POST /v1/jobs", "GET /v1/jobs/{id}", "DELETE /v1/jobs/{id}"}
     streams = {"POST /v1/chat/stream"} | {f"POST {path}/stream" for path in config["routes"]}
     return fixed | jobs | streams | {f"POST {path}" for path in config["routes"]}
@@ -43,7 +53,7 @@ def streamed(name: str) -> bool:
 
 def test_regional_rest_api(synth):
     synth.template.has_resource_properties(
-        "AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}, "ApiKeySourceType": "HEADER"}
+        "AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["REGIONAL"]}, "ApiKeySourceType": "AUTHORIZER"}
     )
 
 
@@ -52,13 +62,89 @@ def test_resources_and_methods(synth, gateway_config):
     assert {"POST /v1/classify", "POST /v1/generate", "POST /v1/analyze"} <= set(methods(synth))
 
 
-def test_api_key_on_every_method_but_health(synth):
+PUBLIC = {"GET /v1/health", "GET /v1/openapi.json"}
+
+
+def test_key_authorizer_on_every_method_but_the_public_ones(synth):
+    authorizer_id, authorizer = synth.one("AWS::ApiGateway::Authorizer")
     for name, props in methods(synth).items():
-        if name == "GET /v1/health":
-            assert props.get("ApiKeyRequired", False) is False
+        if name in PUBLIC:
+            assert props.get("ApiKeyRequired", False) is False and props["AuthorizationType"] == "NONE", name
+            assert "AuthorizerId" not in props, name
         else:
             assert props["ApiKeyRequired"] is True, name
-        assert props["AuthorizationType"] == "NONE"
+            assert props["AuthorizationType"] == "CUSTOM", name
+            assert props["AuthorizerId"] == {"Ref": authorizer_id}, name
+
+
+def test_key_authorizer_is_an_uncached_request_authorizer_of_the_authorizer_function(synth):
+    _, authorizer = synth.one("AWS::ApiGateway::Authorizer")
+    props = authorizer["Properties"]
+    assert props["Type"] == "REQUEST"
+    # uncached: the cache needs every identity source on every request, and a request carries one of two headers
+    assert props["AuthorizerResultTtlInSeconds"] == 0
+    assert not props.get("IdentitySource")
+    function_id, _ = api_function(synth, "handlers.authorizer.handler")
+    assert function_id in json.dumps(props["AuthorizerUri"])
+    permissions = [
+        res["Properties"]
+        for res in synth.resources("AWS::Lambda::Permission").values()
+        if res["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+    assert permissions and all(p["Principal"] == "apigateway.amazonaws.com" for p in permissions)
+
+
+def test_key_authorizer_reads_only_usage_plans_and_keys(synth):
+    function_id, function = api_function(synth, "handlers.authorizer.handler")
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [s for s in statements_of(synth, role_id) if "apigateway:GET" in as_list(s["Action"])]
+    [statement] = statements
+    assert as_list(statement["Action"]) == ["apigateway:GET"]
+    assert sorted(as_list(statement["Resource"])) == [
+        "arn:aws:apigateway:us-east-1::/apikeys",
+        "arn:aws:apigateway:us-east-1::/usageplans",
+        "arn:aws:apigateway:us-east-1::/usageplans/*/keys",
+    ]
+
+
+def test_every_resource_with_methods_answers_other_methods_with_405(synth):
+    by_path: dict[str, set[str]] = {}
+    for name in methods(synth):
+        verb, path = name.split(" ", 1)
+        by_path.setdefault(path, set()).add(verb)
+    catch_alls = {
+        name.split(" ", 1)[1]: props for name, props in methods(synth, catch_all=True).items() if name.startswith("ANY ")
+    }
+    assert set(catch_alls) == set(by_path)
+    for path, props in catch_alls.items():
+        assert props["AuthorizationType"] == "NONE" and props.get("ApiKeyRequired") is False, path
+        integration = props["Integration"]
+        assert integration["Type"] == "MOCK" and integration["PassthroughBehavior"] == "NEVER"
+        assert set(integration["RequestTemplates"].values()) == {'{"statusCode": 405}'}
+        assert {"application/json", "text/plain", "application/octet-stream"} <= set(integration["RequestTemplates"])
+        [response] = integration["IntegrationResponses"]
+        assert response["StatusCode"] == "405"
+        allow = response["ResponseParameters"]["method.response.header.Allow"]
+        assert set(allow.strip("'").split(", ")) == by_path[path], path
+        body = response["ResponseTemplates"]["application/json"]
+        rendered = json.loads(
+            body.replace("$context.httpMethod", "PUT").replace("$context.resourcePath", path).replace("$context.requestId", "r")
+        )
+        assert rendered["error"]["type"] == "method_not_allowed" and rendered["error"]["requestId"] == "r"
+        assert rendered["error"]["message"].endswith("use " + allow.strip("'"))
+        assert props["MethodResponses"] == [{"StatusCode": "405", "ResponseParameters": {"method.response.header.Allow": True}}]
+
+
+def test_local_mode_and_the_stack_send_the_same_key_and_path_messages():
+    from fmgateway import access, http
+    from infra.constructs import api
+    from local import api_gateway
+
+    assert json.loads(api.UNAUTHORIZED_MESSAGE) == access.UNAUTHORIZED_MESSAGE
+    assert json.loads(api.FORBIDDEN_MESSAGE) == access.FORBIDDEN_MESSAGE
+    assert json.loads(api.NOT_FOUND_MESSAGE) == api_gateway.NOT_FOUND_MESSAGE
+    assert json.loads(api.AUTHORIZER_FAILED_MESSAGE) == api_gateway.AUTHORIZER_FAILED_MESSAGE
+    assert json.loads(api.REQUEST_TOO_LARGE_MESSAGE).endswith(http.LARGE_INPUT_HINT)
 
 
 def test_lambda_proxy_integration(synth):
@@ -204,7 +290,11 @@ def render_template(template: str, message: str = "Forbidden") -> dict:
 @pytest.mark.parametrize(
     ("response_type", "status", "error_type"),
     [
-        ("MISSING_AUTHENTICATION_TOKEN", "403", "forbidden"),
+        ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found"),
+        ("UNAUTHORIZED", "401", "unauthorized"),
+        ("ACCESS_DENIED", "403", "forbidden"),
+        ("AUTHORIZER_FAILURE", "503", "service_unavailable"),
+        ("AUTHORIZER_CONFIGURATION_ERROR", "503", "service_unavailable"),
         ("INVALID_API_KEY", "403", "forbidden"),
         ("THROTTLED", "429", "throttled"),
         ("QUOTA_EXCEEDED", "429", "quota_exceeded"),
@@ -230,3 +320,38 @@ def test_429_responses_carry_retry_after(synth):
     for response_type in ("THROTTLED", "QUOTA_EXCEEDED"):
         retry_after = responses[response_type]["ResponseParameters"]["gatewayresponse.header.Retry-After"]
         assert re.fullmatch(r"'\d+'", retry_after), retry_after
+
+
+def test_unknown_paths_are_404_never_missing_authentication_token(synth):
+    response = gateway_responses(synth)["MISSING_AUTHENTICATION_TOKEN"]
+    template = response["ResponseTemplates"]["application/json"]
+    assert "$context.error" not in template  # API Gateway's own text would be "Missing Authentication Token"
+    assert render_template(template)["error"]["message"].startswith("Not Found")
+
+
+def test_401_says_how_to_send_the_key(synth):
+    response = gateway_responses(synth)["UNAUTHORIZED"]
+    message = render_template(response["ResponseTemplates"]["application/json"])["error"]["message"]
+    assert "x-api-key" in message and "Authorization: Bearer <key>" in message
+    assert response["ResponseParameters"]["gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
+
+
+def test_header_key_source_has_no_authorizer():
+    """The apiKeySource=header context: API Gateway's plain x-api-key check, no authorizer function."""
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra.settings import cdk_json_context
+    from infra.stack import create_stack
+
+    app = App(context={**cdk_json_context(), "apiKeySource": "header", "environment": "plain"})
+    doc = Template.from_stack(create_stack(app, account=None)).to_json()
+    resources = doc["Resources"].values()
+    assert not [r for r in resources if r["Type"] == "AWS::ApiGateway::Authorizer"]
+    [api] = [r for r in resources if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert api["Properties"]["ApiKeySourceType"] == "HEADER"
+    handlers = [r["Properties"].get("Handler") for r in resources if r["Type"] == "AWS::Lambda::Function"]
+    assert "handlers.authorizer.handler" not in handlers
+    for r in resources:
+        if r["Type"] == "AWS::ApiGateway::Method" and r["Properties"]["HttpMethod"] != "ANY":
+            assert r["Properties"]["AuthorizationType"] == "NONE"

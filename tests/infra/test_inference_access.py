@@ -92,3 +92,31 @@ def test_policy_is_attached_to_the_api_streaming_jobs_worker_and_routing_tasks_r
     streaming_role_id = api_function(synth, "run.sh")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
     roles = sorted(ref["Ref"] for ref in policies[0]["Properties"]["Roles"])
     assert roles == sorted([role_id, streaming_role_id, worker_role_id, tasks_role_id])
+
+
+def test_no_s3_read_without_input_buckets(synth):
+    assert not [st for st in bedrock_statements(synth) if "s3:GetObject" in as_list(st["Action"])]
+    role_id = api_function(synth)[1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert not [st for st in statements_of(synth, role_id) if "s3:GetObject" in as_list(st["Action"])]
+
+
+def test_input_buckets_get_s3_get_object_on_exactly_their_objects(gateway_config):
+    """limits.s3InputBuckets: the Bedrock policy (attached to every function that calls Bedrock) may read exactly the
+    objects of those buckets, since Bedrock reads an s3Location with the caller's permissions."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_iam as iam
+    from aws_cdk.assertions import Template
+
+    from infra.constructs.inference_access import InferenceAccess
+    from tests.infra.conftest import render
+
+    config = {**gateway_config, "limits": {**gateway_config.get("limits", {}), "s3InputBuckets": ["team-a-inputs", "scans"]}}
+    stack = Stack(App(), "Inputs", env={"region": "us-east-1"})
+    access = InferenceAccess(stack, "InferenceAccess", config=config)
+    access.policy.attach_to_role(iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")))
+    [policy] = [r for r in Template.from_stack(stack).to_json()["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
+    statements = {st["Sid"]: st for st in render(policy["Properties"]["PolicyDocument"]["Statement"])}
+    reads = statements["ReadConfiguredInputBuckets"]
+    assert reads["Action"] == "s3:GetObject" and reads["Effect"] == "Allow"
+    resources = sorted(arn.replace("${AWS::Partition}", "aws") for arn in as_list(reads["Resource"]))
+    assert resources == ["arn:aws:s3:::scans/*", "arn:aws:s3:::team-a-inputs/*"]

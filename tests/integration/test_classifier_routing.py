@@ -120,3 +120,54 @@ def test_explicit_tiers_and_models_never_call_the_classifier(sim, chat):
     assert chat({**HELLO, "model": "nova-pro"})[0] == 200
     assert chat({"messages": HELLO["messages"], "tier": "medium"})[0] == 200
     assert calls_to(sim, CLASSIFIER) == 0
+
+
+@pytest.fixture
+def chat_learned(sim, tmp_path, monkeypatch):
+    """``learned`` mode with the classifier consulted inside ``uncertainBand`` of a threshold."""
+
+    def make(band: float):
+        sim.reset()
+        doc = json.loads(CONFIG_FILE.read_text())
+        doc["contentRouting"].update(mode="learned", uncertainBand=band)
+        path = tmp_path / f"learned-{band}.json"
+        path.write_text(json.dumps(doc))
+        monkeypatch.setenv("FMGW_CONFIG_FILE", str(path))
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sim.url)
+        monkeypatch.delenv("FMGW_BREAKER_TABLE", raising=False)
+        monkeypatch.delenv("FMGW_CACHE_TABLE", raising=False)
+        runtime.reset()
+        from handlers.api import handler
+
+        def call(body=HELLO) -> tuple[int, dict]:
+            response = handler(api_event("POST", "/v1/chat", body), LambdaContext())
+            return response["statusCode"], json.loads(response["body"])
+
+        return call
+
+    yield make
+    runtime.reset()
+
+
+def test_learned_mode_without_a_band_never_calls_the_classifier(sim, chat_learned):
+    status, body = chat_learned(0)()
+    assert status == 200 and body["gateway"]["routing"]["decidedBy"] == "learned"
+    assert calls_to(sim, CLASSIFIER) == 0
+
+
+def test_a_score_in_the_uncertain_band_is_settled_by_the_classifier(sim, chat_learned):
+    call = chat_learned(0.5)  # the widest band: every score is near a threshold
+    sim.configure(replies={"*nova-micro*": "complex"})
+    status, body = call()
+    routing = body["gateway"]["routing"]
+    assert status == 200 and routing["decidedBy"] == "classifier" and routing["tier"] == "complex"
+    assert 0 <= routing["classifier"]["learnedScore"] <= 1 and calls_to(sim, CLASSIFIER) == 1
+
+
+def test_in_the_band_a_failing_classifier_leaves_the_learned_decision(sim, chat_learned):
+    call = chat_learned(0.5)
+    sim.set_faults(CLASSIFIER, errorCode="ServiceUnavailableException")
+    status, body = call()
+    routing = body["gateway"]["routing"]
+    assert status == 200 and routing["decidedBy"] == "learned" and "failed" in routing["reason"]
+    assert routing["score"] is not None and "threshold" in routing

@@ -429,3 +429,24 @@ def test_a_store_failure_is_a_503_with_retry_after_never_a_500(pipeline, monkeyp
         status, headers, payload = pipeline.call("GET", f"/v1/jobs/{job_id}", job_id=job_id)
     assert status == 503 and headers["Retry-After"] == "1"
     assert payload["error"]["type"] == "service_unavailable" and payload["error"]["requestId"]
+
+
+def test_tenant_is_the_authorizers_key_id(pipeline):
+    """API key source AUTHORIZER: the key authorizer's context carries the key id; it is the tenant, and it wins over
+    anything else in the identity."""
+
+    def call(method, path, tenant, body=None, job_id=None):
+        event = api_event(method, path, body)
+        event["resource"] = "/v1/jobs/{id}" if job_id else "/v1/jobs"
+        event["pathParameters"] = {"id": job_id} if job_id else None
+        event["requestContext"]["identity"] = {"apiKeyId": None}
+        event["requestContext"]["authorizer"] = {"principalId": tenant, "apiKeyId": tenant, "plan": "free"}
+        response = pipeline.api(event, LambdaContext())
+        return response["statusCode"], json.loads(response["body"])
+
+    status, body = call("POST", "/v1/jobs", "key-id-a", CHAT)
+    assert status == 202, body
+    job_id = body["jobId"]
+    assert call("GET", f"/v1/jobs/{job_id}", "key-id-a", job_id=job_id)[0] == 200
+    assert call("GET", f"/v1/jobs/{job_id}", "key-id-b", job_id=job_id)[0] == 404
+    assert pipeline.status(job_id, tenant="key-id-a")["jobId"] == job_id  # the same tenant as the header key source

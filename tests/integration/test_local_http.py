@@ -100,7 +100,7 @@ HELLO = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
         (b"GET /v1/health HTTP/2.0\r\n\r\n", 400, "version"),
         (b"OPTIONS /v1/chat HTTP/1.1\r\nHost: x\r\n\r\n", 405, "use POST"),
         (b"PROPFIND /v1/chat HTTP/1.1\r\nHost: x\r\n\r\n", 405, "use POST"),
-        (b"GET /v1/nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 403, "Missing Authentication Token"),
+        (b"GET /v1/nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404, "no such resource"),
         (b"GET /v1/crash HTTP/1.1\r\nHost: x\r\n\r\n", 502, "Internal server error"),
     ],
     ids=lambda value: repr(value)[:48] if isinstance(value, bytes) else None,

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -144,3 +145,55 @@ def test_odd_text_never_breaks_the_cache_key_or_the_job_record():
     item["request"]["S"].encode("utf-8")  # storable as UTF-8
     assert json.loads(item["request"]["S"]) == {"text": "\ud800 é"}
     assert item["metadata"]["S"] == '{"k":"ü"}'  # ordinary non-ASCII stays unescaped
+
+
+def _s3_image(uri: str, **extra) -> dict:
+    location = {"uri": uri, **extra}
+    return {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"text": "what is this?"}, {"image": {"format": "png", "source": {"s3Location": location}}}],
+            }
+        ]
+    }
+
+
+def test_s3_location_from_an_allowed_bucket_passes():
+    body = _s3_image("s3://team-inputs/scans/a.png", bucketOwner="123456789012")
+    assert validation.chat_body(body, {"team-inputs"}) is body
+    document = {"document": {"format": "pdf", "name": "report", "source": {"s3Location": {"uri": "s3://team-inputs/r.pdf"}}}}
+    validation.chat_body({"messages": [{"role": "user", "content": [document]}]}, {"team-inputs"})
+
+
+@pytest.mark.parametrize(
+    ("buckets", "says"),
+    [
+        ({"team-inputs"}, "bucket 'other-bucket' is not allowed for inputs; allowed buckets: team-inputs"),
+        (set(), "bucket 'other-bucket' is not allowed for inputs; allowed buckets: none is configured"),
+    ],
+)
+def test_s3_location_from_another_bucket_is_400_naming_it(buckets, says):
+    with pytest.raises(InvalidRequest, match=re.escape(says)) as raised:
+        validation.chat_body(_s3_image("s3://other-bucket/a.png"), buckets)
+    assert raised.value.message.startswith("body.messages[0].content[1].image.source.s3Location.uri")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"bytes": "aGk=", "s3Location": {"uri": "s3://team-inputs/a.png"}},  # both
+        {},  # neither
+        {"s3Location": {"uri": "https://team-inputs.s3.amazonaws.com/a.png"}},
+        {"s3Location": {"uri": "s3://team-inputs/a.png", "bucketOwner": "me"}},
+    ],
+)
+def test_binary_source_is_bytes_or_one_s3_location(source):
+    body = {"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": source}}]}]}
+    with pytest.raises(InvalidRequest):
+        validation.chat_body(body, {"team-inputs"})
+
+
+def test_a_body_over_the_limit_says_to_send_large_inputs_by_s3():
+    with pytest.raises(PayloadTooLarge, match="s3Location"):
+        http.json_body({"body": '{"a": "' + "x" * 300 + '"}'}, 100)

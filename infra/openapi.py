@@ -1,0 +1,174 @@
+"""The API description: an OpenAPI 3.1 document generated from ``schemas/`` and the configuration at build time.
+
+One source: the request schemas are the files of ``schemas/`` (draft-04, ``#/definitions`` inlined), the same ones the
+REST API's models are set from (``infra/constructs/api.py``), and the operations are those the REST API creates (the
+fixed routes, the configuration's task routes, the jobs routes). ``make synth`` writes the document into the Lambda
+bundle (``openapi.json``), which the API function serves at ``GET /v1/openapi.json``; local mode generates it at start.
+``tests/infra/test_openapi.py`` checks it against the synthesized REST API (paths, methods, models, validators,
+parameters, authorization) and validates it as OpenAPI 3.1.
+
+OpenAPI 3.1 because its schema dialect (JSON Schema 2020-12) accepts the draft-04 schemas as they are (type arrays
+such as ``["integer", "null"]`` included), which 3.0's schema subset does not. No AWS CDK import here: local mode uses it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from infra.settings import load_schema
+
+DRAFT4 = "http://json-schema.org/draft-04/schema#"
+OPENAPI_VERSION = "3.1.0"
+# schema file -> API Gateway model name (also the document's component name)
+MODELS = {"chat-request.json": "ChatRequest", "openai-chat-request.json": "OpenAIChatCompletionRequest"}
+CHAT, OPENAI = "chat-request.json", "openai-chat-request.json"
+PUBLIC_PATHS = frozenset({("GET", "/v1/health"), ("GET", "/v1/openapi.json")})
+
+
+def inline_refs(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace every internal ``{"$ref": "#/definitions/<name>"}`` with a copy of the definition, recursively, and drop
+    ``definitions``; the root keeps ``$schema`` (draft-04). Cyclic or unknown references raise ValueError."""
+    definitions = schema.get("definitions", {})
+
+    def resolve(node: Any, trail: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [resolve(item, trail) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            ref = node["$ref"]
+            prefix = "#/definitions/"
+            if not isinstance(ref, str) or not ref.startswith(prefix) or ref[len(prefix) :] not in definitions:
+                raise ValueError(f"cannot inline $ref {ref!r}: only #/definitions/<name> of the same schema is supported")
+            name = ref[len(prefix) :]
+            if name in trail:
+                raise ValueError(f"cannot inline recursive $ref {ref!r} ({' -> '.join((*trail, name))})")
+            # Draft-04: siblings of $ref are ignored, so the definition replaces the node.
+            return resolve(copy.deepcopy(definitions[name]), (*trail, name))
+        return {key: resolve(value, trail) for key, value in node.items() if key not in ("definitions", "$schema")}
+
+    inlined = resolve(dict(schema), ())
+    return {"$schema": DRAFT4, **inlined}
+
+
+def operations(config: Mapping[str, Any], *, orchestrated: bool = True, jobs: bool = True) -> list[dict[str, Any]]:
+    """The REST API's operations: (method, path, summary, request schema file or None, status, parameters)."""
+    ops: list[dict[str, Any]] = [
+        {"method": "GET", "path": "/v1/health", "summary": "Liveness (no key)"},
+        {"method": "GET", "path": "/v1/openapi.json", "summary": "This API description (no key)"},
+        {"method": "GET", "path": "/v1/models", "summary": "The model catalog (OpenAI models.list compatible)"},
+        {"method": "POST", "path": "/v1/chat", "summary": "Converse-shaped chat with routing and fallback", "body": CHAT},
+        {
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "summary": "OpenAI Chat Completions (non-streaming)",
+            "body": OPENAI,
+        },
+    ]
+    if orchestrated:
+        ops.append(
+            {
+                "method": "POST",
+                "path": "/v1/chat/orchestrated",
+                "summary": "The /v1/chat body, run by the routing state machine",
+                "body": CHAT,
+            }
+        )
+    for path, tier in config.get("routes", {}).items():
+        ops.append({"method": "POST", "path": path, "summary": f"Task route: tier '{tier}'", "body": CHAT})
+    if jobs:
+        idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
+        job_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ops += [
+            {
+                "method": "POST",
+                "path": "/v1/jobs",
+                "summary": "Submit an async job",
+                "body": CHAT,
+                "status": "202",
+                "parameters": [idempotency],
+            },
+            {"method": "GET", "path": "/v1/jobs/{id}", "summary": "A job's status and result", "parameters": [job_id]},
+            {"method": "DELETE", "path": "/v1/jobs/{id}", "summary": "Cancel a job not yet started", "parameters": [job_id]},
+        ]
+    return ops
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "message", "requestId"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}, "requestId": {"type": "string"}},
+        }
+    },
+}
+ERRORS = {
+    "400": "Invalid request (the message names the field)",
+    "401": "No API key (x-api-key or Authorization: Bearer)",
+    "403": "Unknown or disabled API key",
+    "404": "Not found",
+    "405": "Method not allowed (Allow header)",
+    "413": "Body too large: send large images and documents by S3 reference (s3Location)",
+    "429": "Usage plan throttle or quota (Retry-After)",
+    "502": "Model error",
+    "503": "No candidate could answer (Retry-After)",
+    "504": "Request budget spent",
+}
+
+
+def model_schema(schema_file: str) -> dict[str, Any]:
+    """A request model's schema as the document carries it: the file, ``#/definitions`` inlined, without ``$schema``."""
+    return {key: value for key, value in inline_refs(load_schema(schema_file)).items() if key != "$schema"}
+
+
+def document(
+    config: Mapping[str, Any], *, title: str = "FM Gateway", orchestrated: bool = True, jobs: bool = True
+) -> dict[str, Any]:
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations(config, orchestrated=orchestrated, jobs=jobs):
+        public = (op["method"], op["path"]) in PUBLIC_PATHS
+        responses: dict[str, Any] = {op.get("status", "200"): {"description": "OK", "content": {"application/json": {}}}}
+        for status, description in ERRORS.items():
+            if public and status in ("401", "403", "429"):
+                continue
+            responses[status] = {"description": description, "content": {"application/json": {"schema": error_ref}}}
+        operation: dict[str, Any] = {"summary": op["summary"], "responses": responses}
+        if public:
+            operation["security"] = []
+        if op.get("parameters"):
+            operation["parameters"] = op["parameters"]
+        if op.get("body"):
+            ref = {"$ref": f"#/components/schemas/{MODELS[op['body']]}"}
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+        paths.setdefault(op["path"], {})[op["method"].lower()] = operation
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": title,
+            "version": str(config.get("version", "0")),
+            "description": "One stable API in front of Amazon Bedrock. Send the API key as x-api-key or as "
+            'Authorization: Bearer <key>. Errors: {"error": {"type", "message", "requestId"}}.',
+        },
+        "security": [{"apiKeyHeader": []}, {"bearerKey": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "bearerKey": {"type": "http", "scheme": "bearer", "description": "the API key as a bearer token"},
+            },
+            "schemas": {**{name: model_schema(file) for file, name in MODELS.items()}, "Error": ERROR_SCHEMA},
+        },
+    }
+
+
+def write(config: Mapping[str, Any], path: Path, **options: Any) -> Path:
+    path.write_text(json.dumps(document(config, **options), indent=1) + "\n")
+    return path

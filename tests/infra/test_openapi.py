@@ -1,0 +1,70 @@
+"""The API description (infra/openapi.py): valid OpenAPI 3.1, in the Lambda bundle, and the same API as the REST API
+the stack synthesizes: operations, request models (the same schema files), validators, parameters, authorization."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+from infra import openapi
+from tests.infra.test_api import methods
+
+
+@pytest.fixture(scope="module")
+def document(gateway_config):
+    return openapi.document(gateway_config)
+
+
+def test_it_validates_as_openapi_3_1(document):
+    assert document["openapi"].startswith("3.1")
+    validate(document, cls=OpenAPIV31SpecValidator)
+
+
+def test_its_operations_are_the_rest_apis_methods(synth, document):
+    in_document = {f"{verb.upper()} {path}" for path, item in document["paths"].items() for verb in item}
+    assert in_document == set(methods(synth))
+
+
+def test_request_models_and_validators_match(synth, document):
+    models = {key: res["Properties"] for key, res in synth.resources("AWS::ApiGateway::Model").items()}
+    components = document["components"]["schemas"]
+    for name, props in methods(synth).items():
+        verb, path = name.split(" ", 1)
+        operation = document["paths"][path][verb.lower()]
+        body = operation.get("requestBody")
+        if "RequestModels" in props:
+            model = models[props["RequestModels"]["application/json"]["Ref"]]
+            ref = body["content"]["application/json"]["schema"]["$ref"]
+            assert ref == f"#/components/schemas/{model['Name']}", name
+            # the same schema file, #/definitions inlined: the model carries $schema (draft-04), the document does not
+            assert {k: v for k, v in model["Schema"].items() if k != "$schema"} == components[model["Name"]], name
+            assert body["required"] is True
+        else:
+            assert body is None, name
+        validated = "RequestValidatorId" in props
+        assert validated == (body is not None or bool(operation.get("parameters"))), name
+        required = {
+            key.rsplit(".", 1)[1]: value for key, value in (props.get("RequestParameters") or {}).items()
+        }  # method.request.header.Idempotency-Key -> False
+        documented = {p["name"]: p["required"] for p in operation.get("parameters", [])}
+        assert required == documented, name
+
+
+def test_public_operations_need_no_key_and_the_rest_do(synth, document):
+    for name, props in methods(synth).items():
+        verb, path = name.split(" ", 1)
+        operation = document["paths"][path][verb.lower()]
+        public = props["AuthorizationType"] == "NONE" and not props.get("ApiKeyRequired")
+        assert (operation.get("security") == []) == public, name
+    assert {"apiKeyHeader", "bearerKey"} == set(document["components"]["securitySchemes"])
+
+
+def test_the_bundle_serves_the_document_generated_at_synth(synth, gateway_config):
+    from infra.bundle import LAMBDA_DIR, build_lock
+
+    with build_lock():  # another synth may be restaging the bundle
+        bundled = json.loads(Path(LAMBDA_DIR, "openapi.json").read_text())
+    assert bundled["paths"] == openapi.document(gateway_config)["paths"]

@@ -27,6 +27,7 @@ BUNDLED_ARTIFACT = Path(__file__).with_name("difficulty_model.json")
 ARTIFACT_MAX_AGE = 45.0  # seconds; an S3 artifact is re-read like the configuration (live within a minute)
 HEAD_CHARS = 2000  # n-grams come from the head and tail of long prompts: bounds the cost at any length
 TAIL_CHARS = 500
+PRIOR_PSEUDO_WORDS = 10
 UPPER_TIERS = ("medium", "complex")  # each has a threshold; below the medium one is "simple"
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)*|[$%=+*/^<>?]")
@@ -97,7 +98,9 @@ def _analyse(text: str, word_priors: dict[str, float] | None) -> tuple[set[str],
         if known:
             # fsum: exact, so the result does not depend on set order (string hashing differs per process)
             total = math.fsum(known)
-            dense["prior_mean"] = total / len(known)
+            # Shrunk towards 0 by pseudo-words: a two-word prompt's mean must not look like a long prompt's
+            # (training prompts have dozens of known words; "Say hello" would otherwise score near 1).
+            dense["prior_mean"] = total / (len(known) + PRIOR_PSEUDO_WORDS)
             dense["prior_sum"] = total / math.sqrt(len(known))
             dense["prior_max"] = max(known)
             dense["prior_min"] = min(known)

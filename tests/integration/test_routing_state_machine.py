@@ -280,8 +280,8 @@ def test_a_request_out_of_budget_is_504(make_orchestrated, tmp_path, monkeypatch
     path.write_text(json.dumps(doc))
     monkeypatch.setenv("FMGW_CONFIG_FILE", str(path))
     runtime.reset()
-    orchestrated.sim.set_latency(HAIKU, fixedMs=600)
-    orchestrated.sim.set_faults(HAIKU, errorCode="ServiceUnavailableException")
+    # the primary times out after 0.6 s: less than the 1 s a candidate needs is left for the next one
+    orchestrated.sim.set_faults(HAIKU, timeoutRate=1.0, timeoutSeconds=0.6)
     status, _, body, states = run(orchestrated, {"tier": "simple", "messages": user("Hello")})
     assert status == 504 and body["error"]["type"] == "timeout"
     assert "OutOfTime" in states

@@ -99,6 +99,8 @@ def cost_table(overhead_ms: float) -> str:
 
 def latency(requests: int = 200, warmup: int = 20) -> str:
     sys.path.insert(0, str(ROOT / "lambdas"))
+    for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
+        del os.environ[name]  # an earlier table's local mode pointed boto3 at its own moto; here moto is in-process
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     os.environ.update(POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_NAMESPACE="FMGatewayBench")
     os.environ.update(POWERTOOLS_LOG_LEVEL="WARNING")

@@ -44,10 +44,10 @@ def sim():
         yield simulator
 
 
-@pytest.fixture
-def chat(sim, tmp_path, monkeypatch):
+def chat_with(sim, monkeypatch, config_file: str):
+    """The API handler with ``config_file``, Bedrock from the simulator, in-memory breaker and cache."""
     sim.reset()
-    monkeypatch.setenv("FMGW_CONFIG_FILE", classifier_config(tmp_path))
+    monkeypatch.setenv("FMGW_CONFIG_FILE", config_file)
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sim.url)
     monkeypatch.delenv("FMGW_BREAKER_TABLE", raising=False)
     monkeypatch.delenv("FMGW_CACHE_TABLE", raising=False)
@@ -58,7 +58,12 @@ def chat(sim, tmp_path, monkeypatch):
         response = handler(api_event("POST", "/v1/chat", body), LambdaContext())
         return response["statusCode"], json.loads(response["body"])
 
-    yield call
+    return call
+
+
+@pytest.fixture
+def chat(sim, tmp_path, monkeypatch):
+    yield chat_with(sim, monkeypatch, classifier_config(tmp_path))
     runtime.reset()
 
 
@@ -127,23 +132,11 @@ def chat_learned(sim, tmp_path, monkeypatch):
     """``learned`` mode with the classifier consulted inside ``uncertainBand`` of a threshold."""
 
     def make(band: float):
-        sim.reset()
         doc = json.loads(CONFIG_FILE.read_text())
         doc["contentRouting"].update(mode="learned", uncertainBand=band)
         path = tmp_path / f"learned-{band}.json"
         path.write_text(json.dumps(doc))
-        monkeypatch.setenv("FMGW_CONFIG_FILE", str(path))
-        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sim.url)
-        monkeypatch.delenv("FMGW_BREAKER_TABLE", raising=False)
-        monkeypatch.delenv("FMGW_CACHE_TABLE", raising=False)
-        runtime.reset()
-        from handlers.api import handler
-
-        def call(body=HELLO) -> tuple[int, dict]:
-            response = handler(api_event("POST", "/v1/chat", body), LambdaContext())
-            return response["statusCode"], json.loads(response["body"])
-
-        return call
+        return chat_with(sim, monkeypatch, str(path))
 
     yield make
     runtime.reset()

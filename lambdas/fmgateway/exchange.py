@@ -1,0 +1,125 @@
+"""The values the candidate loop takes and gives (``fmgateway.gateway``): the request, each attempt, a 424 waiting
+for the next model's verdict, the candidate that answered, the prepared request and the result."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from fmgateway.cache import request_key
+from fmgateway.candidates import Candidate
+from fmgateway.catalog import Model
+from fmgateway.config import GatewayConfig
+from fmgateway.routing import Plan
+
+
+class ChatRequest(NamedTuple):
+    """A Converse-shaped request plus what selects the route."""
+
+    messages: list[dict]
+    system: list[dict] | None = None
+    inference: dict | None = None
+    model: str | None = None
+    tier: str | None = None
+    path_route: str | None = None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], path_route: str | None = None) -> ChatRequest:
+        """A validated Converse-shaped body (``/v1/chat``, task routes, jobs, the orchestrated route)."""
+        return cls(
+            messages=body["messages"],
+            system=body.get("system"),
+            inference=body.get("inferenceConfig"),
+            model=body.get("model"),
+            tier=body.get("tier"),
+            path_route=path_route,
+        )
+
+
+class Attempt(NamedTuple):
+    model: str
+    outcome: str  # ok | skipped | throttled | unavailable | timeout | model_error
+    code: str | None = None
+    ms: float = 0.0
+
+    def describe(self) -> dict:
+        return {"model": self.model, "outcome": self.outcome, "code": self.code, "ms": round(self.ms, 1)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Attempt:
+        return cls(data["model"], data["outcome"], data.get("code"), float(data.get("ms", 0.0)))
+
+
+class Deferred(NamedTuple):
+    """A 424 not yet counted against its model: it counts once the next model answers or fails otherwise."""
+
+    alias: str
+    decision: str  # the breaker's admit decision for that call (a probe slot to give back if it never counts)
+    message: str
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Deferred | None:
+        return cls(data["alias"], data["decision"], data["message"]) if data else None
+
+
+class ChatResult(NamedTuple):
+    message: dict
+    stop_reason: str
+    usage: dict
+    model: Model
+    route: str
+    attempts: list[Attempt]
+    degraded: bool
+    cost_usd: float
+    overhead_ms: float
+    notes: list[str] = []  # never mutated: results are built once
+    routing: dict[str, Any] | None = None  # how ``auto`` decided
+
+    def gateway_block(self) -> dict[str, Any]:
+        return {
+            "model": self.model.alias,
+            "modelId": self.model.invoke_id,
+            "route": self.route,
+            "attempts": [attempt.describe() for attempt in self.attempts],
+            "degraded": self.degraded,
+            "usage": self.usage,
+            "costUsd": self.cost_usd,
+            "overheadMs": round(self.overhead_ms, 3),
+            **({"routing": self.routing} if self.routing else {}),
+            **({"notes": self.notes} if self.notes else {}),
+        }
+
+    def body(self) -> dict[str, Any]:
+        """The native (Converse-shaped) response body."""
+        return {
+            "output": {"message": self.message},
+            "stopReason": self.stop_reason,
+            "usage": self.usage,
+            "gateway": self.gateway_block(),
+        }
+
+
+class Chosen(NamedTuple):
+    """The candidate that answered, with what its step returned (a Converse response, or a started stream)."""
+
+    candidate: Candidate
+    decision: str  # the breaker's admit decision (a probe slot to give back if a stream's outcome never counts)
+    response: Any
+    attempts: list[Attempt]
+    model_seconds: float
+
+
+class Prepared(NamedTuple):
+    """A request with its plan, ready for the candidate loop."""
+
+    request: ChatRequest
+    config: GatewayConfig
+    plan: Plan
+    inference: dict[str, Any]
+    started: float  # time.perf_counter() when the request arrived
+    deadline: float  # time.perf_counter() by which the answer must be in hand
+    model_seconds: float = 0.0  # spent waiting for models while preparing (the classifier)
+    extra_cost_usd: float = 0.0  # what preparing cost (the classifier's tokens)
+
+    @property
+    def cache_key(self) -> str:
+        return request_key(self.plan.route, self.request.messages, self.request.system, self.request.inference)

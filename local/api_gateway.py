@@ -218,12 +218,7 @@ class LocalApiGateway:
 
         event = {
             "resource": route.resource,
-            "path": path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": dict(p.split("=", 1) for p in query.split("&") if "=" in p) or None,
-            "pathParameters": params or None,
+            **request_fields(method, path, query, headers, params),
             "requestContext": {
                 "requestId": request_id,
                 "stage": self.stage,
@@ -267,12 +262,7 @@ class LocalApiGateway:
             "type": "REQUEST",
             "methodArn": f"arn:aws:execute-api:us-east-1:000000000000:{self.api_id}/{self.stage}/{method}{path}",
             "resource": resource,
-            "path": path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": dict(p.split("=", 1) for p in query.split("&") if "=" in p) or None,
-            "pathParameters": params or None,
+            **request_fields(method, path, query, headers, params),
             "stageVariables": None,
             "requestContext": {"apiId": self.api_id, "stage": self.stage, "requestId": request_id, "httpMethod": method},
         }
@@ -314,6 +304,18 @@ class LocalApiGateway:
         if self.server:
             self.server.shutdown()
             self.server.server_close()
+
+
+def request_fields(method: str, path: str, query: str, headers: dict[str, str], params: dict | None) -> dict:
+    """The request as API Gateway puts it in both a proxy event and a REQUEST authorizer's event."""
+    return {
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": dict(p.split("=", 1) for p in query.split("&") if "=" in p) or None,
+        "pathParameters": params or None,
+    }
 
 
 class _Context:

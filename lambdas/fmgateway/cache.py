@@ -19,8 +19,11 @@ from fmgateway.ports import ResponseStore
 log = logging.getLogger(__name__)
 
 
-def request_key(route: str, messages: list[dict], system: list[dict] | None, inference: dict | None) -> str:
-    """SHA-256 of the request with key order and runs of whitespace in text normalised away."""
+def request_key(
+    route: str, messages: list[dict], system: list[dict] | None, inference: dict | None, fields: dict | None = None
+) -> str:
+    """SHA-256 of the request with key order and runs of whitespace in text normalised away. ``fields``: the forwarded
+    Converse fields (tools, guardrails, output schema...), which change the answer as much as the messages do."""
 
     def norm(value: Any) -> Any:
         if isinstance(value, dict):
@@ -29,12 +32,15 @@ def request_key(route: str, messages: list[dict], system: list[dict] | None, inf
             return [norm(v) for v in value]
         return value
 
-    canonical = json.dumps(
-        {"route": route, "messages": norm(messages), "system": norm(system or []), "inference": inference or {}},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    shape: dict[str, Any] = {
+        "route": route,
+        "messages": norm(messages),
+        "system": norm(system or []),
+        "inference": inference or {},
+    }
+    if fields:  # only when present: keys of requests without them stay as they were
+        shape["fields"] = norm(fields)
+    canonical = json.dumps(shape, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()  # odd text must not fail a request
 
 

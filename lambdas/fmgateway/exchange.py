@@ -11,6 +11,20 @@ from fmgateway.catalog import Model
 from fmgateway.config import GatewayConfig
 from fmgateway.routing import Plan
 
+# Converse request fields the gateway forwards to the model as they are (issue 10), besides messages, system and
+# inferenceConfig, which it reads. ``requestMetadata`` is not among them: the caller's tags are merged with the
+# gateway's own keys (``ChatRequest.metadata``).
+FORWARDED_FIELDS = (
+    "toolConfig",
+    "guardrailConfig",
+    "additionalModelRequestFields",
+    "additionalModelResponseFieldPaths",
+    "promptVariables",
+    "performanceConfig",
+    "serviceTier",
+    "outputConfig",
+)
+
 
 class ChatRequest(NamedTuple):
     """A Converse-shaped request plus what selects the route."""
@@ -21,6 +35,8 @@ class ChatRequest(NamedTuple):
     model: str | None = None
     tier: str | None = None
     path_route: str | None = None
+    fields: dict[str, Any] | None = None  # FORWARDED_FIELDS present in the request, sent to the model unchanged
+    metadata: dict[str, str] | None = None  # the caller's requestMetadata (the gateway adds its own keys)
 
     @classmethod
     def from_body(cls, body: dict[str, Any], path_route: str | None = None) -> ChatRequest:
@@ -32,6 +48,8 @@ class ChatRequest(NamedTuple):
             model=body.get("model"),
             tier=body.get("tier"),
             path_route=path_route,
+            fields={name: body[name] for name in FORWARDED_FIELDS if name in body} or None,
+            metadata=body.get("requestMetadata"),
         )
 
 
@@ -122,4 +140,5 @@ class Prepared(NamedTuple):
 
     @property
     def cache_key(self) -> str:
-        return request_key(self.plan.route, self.request.messages, self.request.system, self.request.inference)
+        request = self.request
+        return request_key(self.plan.route, request.messages, request.system, request.inference, request.fields)

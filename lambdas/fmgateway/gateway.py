@@ -215,6 +215,8 @@ class Gateway:
         }
         if prepared.request.system:
             body["system"] = prepared.request.system
+        if prepared.request.fields:
+            body.update(prepared.request.fields)
         return body
 
     def converse_step(self, candidate: Candidate, body: dict[str, Any], deadline: float) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def test_a_guardrail_intervention_comes_back_with_its_trace(gw, client):
 
 
 def test_cache_point_usage_is_reported_and_costed(gw, client):
-    system = [{"text": "You answer questions about this long handbook. " * 60}, {"cachePoint": {"type": "default", "ttl": "5m"}}]
+    system = [{"text": "You answer questions about this long handbook. " * 60}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
     bodies = [
         {"tier": "simple", "system": system, "messages": [{"role": "user", "content": [{"text": question}]}]}
         for question in ("What is chapter one about?", "And chapter two?")
@@ -135,13 +135,14 @@ def test_cache_point_usage_is_reported_and_costed(gw, client):
     write, read = first.json()["usage"], second.json()["usage"]
     assert write["cacheWriteInputTokens"] > 0 and "cacheReadInputTokens" not in write
     assert read["cacheReadInputTokens"] == write["cacheWriteInputTokens"] and "cacheWriteInputTokens" not in read
+    assert write["cacheDetails"] == [{"ttl": "1h", "inputTokens": write["cacheWriteInputTokens"]}]  # the TTL asked for
     prices = gw.config["models"]["claude-haiku-4-5"]["pricePer1k"]
     for usage, response in ((write, first), (read, second)):
         expected = (
             usage["inputTokens"] * prices["input"]
             + usage["outputTokens"] * prices["output"]
             + usage.get("cacheReadInputTokens", 0) * prices["cacheRead"]
-            + usage.get("cacheWriteInputTokens", 0) * prices["cacheWrite"]
+            + usage.get("cacheWriteInputTokens", 0) * prices["cacheWrite1h"]  # one-hour writes
         ) / 1000
         assert response.json()["gateway"]["costUsd"] == pytest.approx(expected, abs=1e-9)
         assert response.json()["gateway"]["usage"] == usage

@@ -121,6 +121,7 @@ class Features:
             "toolConfig": "toolConfig" in body,
             "guardrailConfig": "guardrailConfig" in body,
             "outputConfig": "outputConfig" in body,
+            "fields": sorted(name for name in body if name != "messages"),  # every other request field received
         }
         with self.lock:
             self.received.append(entry)

@@ -80,6 +80,19 @@ def test_tool_choice_any_gets_a_tool_use_block_then_the_tool_result_a_final_answ
     assert final["output"]["message"]["content"][0]["text"] == 'Tool result received: {"temperature": 21}'
 
 
+def test_every_forwarded_field_reaches_the_model_through_boto3(gw, client):
+    """botocore's own parameter validation and the simulator accept every field the gateway forwards."""
+    from tests.unit.test_converse_fields import FULL
+
+    response = client.post("/v1/chat", json=FULL)
+    assert response.status_code == 200, response.text
+    assert response.json()["output"]["message"]["content"][0]["text"].startswith("Tool result received:")
+    (call,) = received(gw)
+    forwarded = {"system", "inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields"}
+    forwarded |= {"additionalModelResponseFieldPaths", "requestMetadata", "promptVariables", "performanceConfig"}
+    assert call["fields"] == sorted(forwarded | {"serviceTier", "outputConfig"})
+
+
 def test_request_metadata_reaches_the_model_merged_with_the_five_gateway_keys(gw, client):
     tags = {"team": "search", "use-case": "faq bot: v2"}
     response = client.post("/v1/chat", json={"tier": "simple", "messages": [ASK], "requestMetadata": tags})

@@ -138,6 +138,7 @@ def test_requests_are_recorded_and_reset(sim, client):
     assert listed[0] == {
         "modelId": MODEL, "operation": "converse", "requestMetadata": {"team": "a"}, "toolConfig": True,
         "guardrailConfig": False, "outputConfig": False,
+        "fields": ["requestMetadata", "toolConfig"],
     }  # fmt: skip
     assert len(listed) == 2 and listed[1]["toolConfig"] is False
     for _ in range(105):

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from fmgateway import schemas
+from fmgateway import schemas, strategies
 from fmgateway.catalog import Catalog, Model
 from fmgateway.errors import ConfigError, Unavailable
 
@@ -95,6 +95,10 @@ def parse_config(doc: Any) -> GatewayConfig:
         raise ConfigError(f"config.contentRouting.classifier.model: unknown model '{classifier_model}'")
     if content_routing.get("mode") == "classifier" and classifier_model is None:
         raise ConfigError("config.contentRouting.classifier: mode 'classifier' needs classifier.model")
+
+    problems = strategies.config_problems(doc)
+    if problems:
+        raise ConfigError(problems[0])
 
     return GatewayConfig(
         raw=doc,

@@ -37,6 +37,7 @@ class ChatRequest(NamedTuple):
     path_route: str | None = None
     fields: dict[str, Any] | None = None  # FORWARDED_FIELDS present in the request, sent to the model unchanged
     metadata: dict[str, str] | None = None  # the caller's requestMetadata (the gateway adds its own keys)
+    max_cost_usd: float | None = None  # the caller's cost ceiling: candidates that may cost more are not tried
 
     @classmethod
     def from_body(cls, body: dict[str, Any], path_route: str | None = None) -> ChatRequest:
@@ -50,6 +51,7 @@ class ChatRequest(NamedTuple):
             path_route=path_route,
             fields={name: body[name] for name in FORWARDED_FIELDS if name in body} or None,
             metadata=body.get("requestMetadata"),
+            max_cost_usd=body.get("maxCostUsd"),
         )
 
 
@@ -91,6 +93,7 @@ class ChatResult(NamedTuple):
     overhead_ms: float
     notes: list[str] = []  # never mutated: results are built once
     routing: dict[str, Any] | None = None  # how ``auto`` decided
+    strategy: dict[str, Any] | None = None  # which routing strategy ordered the candidates, and on what figures
 
     def gateway_block(self) -> dict[str, Any]:
         return {
@@ -103,6 +106,7 @@ class ChatResult(NamedTuple):
             "costUsd": self.cost_usd,
             "overheadMs": round(self.overhead_ms, 3),
             **({"routing": self.routing} if self.routing else {}),
+            **({"strategy": self.strategy} if self.strategy else {}),
             **({"notes": self.notes} if self.notes else {}),
         }
 

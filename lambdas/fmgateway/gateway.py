@@ -114,7 +114,7 @@ class Gateway:
             candidates, dropped = strategies.within_cost(candidates, features.input_tokens, features.max_tokens, max_cost_usd)
         pinned = plan.candidates[:1] if plan.kind in ("alias", "model") else []
         if pinned and pinned[0].alias in dropped:
-            raise InvalidRequest(f"body.maxCostUsd: {pinned[0].alias} {dropped[pinned[0].alias]}, over {max_cost_usd:g} USD")
+            raise InvalidRequest(f"body.maxCostUsd: {pinned[0].alias} {dropped[pinned[0].alias]} USD")
         choice = strategies.order(
             settings, candidates[len(pinned) :], self.health, input_tokens=features.input_tokens, max_tokens=features.max_tokens
         )

@@ -111,7 +111,7 @@ def within_cost(
         if cost <= ceiling:
             kept.append(candidate)
         else:
-            dropped[candidate.alias] = f"maxCostUsd: may cost up to {cost:.6g} USD"
+            dropped[candidate.alias] = f"may cost up to {cost:.6g} USD, over maxCostUsd {ceiling:g}"
     if not kept:
         cheapest = min(estimated_cost(candidate, input_tokens, max_tokens) for candidate in pool)
         raise InvalidRequest(

@@ -116,6 +116,28 @@ def router_artifact_objects(config: Mapping[str, Any]) -> tuple[str, str] | None
     return bucket, f"{folder}*" if folder else key
 
 
+def strategy_problems(config: Mapping[str, Any]) -> list[str]:
+    """The routing strategies' cross references (README "Routing strategies"); the Lambdas' own check
+    (``fmgateway.strategies.config_problems``) says the same at load, with the field path."""
+    tiers = config["tiers"]
+    problems: list[str] = []
+    for tier, settings in config.get("tierStrategies", {}).items():
+        if tier not in tiers:
+            problems.append(f"tierStrategies names tier '{tier}', which is not configured")
+            continue
+        for section in ("weights", "quality"):
+            for alias in settings.get(section, {}):
+                if alias not in tiers[tier]:
+                    problems.append(f"tierStrategies.{tier}.{section} names '{alias}', which is not a candidate of tier '{tier}'")
+        if settings["strategy"] == "weighted" and not any(weight > 0 for weight in settings.get("weights", {}).values()):
+            problems.append(f"tierStrategies.{tier}: strategy 'weighted' needs a weight above 0 for at least one candidate")
+        if "minQuality" in settings and not any(
+            settings.get("quality", {}).get(alias, 0) >= settings["minQuality"] for alias in tiers[tier]
+        ):
+            problems.append(f"tierStrategies.{tier}.minQuality: no candidate of tier '{tier}' reaches it")
+    return problems
+
+
 def check_config(config: Mapping[str, Any], region: str) -> None:
     """Cross-field checks JSON Schema cannot express, for a stack deployed in ``region``.
 
@@ -147,6 +169,7 @@ def check_config(config: Mapping[str, Any], region: str) -> None:
         for alias in chain:
             if alias not in models:
                 problems.append(f"tier '{tier}' names model '{alias}', which is not configured")
+    problems.extend(strategy_problems(config))
     if not invocable_models(config):
         problems.append("every configured model is retired: nothing can be invoked")
     if problems:

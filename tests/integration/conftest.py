@@ -81,7 +81,7 @@ class Api:
 @pytest.fixture
 def api(dynamodb, monkeypatch, tmp_path):
     # One attempt per candidate: each stubbed answer or error is one model call, so the scripts read as
-    # the fallback order. Same-model retries are tested in tests/unit/test_bedrock.py.
+    # the fallback order. Same-model retries are tested in tests/unit/test_gateway_retries.py.
     config = json.loads(CONFIG_FILE.read_text())
     config["retries"] = {"maxAttempts": 1}
     config_file = tmp_path / "gateway.json"

@@ -54,7 +54,10 @@ def build(config_doc, clock):
         config_doc["circuitBreaker"].update(stateCacheSeconds=0)
         sleeps: list[float] = []
         gateway = Gateway(
-            StaticSource(parse_config(config_doc)), invoker, CircuitBreaker(MemoryBreakerStore(), clock=clock), sleep=sleeps.append
+            StaticSource(parse_config(config_doc)),
+            invoker,
+            CircuitBreaker(MemoryBreakerStore(), clock=clock),
+            sleep=sleeps.append,
         )
         return gateway, sleeps
 

@@ -116,7 +116,9 @@ def test_exploration_share_sends_that_share_to_the_others(config):
     assert firsts["claude-sonnet-4-5"] / 10000 == pytest.approx(0.05, abs=0.008)
     assert firsts["llama4-maverick"] / 10000 == pytest.approx(0.05, abs=0.008)
     # an explored order keeps the others behind in their measured order
-    assert all(aliases(c)[1:] in (["nova-pro", "llama4-maverick"], ["nova-pro", "claude-sonnet-4-5"]) for c in choices if c.explored)
+    assert all(
+        aliases(c)[1:] in (["nova-pro", "llama4-maverick"], ["nova-pro", "claude-sonnet-4-5"]) for c in choices if c.explored
+    )
 
 
 def test_errors_orders_by_recent_error_rate(config):
@@ -145,7 +147,11 @@ def test_cost_orders_by_estimated_cost_of_this_request(config):
 
 
 def test_cost_with_a_quality_floor_skips_candidates_below_it(config):
-    settings = {"strategy": "cost", "quality": {"claude-sonnet-4-5": 0.9, "nova-pro": 0.6, "llama4-maverick": 0.75}, "minQuality": 0.7}
+    settings = {
+        "strategy": "cost",
+        "quality": {"claude-sonnet-4-5": 0.9, "nova-pro": 0.6, "llama4-maverick": 0.75},
+        "minQuality": 0.7,
+    }
     choice = strategies.order(settings, medium(config), NoHealth(), input_tokens=1000, max_tokens=500)
     assert "nova-pro" not in aliases(choice) and set(aliases(choice)) == {"claude-sonnet-4-5", "llama4-maverick"}
     assert "minQuality" in choice.describe()["dropped"]["nova-pro"]
@@ -215,11 +221,20 @@ def test_latency_strategy_in_the_gateway_and_the_orchestrated_plan(config_doc):
     ("strategies_section", "message"),
     [
         ({"huge": {"strategy": "cost"}}, "config.tierStrategies.huge: unknown tier 'huge'"),
-        ({"simple": {"strategy": "weighted", "weights": {"nova-pro": 1}}}, "config.tierStrategies.simple.weights.nova-pro: not a candidate"),
+        (
+            {"simple": {"strategy": "weighted", "weights": {"nova-pro": 1}}},
+            "config.tierStrategies.simple.weights.nova-pro: not a candidate",
+        ),
         ({"simple": {"strategy": "weighted", "weights": {"nova-lite": 0}}}, "needs a weight above 0"),
         ({"simple": {"strategy": "latency", "minQuality": 0.5}}, "only the 'cost' strategy has a quality floor"),
-        ({"simple": {"strategy": "cost", "quality": {"nova-lite": 0.3}, "minQuality": 0.5}}, "no candidate of tier 'simple' has quality"),
-        ({"simple": {"strategy": "weighted", "weights": {"nova-lite": 1}, "explorationShare": 0.1}}, "only 'latency' and 'errors' explore"),
+        (
+            {"simple": {"strategy": "cost", "quality": {"nova-lite": 0.3}, "minQuality": 0.5}},
+            "no candidate of tier 'simple' has quality",
+        ),
+        (
+            {"simple": {"strategy": "weighted", "weights": {"nova-lite": 1}, "explorationShare": 0.1}},
+            "only 'latency' and 'errors' explore",
+        ),
         ({"simple": {"strategy": "fastest"}}, "config.tierStrategies.simple.strategy"),
         ({"simple": {"strategy": "latency", "explorationShare": 0.9}}, "config.tierStrategies.simple.explorationShare"),
     ],

@@ -109,9 +109,9 @@ def test_all_fail_serves_the_cached_answer_marked_degraded(parts):
     assert result.degraded is True
     assert result.message == first.message
     assert result.cost_usd == 0
-    # the last candidate is retried (retries.maxAttempts 3 in all) within the retry budget: no healthy one is left
-    assert [a.outcome for a in result.attempts] == ["unavailable"] * 5
-    assert [a.model for a in result.attempts][2:] == ["llama4-maverick"] * 3
+    # the last candidate is retried (retries.maxAttempts 4 in all) within the retry budget: no healthy one is left
+    assert [a.outcome for a in result.attempts] == ["unavailable"] * 6
+    assert [a.model for a in result.attempts][2:] == ["llama4-maverick"] * 4
 
 
 def test_cache_matches_normalised_requests_only(parts):

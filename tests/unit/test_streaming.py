@@ -98,7 +98,7 @@ def test_all_candidates_refusing_before_the_first_token_raise_503(parts):
     with pytest.raises(Unavailable) as raised:
         stream(gateway, "never answered")
     assert raised.value.retry_after >= 1
-    assert invoker.models_called == [SONNET, NOVA_PRO, MAVERICK, MAVERICK, MAVERICK]  # the last one retried (maxAttempts 3)
+    assert invoker.models_called == [SONNET, NOVA_PRO, *[MAVERICK] * 4]  # the last one retried (retries.maxAttempts 4)
 
 
 def test_closing_stops_the_upstream_read_and_counts_nothing(parts):

@@ -13,7 +13,7 @@ from constructs import Construct
 from infra import openapi
 from infra.constructs.api import GatewayApi
 from infra.constructs.config_store import ConfigStore
-from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_letter_queue
+from infra.constructs.functions import ROUTING_TASKS_MEMORY_MB, GatewayFunctions, acknowledge_no_dead_letter_queue
 from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.jobs import Jobs
 from infra.constructs.key_authorizer import KeyAuthorizerFunction
@@ -81,6 +81,7 @@ class GatewayStack(Stack):
         routing_tasks = self.functions.create(
             "RoutingTasks",
             handler="handlers.routing_tasks.handler",
+            memory_size=ROUTING_TASKS_MEMORY_MB,
             description="FM Gateway orchestrated routing: the state machine's Lambda tasks (classify, plan, admit, invoke, "
             "record, fallback)",
             timeout=Duration.seconds(28),

@@ -109,12 +109,12 @@ class Gateway:
         settings = strategies.settings_for(config.raw, plan.tier)
         if settings.get("strategy", "ordered") == "ordered" and max_cost_usd is None:
             return plan
+        pinned = plan.candidates[:1] if plan.kind in ("alias", "model") else []
         candidates, dropped = list(plan.candidates), dict[str, str]()
         if max_cost_usd is not None:
-            candidates, dropped = strategies.within_cost(candidates, features.input_tokens, features.max_tokens, max_cost_usd)
-        pinned = plan.candidates[:1] if plan.kind in ("alias", "model") else []
-        if pinned and pinned[0].alias in dropped:
-            raise InvalidRequest(f"body.maxCostUsd: {pinned[0].alias} {dropped[pinned[0].alias]} USD")
+            candidates, dropped = strategies.within_cost(
+                candidates, features.input_tokens, features.max_tokens, max_cost_usd, pinned[0] if pinned else None
+            )
         choice = strategies.order(
             settings, candidates[len(pinned) :], self.health, input_tokens=features.input_tokens, max_tokens=features.max_tokens
         )

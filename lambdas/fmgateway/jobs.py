@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from fmgateway import routing
+from fmgateway import routing, strategies
 from fmgateway.config import GatewayConfig
 from fmgateway.errors import Conflict, GatewayError, NotFound
 from fmgateway.gateway import ChatRequest, Gateway
@@ -140,7 +140,10 @@ class Jobs:
         request = ChatRequest.from_body(body)
         max_tokens = (request.inference or {}).get("maxTokens", config.default_max_tokens)
         features = routing.extract_features(request.messages, request.system, max_tokens)
-        routing.plan(config, features, model=request.model, tier=request.tier)
+        plan = routing.plan(config, features, model=request.model, tier=request.tier)
+        if request.max_cost_usd is not None:  # a ceiling no candidate meets is the submitter's 400 too
+            pinned = plan.candidates[0] if plan.kind in ("alias", "model") else None
+            strategies.within_cost(plan.candidates, features.input_tokens, max_tokens, request.max_cost_usd, pinned)
 
     def _repeat(self, marker: dict, request_hash: str) -> dict:
         if marker.get("requestHash") != request_hash:

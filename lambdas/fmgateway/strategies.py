@@ -100,10 +100,10 @@ def order(
 
 
 def within_cost(
-    pool: list[Candidate], input_tokens: int, max_tokens: int, ceiling: float
+    pool: list[Candidate], input_tokens: int, max_tokens: int, ceiling: float, pinned: Candidate | None = None
 ) -> tuple[list[Candidate], dict[str, str]]:
     """The candidates whose worst-case cost for this request fits ``ceiling``, and why the others were dropped; a 400
-    naming ``body.maxCostUsd`` when none fits."""
+    naming ``body.maxCostUsd`` when none fits, or when ``pinned`` (a model asked for by name) does not."""
     kept: list[Candidate] = []
     dropped: dict[str, str] = {}
     for candidate in pool:
@@ -112,6 +112,8 @@ def within_cost(
             kept.append(candidate)
         else:
             dropped[candidate.alias] = f"may cost up to {cost:.6g} USD, over maxCostUsd {ceiling:g}"
+    if pinned is not None and pinned.alias in dropped:
+        raise InvalidRequest(f"body.maxCostUsd: {pinned.alias} {dropped[pinned.alias]} USD")
     if not kept:
         cheapest = min(estimated_cost(candidate, input_tokens, max_tokens) for candidate in pool)
         raise InvalidRequest(

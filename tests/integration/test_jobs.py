@@ -392,6 +392,9 @@ for _ in range(40):
         (json.dumps({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]}), "messages[0].role"),
         (json.dumps({"messages": [CHAT["messages"][0], CHAT["messages"][0]]}), "messages[1].role: roles must alternate"),
         (json.dumps({**CHAT, "model": "no-such-model"}), "body.model: unknown model"),
+        (json.dumps({**CHAT, "maxCostUsd": 0.000001, "inferenceConfig": {"maxTokens": 4000}}), "body.maxCostUsd: 1e-06 USD"),
+        (json.dumps({**CHAT, "maxCostUsd": 0.01, "model": "claude-opus-4-1"}), "body.maxCostUsd: claude-opus-4-1 may cost"),
+        (json.dumps({**CHAT, "maxCostUsd": 0}), "maxCostUsd"),
         (
             json.dumps({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"bytes": "aGé="}}}]}]}),
             "messages[0].content[0].image.source.bytes",

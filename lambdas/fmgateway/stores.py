@@ -15,7 +15,7 @@ def iso_timestamp(epoch: float) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_NUMBER_FIELDS = ("failures", "windowStart", "openUntil", "probes", "probeLeaseUntil", "successes")
+_NUMBER_FIELDS = ("failures", "windowStart", "openUntil", "probes", "probeLeaseUntil", "successes", "calls")
 
 
 class DynamoBreakerStore:

@@ -82,3 +82,12 @@ def test_schema_violation_fails_synth(tmp_path, config):
     path.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="models/nova-pro/profileScope"):
         load_settings(context(configFile=str(path)))
+
+
+def test_the_old_breaker_count_fails_synth_saying_what_replaces_it(tmp_path, config):
+    config["circuitBreaker"]["failureThreshold"] = 5
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="circuitBreaker/failureThreshold: replaced by failureRateThreshold") as raised:
+        load_settings(context(configFile=str(path)))
+    assert "minimumCalls" in str(raised.value)

@@ -7,9 +7,9 @@ from fmgateway.health_stats import Counts
 from fmgateway.health_store import MemoryHealthStore
 from fmgateway.stores import MemoryBreakerStore
 from tests.breaker_scenarios import BREAKER, SCENARIOS
+from tests.conftest import FakeClock
 
 SETTINGS = BREAKER
-from tests.conftest import FakeClock
 
 
 def run_scenario(breaker: CircuitBreaker, store, clock: FakeClock, steps, key="m"):

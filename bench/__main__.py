@@ -1,5 +1,5 @@
-"""``make bench``: the overhead, routing-time, cold-start, cost, orchestrated, streaming, throttling and right-sizing tables,
-in one run."""
+"""``make bench``: the overhead, routing-time, cold-start, cost, orchestrated, streaming, model-health-at-scale,
+throttling and right-sizing tables, in one run."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         choices=(
-            "overhead", "routing", "cold-start", "cost", "orchestrated", "streaming", "authorizer", "throttling", "rightsizing",
+            "overhead", "routing", "cold-start", "cost", "orchestrated", "streaming", "authorizer", "health-scale",
+            "throttling", "rightsizing",
         ),
     )  # fmt: skip
     parser.add_argument("--stream-requests", type=int, default=200, help="streams (and non-streamed calls) per path")
@@ -48,6 +49,10 @@ def main() -> None:
         print(orchestrated.cost_table(added), end="\n\n", flush=True)
     if args.only in (None, "streaming"):
         print(streaming.run(args.stream_requests), end="\n\n", flush=True)
+    if args.only in (None, "health-scale"):
+        from bench import health_scale
+
+        print(health_scale.run(), end="\n\n", flush=True)
     if args.only in (None, "throttling"):
         print(throttling.run(300), end="\n\n", flush=True)
     if args.only in (None, "rightsizing"):

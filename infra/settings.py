@@ -87,8 +87,26 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / name).read_text())
 
 
+# Settings of older configurations and what replaced them (the same table as fmgateway.config.REPLACED_SETTINGS; infra
+# does not import the Lambda code): rejected at synth with the way forward, never mapped silently.
+REPLACED_SETTINGS = {
+    ("circuitBreaker", "failureThreshold"): (
+        "replaced by failureRateThreshold (percent of the window's calls, e.g. 50) and minimumCalls (the fewest calls in "
+        "the window before the rate counts, e.g. 20): the breaker opens on a failure rate, not a count"
+    ),
+}
+
+
 def validate_config(doc: Any, source: str = "config") -> dict[str, Any]:
     """Validate a gateway configuration document against schemas/gateway-config.json (draft-04)."""
+    if isinstance(doc, Mapping):
+        replaced = [
+            f"  {section}/{name}: {message}"
+            for (section, name), message in REPLACED_SETTINGS.items()
+            if isinstance(doc.get(section), Mapping) and name in doc[section]
+        ]
+        if replaced:
+            raise ConfigError(f"{source} uses settings that were replaced:\n" + "\n".join(replaced))
     validator = Draft4Validator(load_schema(CONFIG_SCHEMA.name))
     errors = sorted(validator.iter_errors(doc), key=lambda err: list(err.absolute_path))
     if errors:

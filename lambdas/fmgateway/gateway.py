@@ -21,7 +21,7 @@ from fmgateway.candidates import Candidate
 from fmgateway.config import ConfigSource, GatewayConfig
 from fmgateway.errors import GatewayError, InvalidRequest, ModelError, Unavailable, UpstreamTimeout
 from fmgateway.exchange import Attempt, ChatRequest, ChatResult, Chosen, Deferred, Prepared
-from fmgateway.health import HealthView, NoHealth
+from fmgateway.health import HealthMonitor, HealthView
 from fmgateway.ports import ModelInvoker
 from fmgateway.retry_budget import RETRIED_KINDS, RetryBudget, backoff_seconds
 from fmgateway.routing import Plan, TierDecision
@@ -50,15 +50,16 @@ class Gateway:
         breaker: CircuitBreaker,
         cache: ResponseCache | None = None,
         profile: str = "sync",
-        health: HealthView | None = None,
+        health_view: HealthView | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         """``profile="jobs"`` uses ``jobs.timeouts`` (long generations, no API Gateway 29 s limit);
         ``profile="orchestrated"`` makes one call per invocation: the state machine's Retry does the retrying.
-        ``health``: the live picture the routing strategies order candidates by (``NoHealth``: configured order)."""
+        ``health_view``: what the routing strategies order candidates by (default: the breaker's health monitor, the
+        live picture shared by every sandbox; ``NoHealth``: the configured order)."""
         self.config, self.invoker, self.breaker, self.cache = config, invoker, breaker, cache
         self.profile = profile
-        self.health: HealthView = health if health is not None else NoHealth()
+        self.health_view: HealthView = health_view if health_view is not None else breaker.health
         self.retry_budget = RetryBudget()  # per sandbox: one gateway per process and profile
         self._sleep = sleep
 
@@ -116,7 +117,11 @@ class Gateway:
                 candidates, features.input_tokens, features.max_tokens, max_cost_usd, pinned[0] if pinned else None
             )
         choice = strategies.order(
-            settings, candidates[len(pinned) :], self.health, input_tokens=features.input_tokens, max_tokens=features.max_tokens
+            settings,
+            candidates[len(pinned) :],
+            self.health_view,
+            input_tokens=features.input_tokens,
+            max_tokens=features.max_tokens,
         )
         choice = choice._replace(candidates=[*pinned, *choice.candidates], dropped={**dropped, **choice.dropped})
         return plan._replace(candidates=choice.candidates, strategy=choice.describe())
@@ -175,7 +180,7 @@ class Gateway:
             seconds = time.perf_counter() - call_started
             detail.update(ms=round(seconds * 1000, 1), error=err.code)
             if err.transient:
-                self.record_failure(candidate, config)
+                self.record_failure(candidate, config, kind=err.kind)
             return fallback(f"classifier {model.alias} failed ({err.code})", seconds)
         seconds = time.perf_counter() - call_started
         usage = _usage(response.get("usage", {}))
@@ -194,8 +199,24 @@ class Gateway:
     def admit(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> str:
         return self.breaker.admit(candidate.breaker_key, config.breaker, now=now)
 
-    def record_failure(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> None:
-        self.breaker.record_failure(candidate.breaker_key, config.breaker, now=now)
+    @property
+    def health(self) -> HealthMonitor:
+        """The live health picture (``HealthView``): what the breaker's rate rule and the routing strategies read."""
+        return self.breaker.health
+
+    def record_failure(
+        self,
+        candidate: Candidate,
+        config: GatewayConfig,
+        now: float | None = None,
+        kind: str = "unavailable",
+        caller: str | None = None,
+    ) -> None:
+        self.breaker.record_failure(candidate.breaker_key, config.breaker, now=now, kind=kind, caller=caller)
+
+    def record_success(self, candidate: Candidate, config: GatewayConfig, now: float | None = None, **figures: Any) -> None:
+        """``figures``: ``latency_ms``, ``ttft_ms``, ``output_tokens``, ``generation_ms`` for the health window."""
+        self.breaker.record_success(candidate.breaker_key, config.breaker, now=now, **figures)
 
     def after_failure(
         self,
@@ -205,13 +226,14 @@ class Gateway:
         err: InvocationError,
         deferred: Deferred | None,
         now: float | None = None,
+        caller: str | None = None,
     ) -> Deferred | None:
         """Count a transient failure on the breakers, isolating failures that follow the request: a 424 is deferred
         until the next model's outcome; a second 424 in a row means the request is the cause, so neither counts and
         the caller gets a 502 quoting both models (``ModelError``). Returns what is deferred now."""
         if err.code == REQUEST_SHAPED_ERROR:
             if deferred is None:
-                return Deferred(candidate.alias, decision, err.message)
+                return Deferred(candidate.alias, decision, err.message, caller)
             self.settle(config, deferred, counts=False)
             if decision == PROBE:
                 self.breaker.release(candidate.breaker_key, config.breaker)
@@ -221,7 +243,7 @@ class Gateway:
                 "models); change it or choose another model."
             )
         self.settle(config, deferred, counts=True, now=now)
-        self.record_failure(candidate, config, now=now)
+        self.record_failure(candidate, config, now=now, kind=err.kind, caller=caller)
         return None
 
     def settle(self, config: GatewayConfig, deferred: Deferred | None, counts: bool, now: float | None = None) -> None:
@@ -230,7 +252,7 @@ class Gateway:
             return
         candidate = Candidate(config.catalog.models[deferred.alias])
         if counts:
-            self.record_failure(candidate, config, now=now)
+            self.record_failure(candidate, config, now=now, kind="model_error", caller=deferred.caller)
         elif deferred.decision == PROBE:
             self.breaker.release(candidate.breaker_key, config.breaker)
 
@@ -264,6 +286,7 @@ class Gateway:
         (``record_success=False``: the caller records the outcome later, as a stream does at its end); every failure is
         raised as ``InvocationError``, after giving back a probe slot when it says nothing about the model's health (a
         transient one is for the caller to record, after any retries of its own)."""
+        started = time.perf_counter()
         try:
             response = (step or self.converse_step)(candidate, body, deadline)
         except InvocationError as err:
@@ -271,7 +294,9 @@ class Gateway:
                 self.breaker.release(candidate.breaker_key, config.breaker)
             raise
         if record_success:
-            self.breaker.record_success(candidate.breaker_key, config.breaker)
+            ms = (time.perf_counter() - started) * 1000
+            output_tokens = (response.get("usage") or {}).get("outputTokens") if isinstance(response, dict) else None
+            self.record_success(candidate, config, latency_ms=ms, output_tokens=output_tokens, generation_ms=ms)
         return response
 
     def invoke(
@@ -339,6 +364,8 @@ class Gateway:
                     routing=plan.decision.describe() if plan.decision else None,
                     strategy=plan.strategy,
                 )
+        if attempts and all(attempt.code == "circuit_open" for attempt in attempts):
+            self.health.events.no_healthy_candidate(plan.tier or plan.route)
         tried = ", ".join(f"{a.model} ({a.code or a.outcome})" for a in attempts) or "none"
         retry_after = self.breaker.retry_after([c.breaker_key for c in plan.candidates]) or DEFAULT_RETRY_AFTER
         if out_of_time:
@@ -405,7 +432,7 @@ class Gateway:
                         retries += 1
                         self._sleep(delay)
                         continue
-                    deferred = self.after_failure(config, candidate, decision, err, deferred)
+                    deferred = self.after_failure(config, candidate, decision, err, deferred, caller=prepared.request.caller)
                     break
                 except GatewayError:
                     self.settle(config, deferred, counts=False)  # the request was at fault: say nothing of the models

@@ -222,7 +222,7 @@ class Jobs:
         job.update(started)
 
         try:
-            result = self._gateway().chat(ChatRequest.from_body(job["request"]))
+            result = self._gateway().chat(ChatRequest.from_body(job["request"], caller=job.get("tenant")))
         except GatewayError as err:
             if err.status in PERMANENT_STATUSES:
                 return self._finish(job, run_id, FAILED, error={"type": err.type, "message": err.message})

@@ -73,7 +73,7 @@ def list_models(event: dict) -> dict:
                 **model.describe(),
                 "tiers": [tier for tier, chain in config.tiers.items() if model.alias in chain],
                 "breaker": gateway.breaker.display_state(states[model.invoke_id]),
-                "health": live_health(gateway.health.figures(Candidate(model).health_key)),
+                "health": live_health(gateway.health_view.figures(Candidate(model).health_key)),
             }
         )
     return http.respond(200, {"object": "list", "data": data, "configVersion": config.version})
@@ -86,7 +86,7 @@ def _chat_body(event: dict) -> dict:
 
 def chat(event: dict) -> dict:
     body = _chat_body(event)
-    return _converse_response(event, run(ChatRequest.from_body(body)))
+    return _converse_response(event, run(ChatRequest.from_body(body, caller=http.caller(event))))
 
 
 def task(event: dict, tier: str) -> dict:
@@ -95,13 +95,13 @@ def task(event: dict, tier: str) -> dict:
         if field in body:
             path = event.get("resource") or event.get("path")
             raise InvalidRequest(f"body.{field}: {path} takes its tier from the path; use /v1/chat to choose")
-    return _converse_response(event, run(ChatRequest.from_body(body, path_route=tier)))
+    return _converse_response(event, run(ChatRequest.from_body(body, path_route=tier, caller=http.caller(event))))
 
 
 def chat_completions(event: dict) -> dict:
     body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
     schemas.validate("openai-chat-request", body)
-    result = run(openai_compat.to_chat_request(body))
+    result = run(openai_compat.to_chat_request(body)._replace(caller=http.caller(event)))
     payload = openai_compat.to_response(result, http.request_id(event), int(time.time()))
     return http.respond(200, payload, openai_compat.gateway_headers(result))
 

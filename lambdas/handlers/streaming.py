@@ -58,7 +58,7 @@ def _open(event: dict, request: ChatRequest) -> ChatStream:
     gateway = runtime.gateway()
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
-    return streaming.open_stream(gateway, gateway.prepare(request))
+    return streaming.open_stream(gateway, gateway.prepare(request._replace(caller=http.caller(event))))
 
 
 def _stream_headers(stream: ChatStream) -> dict[str, str]:

@@ -99,3 +99,12 @@ def test_routing_strategy_cross_references_fail_synth(config, section, message):
         check_config(config, "us-east-1")
     config["tierStrategies"] = {"simple": {"strategy": "latency", "explorationShare": 0.05}}
     check_config(config, "us-east-1")
+
+
+def test_the_old_breaker_count_fails_synth_saying_what_replaces_it(tmp_path, config):
+    config["circuitBreaker"]["failureThreshold"] = 5
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="circuitBreaker/failureThreshold: replaced by failureRateThreshold") as raised:
+        load_settings(context(configFile=str(path)))
+    assert "minimumCalls" in str(raised.value)

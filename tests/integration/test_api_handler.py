@@ -44,7 +44,7 @@ def test_models_shows_each_models_live_health_from_the_health_view(api):
                 return HealthFigures(calls=200, failures=10, throttles=6, p50_ms=420.0, p99_ms=1900.0, ttft_p50_ms=180.0)
             return None
 
-    api.gateway.health = Seen()
+    api.gateway.health_view = Seen()
     models = {entry["id"]: entry for entry in api.call("GET", "/v1/models")[2]["data"]}
     assert models["claude-sonnet-4-5"]["health"] == {
         "calls": 200,

@@ -25,7 +25,7 @@ class StaticSource:
 
 @pytest.fixture
 def parts(config_doc, clock):
-    config_doc["circuitBreaker"].update(failureThreshold=2, stateCacheSeconds=0)
+    config_doc["circuitBreaker"].update(failureRateThreshold=50, minimumCalls=2, stateCacheSeconds=0)
     invoker = FakeInvoker()
     breakers = MemoryBreakerStore()
     responses = MemoryResponseStore(clock=clock)

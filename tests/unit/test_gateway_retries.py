@@ -114,14 +114,14 @@ def test_an_open_alternative_is_not_healthy_so_the_current_one_is_retried(build,
     gateway, sleeps = build(invoker, maxAttempts=3)
     config = gateway.config.get()
     for key in (NOVA_PRO, MAVERICK):  # open both alternatives
-        for _ in range(config.breaker["failureThreshold"]):
-            gateway.breaker.record_failure(key, config.breaker)
+        for _ in range(config.breaker["minimumCalls"]):
+            gateway.breaker.record_failure(key, config.breaker, kind="unavailable")
     result = gateway.chat(medium())
     assert invoker.models_called == [SONNET, SONNET] and len(sleeps) == 1 and result.model.alias == "claude-sonnet-4-5"
 
 
 def test_the_retry_budget_caps_retries_at_a_share_of_recent_calls(build, config_doc):
-    config_doc["circuitBreaker"]["failureThreshold"] = 10**6  # an outage the breakers have not caught yet
+    config_doc["circuitBreaker"]["minimumCalls"] = 10**6  # an outage the breakers have not caught yet
     throttled = {fragment: (10**6, "throttled", "ThrottlingException") for fragment in ("sonnet", "nova-pro", "maverick")}
     invoker = FlakyInvoker(throttled)
     gateway, sleeps = build(invoker, maxAttempts=5, budgetRatio=0.1, minRetriesPerSecond=0)

@@ -169,7 +169,9 @@ def test_max_cost_usd_drops_dear_candidates_and_refuses_when_none_fits(config):
 
 
 def gateway_for(config_doc, health=None) -> Gateway:
-    return Gateway(StaticSource(parse_config(config_doc)), FakeInvoker(), CircuitBreaker(MemoryBreakerStore()), health=health)
+    return Gateway(
+        StaticSource(parse_config(config_doc)), FakeInvoker(), CircuitBreaker(MemoryBreakerStore()), health_view=health
+    )
 
 
 def test_the_gateway_answers_from_the_cheapest_fitting_model_and_reports_the_strategy(config_doc):

@@ -17,7 +17,7 @@ HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]
 
 @pytest.fixture
 def parts(config_doc, clock):
-    config_doc["circuitBreaker"].update(failureThreshold=2, stateCacheSeconds=0)
+    config_doc["circuitBreaker"].update(failureRateThreshold=50, minimumCalls=2, stateCacheSeconds=0)
     config_doc["timeouts"]["streamBudgetSeconds"] = 60
     invoker = FakeStreamingInvoker()
     breakers = MemoryBreakerStore()
@@ -37,8 +37,8 @@ def stream(gateway, text="Hello"):
 
 
 def failures(gateway, invoke_id):
-    config = gateway.config.get()
-    return gateway.breaker.current([invoke_id], config.breaker)[invoke_id].failures
+    """Failures counted against the model in the health window (where the breaker's rate rule reads them)."""
+    return gateway.health.totals(invoke_id).get("f", 0)
 
 
 def test_success_streams_every_event_then_records_success_cost_and_cache(parts):

@@ -6,8 +6,9 @@
 - ``ordered``: the configured chain;
 - ``weighted``: a weighted random first choice (``weights``: alias -> share), the rest by weight, then the chain;
 - ``latency``: lowest recent p50 (``metric: "p50"``) or time to first token (``"ttft"``) among candidates with
-  at least ``minCalls`` calls and an error rate under ``maxErrorRate``; with probability ``explorationShare``
-  (default 0.05) one of the other candidates goes first, so a model that recovered is measured again;
+  at least ``minCalls`` calls and an error rate under ``maxErrorRate`` (candidates with fewer calls go first until
+  they have them); with probability ``explorationShare`` (default 0.05) one of the others goes first, so a model
+  that recovered is measured again;
 - ``cost``: cheapest estimated cost for this request (catalog prices, estimated input tokens, the output
   tokens it may produce), among candidates that meet the optional quality floor (``quality`` + ``minQuality``);
 - ``errors``: lowest recent error rate (throttles included), candidates with too few calls count as 0.
@@ -168,10 +169,12 @@ def _latency(settings: Mapping[str, Any], pool: list[Candidate], health: HealthV
         seen = figures[candidate.alias]
         value = None if seen is None else (seen.ttft_p50_ms if metric == "ttft" else seen.p50_ms)
         if seen is None or seen.calls < min_calls or value is None:
-            return (1, 0.0, index)  # not measured enough: after the measured healthy ones, in configured order
+            # not measured enough (new, or idle for a window): first, in configured order, until it has ``minCalls``
+            # calls in the window; a sandbox counts its own calls at once, so that costs it at most ``minCalls`` calls
+            return (0, 0.0, index)
         if seen.error_rate >= max_error_rate:
             return (2, value, index)  # failing: last, fastest first
-        return (0, value, index)
+        return (1, value, index)
 
     ordered = [candidate for _, candidate in sorted(enumerate(pool), key=rank)]
     ordered, explored = _explore(ordered, float(settings.get("explorationShare", DEFAULT_EXPLORATION)), rng)

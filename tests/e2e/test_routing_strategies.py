@@ -101,3 +101,69 @@ def test_under_cost_the_cheapest_fitting_model_answers(strategy_gateway):
         refused = ask(client, "medium", maxCostUsd=0.000002)
         assert refused.status_code == 400 and refused.json()["error"]["message"].startswith("body.maxCostUsd")
         assert ask(client, "medium", maxCostUsd=0.05).json()["gateway"]["costUsd"] <= 0.05
+
+
+@pytest.fixture(scope="module")
+def latency_gateway(tmp_path_factory):
+    """Tier simple = A (claude-haiku-4-5), B (nova-lite) under ``latency``; a 10 s health window keeps recovery short."""
+    config = json.loads(CONFIG_FILE.read_text())
+    config["tiers"]["simple"] = [A, B]
+    config["tierStrategies"] = {"simple": {"strategy": "latency", "explorationShare": 0.05, "minCalls": 5}}
+    config["plans"]["premium"].update(rateLimit=10000, burstLimit=10000)
+    config["circuitBreaker"].update(windowSeconds=10, stateCacheSeconds=1)
+    path = tmp_path_factory.mktemp("config") / "gateway.json"
+    path.write_text(json.dumps(config))
+    gateway = start_gateway(path)
+    yield gateway
+    stop_gateway(gateway)
+
+
+A, B = "claude-haiku-4-5", "nova-lite"
+A_ID, B_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0", "us.amazon.nova-lite-v1:0"
+
+
+def set_latency(gw, model: str, ms: int) -> None:
+    httpx.post(
+        f"{gw.simulator}/_sim/latency", json={"model": model, "fixedMs": ms, "perTokenMs": 0}, timeout=5
+    ).raise_for_status()
+
+
+def answered_by(client: httpx.Client) -> str:
+    response = ask(client, "simple")
+    assert response.status_code == 200, response.text
+    return response.json()["gateway"]["model"]
+
+
+def test_latency_sends_traffic_to_the_faster_model_and_back_when_the_other_recovers(latency_gateway):
+    gw = latency_gateway
+    gw.reset_faults()
+    set_latency(gw, A_ID, 30)  # A at 3x B's latency
+    set_latency(gw, B_ID, 10)
+    try:
+        with gw.client() as client:
+            for _ in range(40):  # warm-up: each candidate gets its minCalls and the window fills
+                answered_by(client)
+            models = {m["id"]: m["health"] for m in client.get("/v1/models").json()["data"]}
+            assert models[A]["p50Ms"] > models[B]["p50Ms"] and models[B]["calls"] >= 5, models
+            firsts = [answered_by(client) for _ in range(500)]
+            share_b = firsts.count(B) / len(firsts)
+            print(f"latency: B answered {share_b:.1%} of 500 (A explored {firsts.count(A)} times)")
+            assert share_b >= 0.9
+            assert firsts.count(A) > 0  # exploration keeps A measured
+
+            # A recovers, now faster than B: within the exploration bound (one health window, 10 s, plus the data's
+            # staleness: flush 1 s + cache 1 s + a bucket 2 s) A is first again
+            set_latency(gw, A_ID, 1)
+            recovered = time.monotonic()
+            bound = 10 + 1 + 1 + 2 + 3  # + 3 s for a loaded machine
+            recent: list[str] = []
+            while time.monotonic() - recovered < bound:
+                recent = [*recent[-19:], answered_by(client)]
+                if len(recent) == 20 and recent.count(A) >= 16:
+                    break
+            took = time.monotonic() - recovered
+            print(f"latency: traffic back on A after {took:.1f} s")
+            assert len(recent) == 20 and recent.count(A) >= 16, f"A has {recent.count(A)} of the last 20 after {took:.1f} s"
+    finally:
+        set_latency(gw, A_ID, 0)
+        set_latency(gw, B_ID, 0)

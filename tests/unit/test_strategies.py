@@ -83,16 +83,16 @@ def test_latency_puts_the_fastest_measured_healthy_candidate_first(config):
     assert "explored" not in block
 
 
-def test_latency_by_ttft_and_unmeasured_candidates_after_measured_ones(config):
+def test_latency_by_ttft_and_unmeasured_candidates_first_until_measured(config):
     health = FixedHealth(
         {
             "claude-sonnet": HealthFigures(calls=50, p50_ms=100.0, ttft_p50_ms=400.0),
             "nova-pro": HealthFigures(calls=50, p50_ms=900.0, ttft_p50_ms=150.0),
-            "maverick": HealthFigures(calls=2, p50_ms=1.0, ttft_p50_ms=1.0),  # under minCalls: not measured enough
+            "maverick": HealthFigures(calls=2, p50_ms=900.0, ttft_p50_ms=900.0),  # under minCalls: measured first
         }
     )
     settings = {"strategy": "latency", "metric": "ttft", "explorationShare": 0}
-    assert aliases(strategies.order(settings, medium(config), health)) == ["nova-pro", "claude-sonnet-4-5", "llama4-maverick"]
+    assert aliases(strategies.order(settings, medium(config), health)) == ["llama4-maverick", "nova-pro", "claude-sonnet-4-5"]
     # nothing known at all: the configured order
     assert aliases(strategies.order(settings, medium(config), NoHealth())) == [c.alias for c in medium(config)]
 

@@ -68,3 +68,11 @@ def test_the_bundle_serves_the_document_generated_at_synth(synth, gateway_config
     with build_lock():  # another synth may be restaging the bundle
         bundled = json.loads(Path(LAMBDA_DIR, "openapi.json").read_text())
     assert bundled["paths"] == openapi.document(gateway_config)["paths"]
+
+
+def test_max_cost_usd_is_in_the_request_model_and_the_document(synth, document):
+    """Issue 14: the per-request cost ceiling is a documented, validated body field (400 below its minimum)."""
+    field = document["components"]["schemas"]["ChatRequest"]["properties"]["maxCostUsd"]
+    assert field["type"] == "number" and field["minimum"] > 0
+    models = [json.loads(json.dumps(res["Properties"]["Schema"])) for res in synth.resources("AWS::ApiGateway::Model").values()]
+    assert any("maxCostUsd" in model.get("properties", {}) for model in models)

@@ -2,7 +2,9 @@
 
 ``HealthFigures`` is the merged recent window of one candidate's ``health_key`` (every sandbox's statistics,
 summed from the shared store). The strategies (``fmgateway.strategies``) and ``GET /v1/models`` read it through a
-``HealthView``; the recorder and the shared store that fill it live beside it here.
+``HealthView``; ``HealthMonitor`` (below) is the recorder and the view: per-sandbox statistics in memory, merged into
+the shared store (``fmgateway.health_store``) at a bounded rate, read back from a cached read. The arithmetic of the
+statistics is in ``fmgateway.health_stats``; README "Model health and the rate breaker" says how stale it can be.
 """
 
 from __future__ import annotations

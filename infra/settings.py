@@ -123,6 +123,28 @@ def invocable_models(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {alias: model for alias, model in config["models"].items() if model["lifecycle"] != "retired"}
 
 
+def tier_candidates(config: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Each tier's candidates as (alias, health key): retired aliases replaced by their successors, as the router does;
+    the health key is what the functions name a model in their metrics (``Candidate.health_key``: the inference
+    profile id, or the model id in-region)."""
+    models = config["models"]
+    tiers: dict[str, list[tuple[str, str]]] = {}
+    for tier, chain in config["tiers"].items():
+        candidates: list[tuple[str, str]] = []
+        for alias in chain:
+            seen = {alias}
+            while models[alias]["lifecycle"] == "retired" and models[alias].get("successor") not in (None, *seen):
+                alias = models[alias]["successor"]
+                seen.add(alias)
+            model = models[alias]
+            scope = model["profileScope"]
+            key = model["modelId"] if scope == "in-region" else f"{scope}.{model['modelId']}"
+            if (alias, key) not in candidates:
+                candidates.append((alias, key))
+        tiers[tier] = candidates
+    return tiers
+
+
 def router_artifact_objects(config: Mapping[str, Any]) -> tuple[str, str] | None:
     """(bucket, key pattern) the functions may read a difficulty artifact from: the folder of the configured
     ``contentRouting.artifact``, so a newer artifact beside it goes live through AppConfig without a deploy."""

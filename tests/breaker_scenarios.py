@@ -6,7 +6,9 @@ close. ``HEALTH`` is the configuration's ``health`` section (10 s buckets). Each
 expected decision or None, expected state afterwards). Events: ``admit`` (expects allow/probe/skip), ``fail``, ``ok``.
 The scenario's clock starts on a bucket boundary. A closing probe answers in the second it was admitted: the state
 machine records a success at the time its Invoke state was entered (its clock inside a task), the Python executor at
-the time the call ends, and closing starts the window at that time.
+the time the call ends, and closing starts the window at that time. Slow-call rows (``slowCallMs``) are in
+tests/unit/test_breaker.py only: the state machine measures real latency, which a held call in the conformance harness
+cannot set; it records each success's latency through the same ``Gateway.record_success`` as the Lambda path.
 """
 
 SETTINGS = {

@@ -5,6 +5,10 @@ executor and the tests share one scenario table. ``CircuitBreaker`` applies them
 ``BreakerStore`` with compare-and-set writes (atomic conditional updates in DynamoDB) and keeps a
 short-lived in-memory copy so a healthy request reads at most once per ``stateCacheSeconds`` and never
 writes.
+
+Outcomes are recorded in the live health window (``fmgateway.health.HealthMonitor``), not on the breaker item: CLOSED
+opens on the failure (or slow-call) rate of that window with a minimum number of calls and a per-key cap, so the item
+is written once per transition, never once per failure.
 """
 
 from __future__ import annotations

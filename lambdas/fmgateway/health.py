@@ -2,7 +2,9 @@
 
 ``HealthFigures`` is the merged recent window of one candidate's ``health_key`` (every sandbox's statistics,
 summed from the shared store). The strategies (``fmgateway.strategies``) and ``GET /v1/models`` read it through a
-``HealthView``; the recorder and the shared store that fill it live beside it here.
+``HealthView``; ``HealthMonitor`` (below) is the recorder and the view: per-sandbox statistics in memory, merged into
+the shared store (``fmgateway.health_store``) at a bounded rate, read back from a cached read. The arithmetic of the
+statistics is in ``fmgateway.health_stats``; README "Model health and the rate breaker" says how stale it can be.
 """
 
 from __future__ import annotations
@@ -135,6 +137,12 @@ class HealthMonitor:
         self._read_at = float("-inf")
         self._read_running = False
         self._interest: dict[str, float] = {}
+        # What figures() computed, per key, and the data it was computed from: recomputed only when the key's own
+        # statistics, the store's copy or the window moved (the strategies ask for every candidate on every request).
+        self._shared_version = 0  # bumped whenever the read copy or the written-since list changes
+        self._key_versions: dict[str, int] = {}  # bumped whenever a key's unwritten statistics change
+        self._figures: dict[str, tuple[tuple[int, int, int], HealthFigures | None]] = {}
+        self._shared_totals: dict[str, tuple[tuple[int, int], Stats]] = {}
         self._executor = None
         if background:
             from concurrent.futures import ThreadPoolExecutor
@@ -179,6 +187,7 @@ class HealthMonitor:
         bucket = self.settings.bucket(at)
         with self._lock:
             health_stats.add_into(self._pending.setdefault(key, {}).setdefault(bucket, {}), stats)
+            self._key_versions[key] = self._key_versions.get(key, 0) + 1
             self._interest[key] = at
             due = at - self._last_flush >= self.settings.flush_interval_seconds
             if due:
@@ -211,6 +220,9 @@ class HealthMonitor:
             if not writes:
                 return
             self._flushes += 1
+            self._shared_version += 1
+            for key, _, _ in writes:
+                self._key_versions[key] = self._key_versions.get(key, 0) + 1
             number = self._flushes
             self._unseen += [(number, key, bucket, stats) for key, bucket, stats in writes]
         shard = self.shard
@@ -269,6 +281,7 @@ class HealthMonitor:
                     self._items[item] = found[item]
             self._unseen = [entry for entry in self._unseen if entry[0] > seen_flush]
             self._read_at = at
+            self._shared_version += 1
 
     def _buckets(self, key: str, at: float, since: float = 0.0) -> list[tuple[int, Stats]]:
         """The key's statistics per bucket of the window at ``at`` (newest first), leaving out buckets that ended
@@ -303,11 +316,44 @@ class HealthMonitor:
         return suffixes
 
     def totals(self, key: str, at: float | None = None) -> Stats:
+        """Everything known of ``key`` over the window at ``at``: the store's copy, what this sandbox wrote since it
+        was read, and what it has not written yet (the first two summed once per change, not per call)."""
         at = self.clock() if at is None else at
-        return health_stats.merged(stats for _, stats in self._buckets(key, at))
+        self._maybe_refresh(at)
+        buckets = self.settings.window_buckets(at)
+        window = set(buckets)
+        with self._lock:
+            self._interest[key] = at
+            version = (self._shared_version, buckets[0])
+            cached = self._shared_totals.get(key)
+            if cached is None or cached[0] != version:
+                shared: Stats = {}
+                for (item_key, _, bucket), stats in self._items.items():
+                    if item_key == key and bucket in window:
+                        health_stats.add_into(shared, stats)
+                for _, item_key, bucket, stats in self._unseen:
+                    if item_key == key and bucket in window:
+                        health_stats.add_into(shared, stats)
+                cached = self._shared_totals[key] = (version, shared)
+            total = dict(cached[1])
+            for bucket, stats in self._pending.get(key, {}).items():
+                if bucket in window:
+                    health_stats.add_into(total, stats)
+        return total
 
     def figures(self, health_key: str) -> HealthFigures | None:
-        stats = self.totals(health_key)
+        at = self.clock()
+        version = (self._shared_version, self.settings.bucket(at), self._key_versions.get(health_key, 0))
+        memo = self._figures.get(health_key)
+        fresh = self.store is None or self._read_at + self.settings.cache_seconds > at  # else: time to ask the store
+        if memo is not None and memo[0] == version and fresh:
+            self._interest[health_key] = at
+            return memo[1]
+        figures = self._figures_of(self.totals(health_key, at))
+        self._figures[health_key] = (version, figures)
+        return figures
+
+    def _figures_of(self, stats: Stats) -> HealthFigures | None:
         if not stats.get("c"):
             return None
         generation_ms = stats.get("om", 0.0)

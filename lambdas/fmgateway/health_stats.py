@@ -61,7 +61,7 @@ def success(
         stats[f"t{histogram_index(ttft_ms)}"] = 1
     if output_tokens and generation_ms and generation_ms > 0:
         stats["ot"] = output_tokens
-        stats["om"] = round(generation_ms, 1)
+        stats["om"] = round(generation_ms, 3)
     return stats
 
 

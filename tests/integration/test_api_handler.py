@@ -1,6 +1,6 @@
 import pytest
 
-from tests.integration.conftest import BREAKER_TABLE
+from tests.integration.conftest import BREAKER_TABLE, HEALTH_TABLE
 
 HELLO = {"messages": [{"role": "user", "content": [{"text": "Hello"}]}]}
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -285,3 +285,17 @@ def test_hostile_openai_bodies_are_400(api, body, says):
 def test_wrong_method_names_the_allowed_ones(api):
     status, headers, _ = api.call("DELETE", "/v1/chat")
     assert status == 405 and headers["Allow"] == "POST"
+
+
+def test_the_callers_key_reaches_the_health_window_and_the_table(api):
+    """The API key id from API Gateway's request context is what the per-key cap counts failures by."""
+    from fmgateway import health_stats
+
+    api.fails("ServiceUnavailableException", 503)
+    api.answers()
+    assert api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})[0] == 200
+    slot = f"k{health_stats.key_slot('key-1')}"
+    assert api.gateway.health.totals(SONNET)[slot] == 1
+    api.gateway.health.wait()
+    items = api.dynamodb.scan(TableName=HEALTH_TABLE)["Items"]
+    assert any(item["pk"]["S"].startswith(SONNET + "#") and item.get(slot) == {"N": "1"} for item in items)

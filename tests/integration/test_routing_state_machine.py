@@ -169,6 +169,10 @@ def test_a_throttled_primary_is_retried_once_then_falls_to_the_next(orchestrated
     assert orchestrated.calls(SONNET) == 2  # the machine's Retry, not botocore's: one retry
     assert "RecordFailure" in states
     assert orchestrated.failures(SONNET) == 1  # one failure after the retries, as in the Lambda path
+    from fmgateway import health_stats, runtime
+
+    totals = runtime.gateway("orchestrated").health.totals(SONNET)
+    assert totals[f"k{health_stats.key_slot('key-1')}"] == 1  # the execution's tenant reached the per-key count
 
 
 def test_all_down_serves_the_cached_answer_marked_degraded(orchestrated):

@@ -145,3 +145,33 @@ def test_histogram_quantiles_are_within_ten_percent():
     assert health_stats.quantile(stats, "l", 0.5) == pytest.approx(1000, rel=0.1)
     assert health_stats.quantile(stats, "l", 0.99) == pytest.approx(1980, rel=0.1)
     assert len(health_stats.histogram_sample(stats, "l")) <= 100
+
+
+def test_a_slow_store_never_holds_up_recording_or_reading(clock):
+    """Background mode: writes and reads wait on the worker, never on the caller's thread."""
+    import threading
+    import time
+
+    release = threading.Event()
+
+    class Slow(MemoryHealthStore):
+        def add(self, key, stats, expires_at):
+            release.wait(5)
+            super().add(key, stats, expires_at)
+
+        def get_many(self, keys):
+            release.wait(5)
+            return super().get_many(keys)
+
+    store = Slow(clock)
+    health = monitor(clock, store, background=True)
+    started = time.perf_counter()
+    for _ in range(50):
+        health.record_success(KEY, CFG, clock(), latency_ms=5)
+        health.figures(KEY)
+        clock.advance(0.5)  # a flush and a read fall due all the time
+    assert time.perf_counter() - started < 1.0  # the store is stuck; nothing above waited for it
+    assert health.figures(KEY).calls == 50
+    release.set()
+    health.wait()
+    assert store.writes >= 1

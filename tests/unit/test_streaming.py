@@ -57,6 +57,9 @@ def test_success_streams_every_event_then_records_success_cost_and_cache(parts):
     assert chat.result.message["content"][0]["text"] == "one two three"
     assert chat.result.usage == {"inputTokens": 1000, "outputTokens": 2000, "totalTokens": 3000}
     assert chat.result.cost_usd == pytest.approx(chat.model.cost_usd(1000, 2000))
+    figures = gateway.health.figures(SONNET)  # the stream's end is one call in the health window, with its TTFT
+    assert (figures.calls, figures.failures) == (1, 0) and figures.ttft_p50_ms is not None and figures.p50_ms is not None
+    assert figures.output_tokens_per_second and figures.output_tokens_per_second > 0
     block = chat.gateway_block()
     assert block["model"] == "claude-sonnet-4-5" and block["degraded"] is False and block["timeToFirstTokenMs"] >= 0
     # the assembled answer is the degraded cache's: every model down now, the same request streams it marked degraded

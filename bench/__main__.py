@@ -1,4 +1,5 @@
-"""``make bench``: the overhead, routing-time, cold-start, cost, orchestrated and streaming tables, in one run."""
+"""``make bench``: the overhead, routing-time, cold-start, cost, orchestrated, streaming, model-health-at-scale,
+throttling and right-sizing tables, in one run."""
 
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per cold-start variant")
     parser.add_argument(
-        "--only", choices=("overhead", "routing", "cold-start", "cost", "orchestrated", "streaming", "authorizer")
-    )
+        "--only",
+        choices=(
+            "overhead", "routing", "cold-start", "cost", "orchestrated", "streaming", "authorizer", "health-scale",
+            "throttling", "rightsizing",
+        ),
+    )  # fmt: skip
     parser.add_argument("--stream-requests", type=int, default=200, help="streams (and non-streamed calls) per path")
     parser.add_argument("--orchestrated-requests", type=int, default=200, help="requests of the orchestrated comparison")
     args = parser.parse_args()
 
-    from bench import authorizer, cold_start, cost, orchestrated, overhead, routing, streaming
+    from bench import authorizer, cold_start, cost, orchestrated, overhead, rightsizing, routing, streaming, throttling
 
     added = 1.0
     if args.only in (None, "overhead"):
@@ -43,7 +48,15 @@ def main() -> None:
         print(orchestrated.latency(args.orchestrated_requests), end="\n\n", flush=True)
         print(orchestrated.cost_table(added), end="\n\n", flush=True)
     if args.only in (None, "streaming"):
-        print(streaming.run(args.stream_requests))
+        print(streaming.run(args.stream_requests), end="\n\n", flush=True)
+    if args.only in (None, "health-scale"):
+        from bench import health_scale
+
+        print(health_scale.run(), end="\n\n", flush=True)
+    if args.only in (None, "throttling"):
+        print(throttling.run(300), end="\n\n", flush=True)
+    if args.only in (None, "rightsizing"):
+        print(rightsizing.run(500))
 
 
 if __name__ == "__main__":

@@ -87,8 +87,26 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / name).read_text())
 
 
+# Settings of older configurations and what replaced them (the same table as fmgateway.config.REPLACED_SETTINGS; infra
+# does not import the Lambda code): rejected at synth with the way forward, never mapped silently.
+REPLACED_SETTINGS = {
+    ("circuitBreaker", "failureThreshold"): (
+        "replaced by failureRateThreshold (percent of the window's calls, e.g. 50) and minimumCalls (the fewest calls in "
+        "the window before the rate counts, e.g. 20): the breaker opens on a failure rate, not a count"
+    ),
+}
+
+
 def validate_config(doc: Any, source: str = "config") -> dict[str, Any]:
     """Validate a gateway configuration document against schemas/gateway-config.json (draft-04)."""
+    if isinstance(doc, Mapping):
+        replaced = [
+            f"  {section}/{name}: {message}"
+            for (section, name), message in REPLACED_SETTINGS.items()
+            if isinstance(doc.get(section), Mapping) and name in doc[section]
+        ]
+        if replaced:
+            raise ConfigError(f"{source} uses settings that were replaced:\n" + "\n".join(replaced))
     validator = Draft4Validator(load_schema(CONFIG_SCHEMA.name))
     errors = sorted(validator.iter_errors(doc), key=lambda err: list(err.absolute_path))
     if errors:
@@ -105,6 +123,28 @@ def invocable_models(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {alias: model for alias, model in config["models"].items() if model["lifecycle"] != "retired"}
 
 
+def tier_candidates(config: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Each tier's candidates as (alias, health key): retired aliases replaced by their successors, as the router does;
+    the health key is what the functions name a model in their metrics (``Candidate.health_key``: the inference
+    profile id, or the model id in-region)."""
+    models = config["models"]
+    tiers: dict[str, list[tuple[str, str]]] = {}
+    for tier, chain in config["tiers"].items():
+        candidates: list[tuple[str, str]] = []
+        for alias in chain:
+            seen = {alias}
+            while models[alias]["lifecycle"] == "retired" and models[alias].get("successor") not in (None, *seen):
+                alias = models[alias]["successor"]
+                seen.add(alias)
+            model = models[alias]
+            scope = model["profileScope"]
+            key = model["modelId"] if scope == "in-region" else f"{scope}.{model['modelId']}"
+            if (alias, key) not in candidates:
+                candidates.append((alias, key))
+        tiers[tier] = candidates
+    return tiers
+
+
 def router_artifact_objects(config: Mapping[str, Any]) -> tuple[str, str] | None:
     """(bucket, key pattern) the functions may read a difficulty artifact from: the folder of the configured
     ``contentRouting.artifact``, so a newer artifact beside it goes live through AppConfig without a deploy."""
@@ -114,6 +154,28 @@ def router_artifact_objects(config: Mapping[str, Any]) -> tuple[str, str] | None
     bucket, key = uri[len("s3://") :].split("/", 1)
     folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
     return bucket, f"{folder}*" if folder else key
+
+
+def strategy_problems(config: Mapping[str, Any]) -> list[str]:
+    """The routing strategies' cross references (README "Routing strategies"); the Lambdas' own check
+    (``fmgateway.strategies.config_problems``) says the same at load, with the field path."""
+    tiers = config["tiers"]
+    problems: list[str] = []
+    for tier, settings in config.get("tierStrategies", {}).items():
+        if tier not in tiers:
+            problems.append(f"tierStrategies names tier '{tier}', which is not configured")
+            continue
+        for section in ("weights", "quality"):
+            for alias in settings.get(section, {}):
+                if alias not in tiers[tier]:
+                    problems.append(f"tierStrategies.{tier}.{section} names '{alias}', which is not a candidate of tier '{tier}'")
+        if settings["strategy"] == "weighted" and not any(weight > 0 for weight in settings.get("weights", {}).values()):
+            problems.append(f"tierStrategies.{tier}: strategy 'weighted' needs a weight above 0 for at least one candidate")
+        if "minQuality" in settings and not any(
+            settings.get("quality", {}).get(alias, 0) >= settings["minQuality"] for alias in tiers[tier]
+        ):
+            problems.append(f"tierStrategies.{tier}.minQuality: no candidate of tier '{tier}' reaches it")
+    return problems
 
 
 def check_config(config: Mapping[str, Any], region: str) -> None:
@@ -147,6 +209,7 @@ def check_config(config: Mapping[str, Any], region: str) -> None:
         for alias in chain:
             if alias not in models:
                 problems.append(f"tier '{tier}' names model '{alias}', which is not configured")
+    problems.extend(strategy_problems(config))
     if not invocable_models(config):
         problems.append("every configured model is retired: nothing can be invoked")
     if problems:

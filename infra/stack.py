@@ -13,7 +13,7 @@ from constructs import Construct
 from infra import openapi
 from infra.constructs.api import GatewayApi
 from infra.constructs.config_store import ConfigStore
-from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_letter_queue
+from infra.constructs.functions import ROUTING_TASKS_MEMORY_MB, GatewayFunctions, acknowledge_no_dead_letter_queue
 from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.jobs import Jobs
 from infra.constructs.key_authorizer import KeyAuthorizerFunction
@@ -22,7 +22,7 @@ from infra.constructs.observability import Observability
 from infra.constructs.routing_workflow import RoutingWorkflow
 from infra.constructs.state_tables import StateTables
 from infra.constructs.streaming import StreamingHandler
-from infra.settings import Settings, load_settings, router_artifact_objects
+from infra.settings import Settings, load_settings, router_artifact_objects, tier_candidates
 
 
 class GatewayStack(Stack):
@@ -81,6 +81,7 @@ class GatewayStack(Stack):
         routing_tasks = self.functions.create(
             "RoutingTasks",
             handler="handlers.routing_tasks.handler",
+            memory_size=ROUTING_TASKS_MEMORY_MB,
             description="FM Gateway orchestrated routing: the state machine's Lambda tasks (classify, plan, admit, invoke, "
             "record, fallback)",
             timeout=Duration.seconds(28),
@@ -109,6 +110,9 @@ class GatewayStack(Stack):
         self.state.grant_state_access(streaming_handler)
         self.inference.grant_invoke(streaming_handler)
         functions = [api_handler, streaming_handler, *self.jobs.functions, routing_tasks]
+        for function in (api_handler, streaming_handler, worker, routing_tasks):  # every function that calls models
+            function.add_environment("FMGW_HEALTH_TABLE", self.state.health_table.table_name)
+            self.state.grant_health_access(function)
         self._grant_router_artifact(
             config, [api_handler, streaming_handler, worker, routing_tasks]
         )  # every function that routes auto
@@ -145,6 +149,7 @@ class GatewayStack(Stack):
             jobs_queue=self.jobs.queue,
             jobs_dlq=self.jobs.dlq,
             dead_letter_queues={"JobsSweeperFailures": self.jobs.sweeper_dlq},
+            tiers=tier_candidates(config),
         )
         self.config_store = ConfigStore(
             self,

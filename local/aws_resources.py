@@ -11,6 +11,7 @@ import boto3
 NAMES = {
     "FMGW_BREAKER_TABLE": "fmgw-local-breaker",
     "FMGW_CACHE_TABLE": "fmgw-local-cache",
+    "FMGW_HEALTH_TABLE": "fmgw-local-health",
     "FMGW_JOBS_TABLE": "fmgw-local-jobs",
     "FMGW_IDEMPOTENCY_TABLE": "fmgw-local-idempotency",
 }
@@ -35,9 +36,9 @@ def _table(dynamodb, name: str, key: str = "pk", **extra) -> None:
 
 
 def create_state_tables(dynamodb) -> dict[str, str]:
-    """The sync API's tables (breaker state, response cache); returns their environment variables."""
+    """The sync API's tables (breaker state, response cache, model health); returns their environment variables."""
     existing = set(dynamodb.list_tables()["TableNames"])
-    names = {env_name: NAMES[env_name] for env_name in ("FMGW_BREAKER_TABLE", "FMGW_CACHE_TABLE")}
+    names = {env_name: NAMES[env_name] for env_name in ("FMGW_BREAKER_TABLE", "FMGW_CACHE_TABLE", "FMGW_HEALTH_TABLE")}
     for table in names.values():
         if table not in existing:
             _table(dynamodb, table)

@@ -1,12 +1,19 @@
 """One scenario table for the circuit breaker, run against every executor of its rules.
 
-Settings: threshold 3 failures in a 60 s window, 30 s cooldown, 1 half-open probe at a time,
-2 probe successes to close. Each step: (seconds since start, event, expected decision or None,
-expected state afterwards). Events: ``admit`` (expects allow/probe/skip), ``fail``, ``ok``.
+Settings: the breaker opens when at least 3 calls of the recent window (the newest 10 s bucket, the two newest ...
+the whole 60 s) fail at a rate of 50 % or more; 30 s cooldown, 1 half-open probe at a time, 2 probe successes to
+close. ``HEALTH`` is the configuration's ``health`` section (10 s buckets). Each step: (seconds since start, event,
+expected decision or None, expected state afterwards). Events: ``admit`` (expects allow/probe/skip), ``fail``, ``ok``.
+The scenario's clock starts on a bucket boundary. A closing probe answers in the second it was admitted: the state
+machine records a success at the time its Invoke state was entered (its clock inside a task), the Python executor at
+the time the call ends, and closing starts the window at that time. Slow-call rows (``slowCallMs``) are in
+tests/unit/test_breaker.py only: the state machine measures real latency, which a held call in the conformance harness
+cannot set; it records each success's latency through the same ``Gateway.record_success`` as the Lambda path.
 """
 
 SETTINGS = {
-    "failureThreshold": 3,
+    "failureRateThreshold": 50,
+    "minimumCalls": 3,
     "windowSeconds": 60,
     "cooldownSeconds": 30,
     "halfOpenMaxProbes": 1,
@@ -14,9 +21,11 @@ SETTINGS = {
     "probeLeaseSeconds": 20,
     "stateCacheSeconds": 0,
 }
+HEALTH = {"bucketSeconds": 10, "flushIntervalSeconds": 1, "shards": 1}
+BREAKER = {**SETTINGS, "health": HEALTH}  # what the core's breaker reads (GatewayConfig.breaker)
 
 SCENARIOS = {
-    "opens at threshold and skips while open": [
+    "opens at the rate threshold and skips while open": [
         (0, "admit", "allow", "CLOSED"),
         (0, "fail", None, "CLOSED"),
         (1, "fail", None, "CLOSED"),
@@ -24,12 +33,44 @@ SCENARIOS = {
         (3, "admit", "skip", "OPEN"),
         (31, "admit", "skip", "OPEN"),
     ],
+    "below the minimum number of calls never opens": [
+        (0, "fail", None, "CLOSED"),
+        (1, "fail", None, "CLOSED"),
+        (2, "admit", "allow", "CLOSED"),
+    ],
+    "a rate under the threshold stays closed, at the threshold opens": [
+        (0, "ok", None, "CLOSED"),
+        (1, "ok", None, "CLOSED"),
+        (2, "ok", None, "CLOSED"),
+        (3, "fail", None, "CLOSED"),
+        (4, "ok", None, "CLOSED"),
+        (5, "fail", None, "CLOSED"),
+        (6, "fail", None, "CLOSED"),
+        (7, "fail", None, "OPEN"),
+    ],
+    "successes in the window dilute the rate": [
+        (0, "ok", None, "CLOSED"),
+        (1, "ok", None, "CLOSED"),
+        (2, "fail", None, "CLOSED"),
+        (3, "fail", None, "OPEN"),
+    ],
     "failures outside the window do not add up": [
         (0, "fail", None, "CLOSED"),
         (1, "fail", None, "CLOSED"),
         (61, "fail", None, "CLOSED"),
         (62, "fail", None, "CLOSED"),
         (63, "fail", None, "OPEN"),
+    ],
+    "a failing recent stretch opens it despite healthy history": [
+        (0, "ok", None, "CLOSED"),
+        (1, "ok", None, "CLOSED"),
+        (2, "ok", None, "CLOSED"),
+        (3, "ok", None, "CLOSED"),
+        (4, "ok", None, "CLOSED"),
+        (5, "ok", None, "CLOSED"),
+        (10, "fail", None, "CLOSED"),
+        (11, "fail", None, "CLOSED"),
+        (12, "fail", None, "OPEN"),
     ],
     "half-open admits one probe, closes after enough successes": [
         (0, "fail", None, "CLOSED"),
@@ -39,8 +80,19 @@ SCENARIOS = {
         (30, "admit", "skip", "HALF_OPEN"),
         (31, "ok", None, "HALF_OPEN"),
         (31, "admit", "probe", "HALF_OPEN"),
-        (32, "ok", None, "CLOSED"),
+        (31, "ok", None, "CLOSED"),
         (32, "admit", "allow", "CLOSED"),
+    ],
+    "closing starts a fresh window: the failures that opened it no longer count": [
+        (0, "fail", None, "CLOSED"),
+        (0, "fail", None, "CLOSED"),
+        (0, "fail", None, "OPEN"),
+        (30, "admit", "probe", "HALF_OPEN"),
+        (31, "ok", None, "HALF_OPEN"),
+        (32, "admit", "probe", "HALF_OPEN"),
+        (32, "ok", None, "CLOSED"),
+        (33, "fail", None, "CLOSED"),
+        (34, "fail", None, "OPEN"),
     ],
     "a failed probe reopens for a new cooldown": [
         (0, "fail", None, "CLOSED"),
@@ -58,11 +110,5 @@ SCENARIOS = {
         (30, "admit", "probe", "HALF_OPEN"),
         (40, "admit", "skip", "HALF_OPEN"),
         (51, "admit", "probe", "HALF_OPEN"),
-    ],
-    "successes while closed change nothing": [
-        (0, "fail", None, "CLOSED"),
-        (1, "ok", None, "CLOSED"),
-        (2, "fail", None, "CLOSED"),
-        (3, "fail", None, "OPEN"),
     ],
 }

@@ -80,6 +80,13 @@ class _KnownFunctionNames:
         ]
 
 
+# Right-sized from measured CPU time and peak memory (bench/rightsizing.py, README "Right-sized functions"): the
+# functions that wait for Bedrock are billed for the wait, so they run at the smallest size whose own handler time
+# and cold init stay acceptable; the others keep the default.
+API_MEMORY_MB = 512
+ROUTING_TASKS_MEMORY_MB = 512
+
+
 class GatewayFunctions(Construct):
     """Stages the code once, resolves the Powertools layer once, and builds functions from them."""
 
@@ -112,6 +119,7 @@ class GatewayFunctions(Construct):
             self.api_handler = self.create(
                 "ApiHandler",
                 handler="handlers.api.handler",
+                memory_size=API_MEMORY_MB,
                 description="FM Gateway sync API: /v1/health, /v1/models, /v1/chat, task routes, /v1/chat/completions",
             )
         acknowledge_no_dead_letter_queue(self.api_handler, "API Gateway (Lambda proxy integration)")

@@ -1,10 +1,15 @@
 """Dashboard and alarms for the API, its Lambda functions, the gateway's own EMF metrics and the async-jobs queues.
 
 Alarms: API 5xx (also the AppConfig rollback monitor), API p99 latency, Lambda errors (one per function), Degraded > 0,
-Errors503 > 0; with the jobs queues: messages waiting in the DLQ, messages arriving in the DLQ (poisoned jobs), and
+Errors503 > 0; one per tier when a request found none of the tier's candidates healthy (every breaker open:
+``NoHealthyCandidate``); with the jobs queues: messages waiting in the DLQ, messages arriving in the DLQ (poisoned jobs), and
 the oldest job message older than ``JOBS_QUEUE_MAX_AGE_SECONDS``; one alarm per other dead-letter queue
 (``dead_letter_queues``, e.g. the sweeper's) as soon as a message waits in it. Alarm actions go to an SNS topic (KMS-encrypted
 with the stack key) only when the ``alarmEmail`` context is set.
+
+The dashboard has one row per tier (``tiers``: tier -> its candidates as (alias, health key)): calls and failures by
+kind, latency and time-to-first-token percentiles, and breaker transitions of each candidate, from the per-model EMF
+metrics of ``fmgateway.health_metrics`` (dimensions ``Model`` = the health key, ``service``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,28 @@ def gateway_metric(name: str, statistic: str = "Sum", period: Duration = FIVE_MI
         metric_name=name,
         dimensions_map={"service": SERVICE_NAME},
         statistic=statistic,
+        period=period,
+    )
+
+
+def model_metric(name: str, health_key: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
+    """A per-model health metric (``fmgateway.health_metrics``): dimensions Model (the health key) and service."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"Model": health_key, "service": SERVICE_NAME},
+        statistic=statistic,
+        period=ONE_MINUTE,
+        label=label,
+    )
+
+
+def tier_metric(name: str, tier: str, period: Duration = ONE_MINUTE) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"Tier": tier, "service": SERVICE_NAME},
+        statistic="Sum",
         period=period,
     )
 
@@ -76,9 +103,11 @@ class Observability(Construct):
         jobs_queue: sqs.IQueue | None = None,
         jobs_dlq: sqs.IQueue | None = None,
         dead_letter_queues: Mapping[str, sqs.IQueue] | None = None,
+        tiers: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.api_name, self.stage_name = api_name, stage_name
+        self.tiers = dict(tiers or {})
         self.alarms: list[cloudwatch.Alarm] = []
 
         self.api_5xx_alarm = self._alarm(
@@ -124,6 +153,17 @@ class Observability(Construct):
             evaluation_periods=1,
             description="The gateway answered 503: every candidate model failed and no cached answer existed",
         )
+        self.tier_alarms: dict[str, cloudwatch.Alarm] = {}
+        for tier, candidates in self.tiers.items():
+            names = ", ".join(alias for alias, _ in candidates)
+            self.tier_alarms[tier] = self._alarm(
+                f"NoHealthyCandidate{tier.title().replace('-', '')}Alarm",
+                tier_metric("NoHealthyCandidate", tier),
+                threshold=1,
+                evaluation_periods=1,
+                description=f"Tier '{tier}' has no healthy candidate: requests found the breaker of every candidate "
+                f"({names}) open and were answered from the cache or with 503",
+            )
         self.jobs_queue, self.jobs_dlq = jobs_queue, jobs_dlq
         self.jobs_dlq_alarm: cloudwatch.Alarm | None = None
         self.jobs_age_alarm: cloudwatch.Alarm | None = None
@@ -289,9 +329,47 @@ class Observability(Construct):
                 width=8,
             ),
         )
+        for tier, candidates in self.tiers.items():
+            dashboard.add_widgets(*self._tier_widgets(tier, candidates))
         if self.jobs_queue is not None or self.jobs_dlq is not None:
             dashboard.add_widgets(*self._jobs_widgets())
         return dashboard
+
+    def _tier_widgets(self, tier: str, candidates: Sequence[tuple[str, str]]) -> list[cloudwatch.IWidget]:
+        """One dashboard row for a tier: each candidate's traffic and failures, latency, and breaker."""
+        failures = ("ModelThrottles", "ModelUnavailable", "ModelTimeouts", "ModelErrors")
+        return [
+            cloudwatch.GraphWidget(
+                title=f"Tier {tier}: calls and failures by kind",
+                left=[model_metric("ModelCalls", key, label=f"{alias} calls") for alias, key in candidates],
+                right=[
+                    model_metric(name, key, label=f"{alias} {name.removeprefix('Model').lower()}")
+                    for alias, key in candidates
+                    for name in failures
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title=f"Tier {tier}: latency p50 / p99 and time to first token p50 (ms)",
+                left=[
+                    model_metric("ModelLatencyMs", key, statistic, label=f"{alias} {statistic}")
+                    for alias, key in candidates
+                    for statistic in ("p50", "p99")
+                ],
+                right=[model_metric("ModelTtftMs", key, "p50", label=f"{alias} TTFT p50") for alias, key in candidates],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title=f"Tier {tier}: breaker transitions, requests with no healthy candidate",
+                left=[
+                    model_metric(name, key, label=f"{alias} {name.removeprefix('Breaker').lower()}")
+                    for alias, key in candidates
+                    for name in ("BreakerOpened", "BreakerClosed")
+                ],
+                right=[tier_metric("NoHealthyCandidate", tier).with_(label="no healthy candidate")],
+                width=8,
+            ),
+        ]
 
     def _jobs_widgets(self) -> list[cloudwatch.IWidget]:
         minute = {"period": ONE_MINUTE}

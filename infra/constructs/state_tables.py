@@ -1,7 +1,10 @@
-"""Gateway state in DynamoDB: the circuit-breaker table and the response cache, under the stack's KMS key.
+"""Gateway state in DynamoDB: the circuit-breaker table, the response cache and the model-health table, under the
+stack's KMS key.
 
-Both tables: partition key ``pk`` (string), on-demand billing, point-in-time recovery, server-side encryption with
-the stack's customer-managed key. The cache table expires items through its ``expiresAt`` TTL attribute.
+All tables: partition key ``pk`` (string), on-demand billing, point-in-time recovery, server-side encryption with
+the stack's customer-managed key. The cache and health tables expire items through their ``expiresAt`` TTL attribute.
+The health table holds time-bucketed, sharded counters (``fmgateway.health_store``): the functions only add to items
+(``UpdateItem``) and batch-read them (``BatchGetItem``), a grant of its own.
 The key is the stack's one customer-managed key (rotation on); queues, topics, buckets, Lambda environments and log
 groups reuse it (its policy lets CloudWatch Logs of this account and region use it).
 """
@@ -25,6 +28,8 @@ TABLE_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:ConditionCheckItem",
 )
+# The health table: additive updates and batched reads of the window's items; nothing else.
+HEALTH_TABLE_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:BatchGetItem")
 # DynamoDB uses the table's customer-managed key on the caller's behalf: Decrypt on reads, Encrypt and
 # GenerateDataKey on writes. Only through DynamoDB in this region (kms:ViaService).
 KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
@@ -55,22 +60,30 @@ class StateTables(Construct):
         }
         self.breaker_table = dynamodb.Table(self, "BreakerTable", **common)
         self.cache_table = dynamodb.Table(self, "CacheTable", time_to_live_attribute="expiresAt", **common)
+        self.health_table = dynamodb.Table(self, "HealthTable", time_to_live_attribute="expiresAt", **common)
+        self._key_grantees: list[iam.IPrincipal] = []
 
     @property
     def tables(self) -> tuple[dynamodb.Table, dynamodb.Table]:
         return self.breaker_table, self.cache_table
 
-    def grant_state_access(self, grantee: iam.IGrantable) -> None:
-        """Read/write items in both tables (no scan, query or delete) and use the key only through DynamoDB."""
-        stack = Stack.of(self)
+    def grant_health_access(self, grantee: iam.IGrantable) -> None:
+        """Add to and batch-read the health table's items (no get, put, query, scan or delete); the key through DynamoDB."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="GatewayStateTables",
-                actions=list(TABLE_ACTIONS),
-                resources=[table.table_arn for table in self.tables],
+                sid="GatewayHealthTable", actions=list(HEALTH_TABLE_ACTIONS), resources=[self.health_table.table_arn]
             )
         )
-        grantee.grant_principal.add_to_principal_policy(
+        self._grant_key(grantee)
+
+    def _grant_key(self, grantee: iam.IGrantable) -> None:
+        """The stack key through DynamoDB only, once per grantee (every table here shares the key)."""
+        principal = grantee.grant_principal
+        if any(principal is granted for granted in self._key_grantees):
+            return
+        self._key_grantees.append(principal)
+        stack = Stack.of(self)
+        principal.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="GatewayStateTablesKey",
                 actions=list(KEY_ACTIONS),
@@ -78,3 +91,15 @@ class StateTables(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{stack.region}.{stack.url_suffix}"}},
             )
         )
+
+    def grant_state_access(self, grantee: iam.IGrantable) -> None:
+        """Read/write items in the breaker and cache tables (no scan, query or delete) and use the key only through
+        DynamoDB."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GatewayStateTables",
+                actions=list(TABLE_ACTIONS),
+                resources=[table.table_arn for table in self.tables],
+            )
+        )
+        self._grant_key(grantee)

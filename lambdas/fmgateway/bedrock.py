@@ -9,7 +9,6 @@ an *access* failure (model not enabled, IAM) is the operator's problem, reported
 from __future__ import annotations
 
 import base64
-import random
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -66,18 +65,15 @@ def classify(exc: Exception) -> InvocationError:
     raise exc
 
 
-RETRIED_KINDS = frozenset({"throttled", "unavailable"})  # a timeout or model error moves to the next model instead
-BACKOFF_BASE_SECONDS, BACKOFF_MAX_SECONDS = 0.25, 2.0
-
-
 def _signature(settings: dict[str, Any]) -> tuple:
-    timeouts, retries = settings.get("timeouts", {}), settings.get("retries", {})
-    return (timeouts.get("connectSeconds", 1), timeouts.get("readSeconds", 10), retries.get("maxAttempts", 2))
+    timeouts = settings.get("timeouts", {})
+    return (timeouts.get("connectSeconds", 1), timeouts.get("readSeconds", 10))
 
 
 def client_config(settings: dict[str, Any]) -> Config:
-    """One attempt per boto3 call: the invoker retries itself, because botocore's standard mode also
-    retries read timeouts, which would spend a second full timeout on a model that is already too slow."""
+    """One attempt per boto3 call: the gateway decides about retries (``fmgateway.retry_budget``): a throttle moves to
+    the next candidate, and botocore's standard mode would also retry read timeouts, spending a second full timeout on
+    a model that is already too slow, and back off up to seconds while a healthy alternative waits."""
     timeouts = settings.get("timeouts", {})
     return Config(
         retries={"mode": "standard", "total_max_attempts": 1},
@@ -92,19 +88,12 @@ class BedrockInvoker:
     """``ModelInvoker`` over a boto3 ``bedrock-runtime`` client (real Bedrock or the local simulator).
 
     The client is built at cold start with default timeouts; ``configure`` rebuilds it only when the
-    live configuration's timeouts or retries differ, so those settings follow AppConfig too.
-    Throttling and 5xx are retried on the same model (``retries.maxAttempts`` attempts in all, jittered
-    exponential backoff) while the request budget allows; a read timeout is not: the gateway moves on.
+    live configuration's timeouts differ, so those settings follow AppConfig too. One attempt per call:
+    same-model retries are the candidate loop's decision (``Gateway.choose``, ``fmgateway.retry_budget``).
     """
 
-    def __init__(
-        self,
-        client_factory: Callable[[Config], Any],
-        settings: dict[str, Any] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
+    def __init__(self, client_factory: Callable[[Config], Any], settings: dict[str, Any] | None = None):
         self._factory = client_factory
-        self._sleep = sleep
         self._signature: tuple = ()
         self._short: dict[int, Any] = {}
         self.client = None
@@ -120,7 +109,7 @@ class BedrockInvoker:
     def client_within(self, deadline: float | None) -> Any:
         """The configured client if one attempt (connect + read timeout) fits before ``deadline`` (a
         ``time.perf_counter`` value); otherwise a client whose read timeout does."""
-        connect, read, _ = self._signature
+        connect, read = self._signature
         remaining = float("inf") if deadline is None else deadline - time.perf_counter()
         if connect + read <= remaining:
             return self.client
@@ -134,25 +123,16 @@ class BedrockInvoker:
         return self._call("converse", invoke_id, request, deadline)
 
     def converse_stream(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> ModelStream:
-        """ConverseStream: the call is retried like ``converse`` until the stream opens; its events are read by the
-        caller (``ModelStream``), whose errors are classified the same way but never retried."""
+        """ConverseStream: one call opens the stream; its events are read by the caller (``ModelStream``), whose errors
+        are classified the same way."""
         return ModelStream(self._call("converse_stream", invoke_id, request, deadline)["stream"])
 
     def _call(self, operation: str, invoke_id: str, request: dict[str, Any], deadline: float | None) -> dict[str, Any]:
         payload = with_binary_content(request)
-        connect, _, attempts = self._signature
-        for attempt in range(1, max(1, attempts) + 1):
-            try:
-                return getattr(self.client_within(deadline), operation)(modelId=invoke_id, **payload)
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-                error = classify(exc)
-                if error.kind not in RETRIED_KINDS or attempt >= attempts:
-                    raise error from exc
-            delay = random.uniform(0, min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
-            if deadline is not None and time.perf_counter() + delay + connect + 1 > deadline:
-                raise error  # no time for another attempt: the next candidate may still fit
-            self._sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        try:
+            return getattr(self.client_within(deadline), operation)(modelId=invoke_id, **payload)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise classify(exc) from exc
 
 
 class ModelStream:

@@ -5,6 +5,10 @@ executor and the tests share one scenario table. ``CircuitBreaker`` applies them
 ``BreakerStore`` with compare-and-set writes (atomic conditional updates in DynamoDB) and keeps a
 short-lived in-memory copy so a healthy request reads at most once per ``stateCacheSeconds`` and never
 writes.
+
+Outcomes are recorded in the live health window (``fmgateway.health.HealthMonitor``), not on the breaker item: CLOSED
+opens on the failure (or slow-call) rate of that window with a minimum number of calls and a per-key cap, so the item
+is written once per transition, never once per failure.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from fmgateway.health import HealthEvents, HealthMonitor
+from fmgateway.health_stats import Counts
 from fmgateway.ports import BreakerStore
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,7 @@ class BreakerState(NamedTuple):
     probes: int = 0
     probeLeaseUntil: float = 0.0
     successes: int = 0
+    calls: int = 0  # calls of the stretch that opened it (with ``failures``): what the rule saw
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> BreakerState:
@@ -68,7 +75,7 @@ def on_success(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
         return None  # healthy path: nothing to write
     successes = s.successes + 1
     if successes >= cfg["successesToClose"]:
-        return BreakerState()
+        return BreakerState(windowStart=now)  # closed, with a fresh window: what made it open no longer counts
     return s._replace(successes=successes, probes=max(0, s.probes - 1))
 
 
@@ -79,19 +86,34 @@ def on_release(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
     return s._replace(probes=s.probes - 1)
 
 
-def on_failure(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
-    opened = BreakerState(state=OPEN, openUntil=now + cfg["cooldownSeconds"])
+def trips(recent: Sequence[Counts], cfg: dict) -> Counts | None:
+    """The rate rule: the first stretch of recent time (the newest bucket, the two newest, ... the whole window) with at
+    least ``minimumCalls`` calls whose failure rate reaches ``failureRateThreshold`` percent, or whose slow-call rate
+    reaches ``slowCallRateThreshold`` percent when ``slowCallMs`` is set. Judging the recent stretches too means a
+    sudden outage is seen within a bucket, not after half a window of healthy history has aged out."""
+    minimum, threshold = cfg["minimumCalls"], cfg["failureRateThreshold"]
+    slow_threshold = cfg.get("slowCallRateThreshold", 100) if cfg.get("slowCallMs") else None
+    for counts in recent:
+        if counts.calls < minimum:
+            continue
+        if counts.failures * 100 >= threshold * counts.calls:
+            return counts
+        if slow_threshold is not None and counts.slow * 100 >= slow_threshold * counts.calls:
+            return counts
+    return None
+
+
+def on_failure(s: BreakerState, now: float, cfg: dict, recent: Sequence[Counts] = ()) -> BreakerState | None:
+    """A failure (or a slow call) was recorded in the health window; ``recent``: the window's counts (``trips``).
+    CLOSED writes only when the rule trips (one transition), never per failure; a failed probe reopens at once."""
     if s.state == HALF_OPEN:
-        return opened
+        return BreakerState(state=OPEN, openUntil=now + cfg["cooldownSeconds"])
     if s.state == OPEN:
         return None
-    if now - s.windowStart >= cfg["windowSeconds"]:
-        failures, window_start = 1, now
-    else:
-        failures, window_start = s.failures + 1, s.windowStart
-    if failures >= cfg["failureThreshold"]:
-        return opened
-    return s._replace(failures=failures, windowStart=window_start)
+    hit = trips(recent, cfg)
+    if hit is None:
+        return None
+    return BreakerState(state=OPEN, openUntil=now + cfg["cooldownSeconds"], failures=round(hit.failures), calls=round(hit.calls))
 
 
 # ---- the executor ------------------------------------------------------------------------------------
@@ -116,9 +138,13 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.time,
         max_cas_attempts: int = 4,
         background_refresh: bool = False,
+        health: HealthMonitor | None = None,
     ):
+        """``health``: where outcomes are recorded and the rate rule reads its window (default: this process's calls
+        only, in memory)."""
         self.store = store
         self.clock = clock
+        self.health = health if health is not None else HealthMonitor(clock=clock)
         self.max_cas_attempts = max_cas_attempts
         self._cache: dict[str, tuple[BreakerState, int, float]] = {}
         self._lock = threading.Lock()
@@ -178,6 +204,8 @@ class CircuitBreaker:
             if self.store.put(key, new.to_record(), version):
                 with self._lock:
                     self._cache[key] = (new, version + 1, self.clock())
+                if new.state != state.state:
+                    self.events.transition(key, state.state, new.state)
                 return result, True
             max_age = 0  # someone else moved the breaker: re-read and decide again
         return result, False
@@ -199,11 +227,45 @@ class CircuitBreaker:
         except Exception:  # an answer already in hand must not be lost to a failed bookkeeping write
             log.exception("breaker state update failed", extra={"model": key})
 
-    def record_success(self, key: str, cfg: dict, now: float | None = None) -> None:
-        self._record(key, cfg, on_success, now)
+    @property
+    def events(self) -> HealthEvents:
+        return self.health.events
 
-    def record_failure(self, key: str, cfg: dict, now: float | None = None) -> None:
-        self._record(key, cfg, on_failure, now)
+    def record_success(
+        self,
+        key: str,
+        cfg: dict,
+        now: float | None = None,
+        *,
+        latency_ms: float | None = None,
+        ttft_ms: float | None = None,
+        output_tokens: int | None = None,
+        generation_ms: float | None = None,
+    ) -> None:
+        """A call answered: recorded in the health window (in memory); a probe success may close the breaker; a slow
+        call (``slowCallMs``) is judged like a failure."""
+        at = self.clock() if now is None else now
+        slow = self.health.record_success(key, cfg, at, latency_ms, ttft_ms, output_tokens, generation_ms)
+        if slow:
+            self._record(key, cfg, self._failure_rule(key, cfg), at)
+        else:
+            self._record(key, cfg, on_success, at)
+
+    def record_failure(
+        self, key: str, cfg: dict, now: float | None = None, *, kind: str = "unavailable", caller: str | None = None
+    ) -> None:
+        """A failure that counts against the model (``kind``: the invocation error's; ``caller``: the API key id, for
+        the per-key cap): recorded in the health window, then the rate rule decides whether the breaker opens."""
+        at = self.clock() if now is None else now
+        self.health.record_failure(key, cfg, at, kind, caller)
+        self._record(key, cfg, self._failure_rule(key, cfg), at)
+
+    def _failure_rule(self, key: str, cfg: dict):
+        def rule(s: BreakerState, at: float, cfg: dict) -> BreakerState | None:
+            recent = self.health.recent_counts(key, cfg, at, since=s.windowStart) if s.state == CLOSED else ()
+            return on_failure(s, at, cfg, recent)
+
+        return rule
 
     def release(self, key: str, cfg: dict, now: float | None = None) -> None:
         """Give back a probe slot that produced no verdict on the model."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from fmgateway import schemas
+from fmgateway import schemas, strategies
 from fmgateway.catalog import Catalog, Model
 from fmgateway.errors import ConfigError, Unavailable
 
@@ -61,8 +61,31 @@ class GatewayConfig(NamedTuple):
         return frozenset(self.section("limits").get("s3InputBuckets", ()))
 
 
+# Settings that no longer exist, and what replaced them: rejected with this message rather than silently mapped, because
+# a count cannot be turned into a rate without knowing the traffic (README "Circuit breaker: migration").
+REPLACED_SETTINGS = {
+    ("circuitBreaker", "failureThreshold"): (
+        "replaced by failureRateThreshold (percent of the window's calls, e.g. 50) and minimumCalls (the fewest calls in "
+        "the window before the rate counts, e.g. 20): the breaker opens on a failure rate, not a count"
+    ),
+}
+
+
+def replaced_settings(doc: Any) -> list[str]:
+    """One message per setting of an older configuration that must be replaced."""
+    if not isinstance(doc, Mapping):
+        return []
+    return [
+        f"config.{section}.{name}: {message}"
+        for (section, name), message in REPLACED_SETTINGS.items()
+        if isinstance(doc.get(section), Mapping) and name in doc[section]
+    ]
+
+
 def parse_config(doc: Any) -> GatewayConfig:
     """Validate ``doc`` and build the runtime view; ``ConfigError`` names the first bad field."""
+    if replaced := replaced_settings(doc):
+        raise ConfigError(replaced[0])
     schemas.validate("gateway-config", doc, root="config", error=ConfigError)
     models = {alias: Model.from_config(alias, entry) for alias, entry in doc["models"].items()}
 
@@ -96,13 +119,19 @@ def parse_config(doc: Any) -> GatewayConfig:
     if content_routing.get("mode") == "classifier" and classifier_model is None:
         raise ConfigError("config.contentRouting.classifier: mode 'classifier' needs classifier.model")
 
+    problems = strategies.config_problems(doc)
+    if problems:
+        raise ConfigError(problems[0])
+
     return GatewayConfig(
         raw=doc,
         catalog=Catalog(models),
         tiers={tier: tuple(chain) for tier, chain in doc["tiers"].items()},
         routes=dict(doc["routes"]),
         breaker={
-            "failureThreshold": 5,
+            "failureRateThreshold": 50,
+            "minimumCalls": 20,
+            "maxKeyShare": 1.0,
             "windowSeconds": 60,
             "cooldownSeconds": 30,
             "halfOpenMaxProbes": 1,
@@ -110,6 +139,7 @@ def parse_config(doc: Any) -> GatewayConfig:
             "probeLeaseSeconds": 30,
             "stateCacheSeconds": 2,
             **doc["circuitBreaker"],
+            "health": dict(doc.get("health", {})),  # the health window's settings travel with the breaker's
         },
         content_routing=doc.get("contentRouting", {}),
     )

@@ -37,9 +37,11 @@ class ChatRequest(NamedTuple):
     path_route: str | None = None
     fields: dict[str, Any] | None = None  # FORWARDED_FIELDS present in the request, sent to the model unchanged
     metadata: dict[str, str] | None = None  # the caller's requestMetadata (the gateway adds its own keys)
+    max_cost_usd: float | None = None  # the caller's cost ceiling: candidates that may cost more are not tried
+    caller: str | None = None  # the API key's id (authorizer context): the per-key cap on breaker failures
 
     @classmethod
-    def from_body(cls, body: dict[str, Any], path_route: str | None = None) -> ChatRequest:
+    def from_body(cls, body: dict[str, Any], path_route: str | None = None, caller: str | None = None) -> ChatRequest:
         """A validated Converse-shaped body (``/v1/chat``, task routes, jobs, the orchestrated route)."""
         return cls(
             messages=body["messages"],
@@ -50,6 +52,8 @@ class ChatRequest(NamedTuple):
             path_route=path_route,
             fields={name: body[name] for name in FORWARDED_FIELDS if name in body} or None,
             metadata=body.get("requestMetadata"),
+            max_cost_usd=body.get("maxCostUsd"),
+            caller=caller,
         )
 
 
@@ -73,10 +77,11 @@ class Deferred(NamedTuple):
     alias: str
     decision: str  # the breaker's admit decision for that call (a probe slot to give back if it never counts)
     message: str
+    caller: str | None = None  # whose request it was (the per-key cap counts the 424 against that key)
 
     @classmethod
     def from_json(cls, data: dict | None) -> Deferred | None:
-        return cls(data["alias"], data["decision"], data["message"]) if data else None
+        return cls(data["alias"], data["decision"], data["message"], data.get("caller")) if data else None
 
 
 class ChatResult(NamedTuple):
@@ -92,6 +97,7 @@ class ChatResult(NamedTuple):
     notes: list[str] = []  # never mutated: results are built once
     routing: dict[str, Any] | None = None  # how ``auto`` decided
     response_fields: dict[str, Any] | None = None  # trace, additionalModelResponseFields... (converse_fields)
+    strategy: dict[str, Any] | None = None  # which routing strategy ordered the candidates, and on what figures
 
     def gateway_block(self) -> dict[str, Any]:
         return {
@@ -104,6 +110,7 @@ class ChatResult(NamedTuple):
             "costUsd": self.cost_usd,
             "overheadMs": round(self.overhead_ms, 3),
             **({"routing": self.routing} if self.routing else {}),
+            **({"strategy": self.strategy} if self.strategy else {}),
             **({"notes": self.notes} if self.notes else {}),
         }
 

@@ -13,15 +13,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fmgateway import capabilities, classifier, converse_fields, difficulty, request_metadata, routing
+from fmgateway import capabilities, classifier, converse_fields, difficulty, request_metadata, routing, strategies
 from fmgateway.bedrock import InvocationError
-from fmgateway.breaker import PROBE, SKIP, CircuitBreaker
+from fmgateway.breaker import CLOSED, PROBE, SKIP, CircuitBreaker
 from fmgateway.cache import ResponseCache
 from fmgateway.candidates import Candidate
 from fmgateway.config import ConfigSource, GatewayConfig
 from fmgateway.errors import GatewayError, InvalidRequest, ModelError, Unavailable, UpstreamTimeout
 from fmgateway.exchange import Attempt, ChatRequest, ChatResult, Chosen, Deferred, Prepared
+from fmgateway.health import HealthMonitor, HealthView
 from fmgateway.ports import ModelInvoker
+from fmgateway.retry_budget import RETRIED_KINDS, RetryBudget, backoff_seconds
 from fmgateway.routing import Plan, TierDecision
 
 # The loop's values live in fmgateway.exchange; importing them from here keeps working.
@@ -48,11 +50,18 @@ class Gateway:
         breaker: CircuitBreaker,
         cache: ResponseCache | None = None,
         profile: str = "sync",
+        health_view: HealthView | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         """``profile="jobs"`` uses ``jobs.timeouts`` (long generations, no API Gateway 29 s limit);
-        ``profile="orchestrated"`` makes one call per invocation: the state machine's Retry does the retrying."""
+        ``profile="orchestrated"`` makes one call per invocation: the state machine's Retry does the retrying.
+        ``health_view``: what the routing strategies order candidates by (default: the breaker's health monitor, the
+        live picture shared by every sandbox; ``NoHealth``: the configured order)."""
         self.config, self.invoker, self.breaker, self.cache = config, invoker, breaker, cache
         self.profile = profile
+        self.health_view: HealthView = health_view if health_view is not None else breaker.health
+        self.retry_budget = RetryBudget()  # per sandbox: one gateway per process and profile
+        self._sleep = sleep
 
     def _timeouts(self, config: GatewayConfig) -> dict:
         if self.profile == "jobs" and "timeouts" in config.section("jobs"):
@@ -93,7 +102,30 @@ class Gateway:
             plan = routing.plan(
                 config, features, model=request.model, tier=request.tier, path_route=request.path_route, decision=decision
             )
+            plan = self.order(config, plan, features, request.max_cost_usd)
         return Prepared(request, config, plan, inference, started, deadline, model_seconds, extra_cost)
+
+    def order(self, config: GatewayConfig, plan: Plan, features: routing.Features, max_cost_usd: float | None) -> Plan:
+        """The tier's routing strategy orders the plan's candidates (``fmgateway.strategies``); a model asked for by
+        name stays first, and only the rest of its tier is ordered."""
+        settings = strategies.settings_for(config.raw, plan.tier)
+        if settings.get("strategy", "ordered") == "ordered" and max_cost_usd is None:
+            return plan
+        pinned = plan.candidates[:1] if plan.kind in ("alias", "model") else []
+        candidates, dropped = list(plan.candidates), dict[str, str]()
+        if max_cost_usd is not None:
+            candidates, dropped = strategies.within_cost(
+                candidates, features.input_tokens, features.max_tokens, max_cost_usd, pinned[0] if pinned else None
+            )
+        choice = strategies.order(
+            settings,
+            candidates[len(pinned) :],
+            self.health_view,
+            input_tokens=features.input_tokens,
+            max_tokens=features.max_tokens,
+        )
+        choice = choice._replace(candidates=[*pinned, *choice.candidates], dropped={**dropped, **choice.dropped})
+        return plan._replace(candidates=choice.candidates, strategy=choice.describe())
 
     @staticmethod
     def is_auto(request: ChatRequest, config: GatewayConfig) -> bool:
@@ -149,7 +181,7 @@ class Gateway:
             seconds = time.perf_counter() - call_started
             detail.update(ms=round(seconds * 1000, 1), error=err.code)
             if err.transient:
-                self.record_failure(candidate, config)
+                self.record_failure(candidate, config, kind=err.kind)
             return fallback(f"classifier {model.alias} failed ({err.code})", seconds)
         seconds = time.perf_counter() - call_started
         usage = _usage(response.get("usage", {}))
@@ -168,8 +200,24 @@ class Gateway:
     def admit(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> str:
         return self.breaker.admit(candidate.breaker_key, config.breaker, now=now)
 
-    def record_failure(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> None:
-        self.breaker.record_failure(candidate.breaker_key, config.breaker, now=now)
+    @property
+    def health(self) -> HealthMonitor:
+        """The live health picture (``HealthView``): what the breaker's rate rule and the routing strategies read."""
+        return self.breaker.health
+
+    def record_failure(
+        self,
+        candidate: Candidate,
+        config: GatewayConfig,
+        now: float | None = None,
+        kind: str = "unavailable",
+        caller: str | None = None,
+    ) -> None:
+        self.breaker.record_failure(candidate.breaker_key, config.breaker, now=now, kind=kind, caller=caller)
+
+    def record_success(self, candidate: Candidate, config: GatewayConfig, now: float | None = None, **figures: Any) -> None:
+        """``figures``: ``latency_ms``, ``ttft_ms``, ``output_tokens``, ``generation_ms`` for the health window."""
+        self.breaker.record_success(candidate.breaker_key, config.breaker, now=now, **figures)
 
     def after_failure(
         self,
@@ -179,13 +227,14 @@ class Gateway:
         err: InvocationError,
         deferred: Deferred | None,
         now: float | None = None,
+        caller: str | None = None,
     ) -> Deferred | None:
         """Count a transient failure on the breakers, isolating failures that follow the request: a 424 is deferred
         until the next model's outcome; a second 424 in a row means the request is the cause, so neither counts and
         the caller gets a 502 quoting both models (``ModelError``). Returns what is deferred now."""
         if err.code == REQUEST_SHAPED_ERROR:
             if deferred is None:
-                return Deferred(candidate.alias, decision, err.message)
+                return Deferred(candidate.alias, decision, err.message, caller)
             self.settle(config, deferred, counts=False)
             if decision == PROBE:
                 self.breaker.release(candidate.breaker_key, config.breaker)
@@ -195,7 +244,7 @@ class Gateway:
                 "models); change it or choose another model."
             )
         self.settle(config, deferred, counts=True, now=now)
-        self.record_failure(candidate, config, now=now)
+        self.record_failure(candidate, config, now=now, kind=err.kind, caller=caller)
         return None
 
     def settle(self, config: GatewayConfig, deferred: Deferred | None, counts: bool, now: float | None = None) -> None:
@@ -204,7 +253,7 @@ class Gateway:
             return
         candidate = Candidate(config.catalog.models[deferred.alias])
         if counts:
-            self.record_failure(candidate, config, now=now)
+            self.record_failure(candidate, config, now=now, kind="model_error", caller=deferred.caller)
         elif deferred.decision == PROBE:
             self.breaker.release(candidate.breaker_key, config.breaker)
 
@@ -240,6 +289,7 @@ class Gateway:
         (``record_success=False``: the caller records the outcome later, as a stream does at its end); every failure is
         raised as ``InvocationError``, after giving back a probe slot when it says nothing about the model's health (a
         transient one is for the caller to record, after any retries of its own)."""
+        started = time.perf_counter()
         try:
             response = (step or self.converse_step)(candidate, body, deadline)
         except InvocationError as err:
@@ -247,7 +297,9 @@ class Gateway:
                 self.breaker.release(candidate.breaker_key, config.breaker)
             raise
         if record_success:
-            self.breaker.record_success(candidate.breaker_key, config.breaker)
+            ms = (time.perf_counter() - started) * 1000
+            output_tokens = (response.get("usage") or {}).get("outputTokens") if isinstance(response, dict) else None
+            self.record_success(candidate, config, latency_ms=ms, output_tokens=output_tokens, generation_ms=ms)
         return response
 
     def invoke(
@@ -292,6 +344,7 @@ class Gateway:
             notes=prepared.plan.notes,
             routing=prepared.plan.decision.describe() if prepared.plan.decision else None,
             response_fields=converse_fields.response_fields(response),
+            strategy=prepared.plan.strategy,
         )
 
     def last_resort(self, prepared: Prepared, attempts: list[Attempt], model_seconds: float, out_of_time: bool) -> ChatResult:
@@ -313,7 +366,10 @@ class Gateway:
                     overhead_ms=(time.perf_counter() - prepared.started - model_seconds - prepared.model_seconds) * 1000,
                     notes=[*plan.notes, "all candidates failed: cached answer"],
                     routing=plan.decision.describe() if plan.decision else None,
+                    strategy=plan.strategy,
                 )
+        if attempts and all(attempt.code == "circuit_open" for attempt in attempts):
+            self.health.events.no_healthy_candidate(plan.tier or plan.route)
         tried = ", ".join(f"{a.model} ({a.code or a.outcome})" for a in attempts) or "none"
         retry_after = self.breaker.retry_after([c.breaker_key for c in plan.candidates]) or DEFAULT_RETRY_AFTER
         if out_of_time:
@@ -329,6 +385,26 @@ class Gateway:
             return outcome
         return self.answer(prepared, outcome.candidate, outcome.response, outcome.attempts, outcome.model_seconds)
 
+    def retry_delay(self, prepared: Prepared, err: InvocationError, retry: int, rest: list[Candidate]) -> float | None:
+        """How long to wait before retrying this candidate, or ``None`` to move on (README "Throttling"). Only a throttle
+        or 5xx is retried, only when no later candidate of the plan is healthy (breaker closed: a throttle is a routing
+        signal), within ``retries.maxAttempts`` calls of this candidate, the sandbox's retry budget and the request
+        budget (a backoff plus a minimal attempt must fit before the deadline)."""
+        settings = {"maxAttempts": 1} if self.profile == "orchestrated" else prepared.config.section("retries")
+        if err.kind not in RETRIED_KINDS or retry >= int(settings.get("maxAttempts", 1)):
+            return None
+        config = prepared.config
+        if rest:
+            states = self.breaker.current([candidate.breaker_key for candidate in rest], config.breaker)
+            if any(self.breaker.display_state(state) == CLOSED for state in states.values()):
+                return None
+        delay = backoff_seconds(retry, settings)
+        if time.perf_counter() + delay > prepared.deadline - MIN_ATTEMPT_SECONDS:
+            return None
+        if not self.retry_budget.try_spend(settings):
+            return None
+        return delay
+
     def choose(self, prepared: Prepared, step: InvocationStep, record_success: bool = True) -> Chosen | ChatResult:
         """The candidate loop: the first candidate whose ``step`` succeeds, or the last resort (a degraded cached
         ``ChatResult``) when none does; raises the error contract's exceptions otherwise."""
@@ -336,7 +412,8 @@ class Gateway:
         attempts: list[Attempt] = []
         model_seconds = 0.0
         deferred: Deferred | None = None
-        for candidate in prepared.plan.candidates:
+        candidates = prepared.plan.candidates
+        for index, candidate in enumerate(candidates):
             if time.perf_counter() > prepared.deadline - MIN_ATTEMPT_SECONDS:  # before admit: never hold a probe unused
                 self.settle(config, deferred, counts=True)
                 return self.last_resort(prepared, attempts, model_seconds, out_of_time=True)
@@ -344,23 +421,31 @@ class Gateway:
             if decision == SKIP:
                 attempts.append(Attempt(candidate.alias, "skipped", "circuit_open"))
                 continue
-            call_started = time.perf_counter()
-            try:
-                response = self.invoke(prepared, candidate, decision, step, record_success=record_success)
-            except InvocationError as err:
+            self.retry_budget.record_call()
+            retries = 0
+            while True:  # more than once only for a retry of the last healthy candidate (``retry_delay``)
+                call_started = time.perf_counter()
+                try:
+                    response = self.invoke(prepared, candidate, decision, step, record_success=record_success)
+                except InvocationError as err:
+                    elapsed = time.perf_counter() - call_started
+                    model_seconds += elapsed
+                    attempts.append(Attempt(candidate.alias, err.kind, err.code, elapsed * 1000))
+                    delay = self.retry_delay(prepared, err, retries + 1, candidates[index + 1 :])
+                    if delay is not None:
+                        retries += 1
+                        self._sleep(delay)
+                        continue
+                    deferred = self.after_failure(config, candidate, decision, err, deferred, caller=prepared.request.caller)
+                    break
+                except GatewayError:
+                    self.settle(config, deferred, counts=False)  # the request was at fault: say nothing of the models
+                    raise
                 elapsed = time.perf_counter() - call_started
                 model_seconds += elapsed
-                attempts.append(Attempt(candidate.alias, err.kind, err.code, elapsed * 1000))
-                deferred = self.after_failure(config, candidate, decision, err, deferred)
-                continue
-            except GatewayError:
-                self.settle(config, deferred, counts=False)  # the request was at fault: say nothing of the models
-                raise
-            elapsed = time.perf_counter() - call_started
-            model_seconds += elapsed
-            attempts.append(Attempt(candidate.alias, "ok", None, elapsed * 1000))
-            self.settle(config, deferred, counts=True)
-            return Chosen(candidate, decision, response, attempts, model_seconds)
+                attempts.append(Attempt(candidate.alias, "ok", None, elapsed * 1000))
+                self.settle(config, deferred, counts=True)
+                return Chosen(candidate, decision, response, attempts, model_seconds)
         self.settle(config, deferred, counts=True)
         return self.last_resort(prepared, attempts, model_seconds, out_of_time=False)
 

@@ -21,6 +21,13 @@ def request_id(event: dict) -> str:
     return (event.get("requestContext") or {}).get("requestId") or "local"
 
 
+def caller(event: dict) -> str | None:
+    """The API key's id, as API Gateway passes it (the key authorizer's context, or its own key check's identity);
+    ``None`` when there is none (local calls without a key)."""
+    context = event.get("requestContext") or {}
+    return (context.get("authorizer") or {}).get("apiKeyId") or (context.get("identity") or {}).get("apiKeyId") or None
+
+
 def header(event: dict, name: str) -> str | None:
     name = name.lower()
     for key, value in (event.get("headers") or {}).items():

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from fmgateway import capabilities, request_metadata, routing
+from fmgateway import capabilities, request_metadata, routing, strategies
 from fmgateway.config import GatewayConfig
 from fmgateway.errors import Conflict, GatewayError, NotFound
 from fmgateway.gateway import ChatRequest, Gateway
@@ -141,7 +141,10 @@ class Jobs:
         max_tokens = (request.inference or {}).get("maxTokens", config.default_max_tokens)
         features = routing.extract_features(request.messages, request.system, max_tokens)
         features = features._replace(capabilities=capabilities.required(request.messages, request.system, request.fields))
-        routing.plan(config, features, model=request.model, tier=request.tier)
+        plan = routing.plan(config, features, model=request.model, tier=request.tier)
+        if request.max_cost_usd is not None:  # a ceiling no candidate meets is the submitter's 400 too
+            pinned = plan.candidates[0] if plan.kind in ("alias", "model") else None
+            strategies.within_cost(plan.candidates, features.input_tokens, max_tokens, request.max_cost_usd, pinned)
 
     def _repeat(self, marker: dict, request_hash: str) -> dict:
         if marker.get("requestHash") != request_hash:
@@ -221,7 +224,8 @@ class Jobs:
 
         try:
             # requestMetadata: the submitter's API key id, and the job id as the request id
-            request = request_metadata.identified(ChatRequest.from_body(job["request"]), job["tenant"], job["jobId"])
+            request = ChatRequest.from_body(job["request"], caller=job.get("tenant"))
+            request = request_metadata.identified(request, job["tenant"], job["jobId"])
             result = self._gateway().chat(request)
         except GatewayError as err:
             if err.status in PERMANENT_STATUSES:

@@ -128,15 +128,20 @@ def invoke(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     attempts = _attempts(payload)
     deferred = Deferred.from_json(payload.get("deferred"))
     call_started = time.perf_counter()
+    now = epoch(payload["now"])  # the execution's clock, as every breaker rule of the machine sees it
     try:
-        response = gateway.invoke(prepared, candidate, decision, gateway.converse_step)
+        response = gateway.invoke(prepared, candidate, decision, gateway.converse_step, record_success=False)
     except InvocationError as err:
         raise TASK_ERRORS[err.kind](err.code, err.message, (time.perf_counter() - call_started) * 1000) from err
     except GatewayError:
         gateway.settle(prepared.config, deferred, counts=False)  # the request was at fault
         raise
-    gateway.settle(prepared.config, deferred, counts=True)
     elapsed = time.perf_counter() - call_started
+    output_tokens = (response.get("usage") or {}).get("outputTokens")
+    gateway.record_success(
+        candidate, prepared.config, now=now, latency_ms=elapsed * 1000, output_tokens=output_tokens, generation_ms=elapsed * 1000
+    )
+    gateway.settle(prepared.config, deferred, counts=True, now=now)
     attempts.append(Attempt(candidate.alias, "ok", None, elapsed * 1000))
     model_seconds = sum(attempt.ms for attempt in attempts) / 1000
     result = gateway.answer(prepared, candidate, response, attempts, model_seconds)
@@ -164,7 +169,13 @@ def record(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
         attempts.append(Attempt(candidate.alias, outcome, detail.get("code"), float(detail.get("ms", 0.0))))
         failure = InvocationError(outcome, str(detail.get("code")), str(detail.get("message", "")))
         deferred = gateway.after_failure(
-            config, candidate, payload.get("decision", "allow"), failure, deferred, now=epoch(payload["now"])
+            config,
+            candidate,
+            payload.get("decision", "allow"),
+            failure,
+            deferred,
+            now=epoch(payload["now"]),
+            caller=payload.get("caller") or None,
         )
     return {"attempts": [attempt.describe() for attempt in attempts], "deferred": deferred._asdict() if deferred else None}
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fmgateway import http
 from fmgateway.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -69,9 +70,8 @@ def clean(value: str) -> str:
 
 
 def tenant_of(event: Mapping[str, Any]) -> str:
-    """The caller's API key id (the jobs tenant): the key authorizer's context, else API Gateway's identity."""
-    context = event.get("requestContext") or {}
-    return (context.get("authorizer") or {}).get("apiKeyId") or (context.get("identity") or {}).get("apiKeyId") or UNKNOWN
+    """The caller's API key id (the jobs tenant), as ``http.caller`` reads it from the event."""
+    return http.caller(dict(event)) or UNKNOWN
 
 
 def with_identity(metadata: Mapping[str, str] | None, tenant: str, request_id: str) -> dict[str, str]:
@@ -80,8 +80,10 @@ def with_identity(metadata: Mapping[str, str] | None, tenant: str, request_id: s
 
 
 def identified(request: ChatRequest, tenant: str, request_id: str) -> ChatRequest:
-    """``request`` with the tenant and request id in its metadata (``with_identity``)."""
-    return request._replace(metadata=with_identity(request.metadata, tenant, request_id))
+    """``request`` with the tenant and request id in its metadata (``with_identity``), and the tenant as its
+    ``caller``, whose share of a model's failures the breaker caps (none for a request without a key)."""
+    caller = tenant if tenant and tenant != UNKNOWN else None
+    return request._replace(metadata=with_identity(request.metadata, tenant, request_id), caller=caller)
 
 
 def for_call(metadata: Mapping[str, str] | None, route: str, tier: str | None, model: str) -> dict[str, str]:

@@ -232,6 +232,7 @@ class Plan(NamedTuple):
     candidates: list[Candidate]
     notes: list[str]
     decision: TierDecision | None = None  # set for ``auto``
+    strategy: dict[str, Any] | None = None  # the routing strategy's choice (``strategies.Choice.describe()``)
 
     @property
     def route(self) -> str:
@@ -247,6 +248,7 @@ class Plan(NamedTuple):
             "count": len(self.candidates),
             "notes": self.notes,
             "decision": self.decision.describe() if self.decision else None,
+            "strategy": self.strategy,
         }
 
     @classmethod
@@ -258,6 +260,7 @@ class Plan(NamedTuple):
             candidates=[Candidate(models[entry["alias"]], backend=entry["backend"]) for entry in data["candidates"]],
             notes=list(data["notes"]),
             decision=TierDecision.from_json(data["decision"]) if data.get("decision") else None,
+            strategy=data.get("strategy"),
         )
 
 

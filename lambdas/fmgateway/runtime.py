@@ -2,7 +2,8 @@
 
 Environment
 - ``FMGW_CONFIG_FILE`` or ``FMGW_APPCONFIG_APPLICATION`` / ``_ENVIRONMENT`` / ``_PROFILE``: configuration.
-- ``FMGW_BREAKER_TABLE``, ``FMGW_CACHE_TABLE``: DynamoDB tables (in-memory state when unset, for tests).
+- ``FMGW_BREAKER_TABLE``, ``FMGW_CACHE_TABLE``, ``FMGW_HEALTH_TABLE``: DynamoDB tables (in-memory state when unset,
+  for tests; without a health table each sandbox's breaker sees only its own calls).
 - ``FMGW_BEDROCK_REGION``: Bedrock region (default: the Lambda's). Endpoints follow boto3's own
   ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` / ``AWS_ENDPOINT_URL_DYNAMODB`` variables, which is how local mode
   points them at the simulator and the embedded moto server.
@@ -19,6 +20,9 @@ from fmgateway.breaker import CircuitBreaker
 from fmgateway.cache import ResponseCache
 from fmgateway.coldstart import paused_gc
 from fmgateway.gateway import Gateway
+from fmgateway.health import HealthMonitor
+from fmgateway.health_metrics import EmfHealthEvents
+from fmgateway.health_store import DynamoHealthStore
 from fmgateway.stores import DynamoBreakerStore, DynamoResponseStore, MemoryBreakerStore, MemoryResponseStore
 
 _lock = threading.RLock()  # building the gateway builds the shared config source under the same lock
@@ -41,8 +45,9 @@ def build_gateway(env: dict[str, str] | None = None, profile: str = "sync") -> G
     invoker = BedrockInvoker(lambda config: session.client("bedrock-runtime", region_name=region, config=config))
 
     breaker_table, cache_table = env.get("FMGW_BREAKER_TABLE"), env.get("FMGW_CACHE_TABLE")
+    health_table = env.get("FMGW_HEALTH_TABLE")
     dynamodb = None
-    if breaker_table or cache_table:
+    if breaker_table or cache_table or health_table:
         from botocore.config import Config
 
         dynamodb = session.client(
@@ -51,7 +56,10 @@ def build_gateway(env: dict[str, str] | None = None, profile: str = "sync") -> G
         )
     breaker_store = DynamoBreakerStore(dynamodb, breaker_table) if breaker_table else MemoryBreakerStore()
     response_store = DynamoResponseStore(dynamodb, cache_table) if cache_table else MemoryResponseStore()
-    breaker = CircuitBreaker(breaker_store, background_refresh=True)
+    health = HealthMonitor(
+        DynamoHealthStore(dynamodb, health_table) if health_table else None, background=True, events=EmfHealthEvents()
+    )
+    breaker = CircuitBreaker(breaker_store, background_refresh=True, health=health)
     return Gateway(source, invoker, breaker, ResponseCache(response_store), profile=profile)
 
 

@@ -15,7 +15,7 @@ def iso_timestamp(epoch: float) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-_NUMBER_FIELDS = ("failures", "windowStart", "openUntil", "probes", "probeLeaseUntil", "successes")
+_NUMBER_FIELDS = ("failures", "windowStart", "openUntil", "probes", "probeLeaseUntil", "successes", "calls")
 
 
 class DynamoBreakerStore:
@@ -62,7 +62,7 @@ class DynamoBreakerStore:
         item = {**self._key(key), "state": {"S": record["state"]}, "version": {"N": str(expected_version + 1)}}
         item["updatedAt"] = {"N": repr(round(time.time(), 3))}
         for name in _NUMBER_FIELDS:
-            item[name] = {"N": repr(record[name])}
+            item[name] = {"N": repr(record.get(name, 0))}
         if record.get("openUntil"):
             # for the state machine: JSONPath ASL compares timestamps, not epoch numbers
             item["openUntilIso"] = {"S": iso_timestamp(record["openUntil"])}

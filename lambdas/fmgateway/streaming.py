@@ -131,7 +131,7 @@ class ChatStream:
                 return
             candidate = chosen.candidate
             if err.transient:
-                self.gateway.record_failure(candidate, self.prepared.config)
+                self.gateway.record_failure(candidate, self.prepared.config, kind=err.kind, caller=self.prepared.request.caller)
             else:
                 self._give_back_probe()
             self.error = ModelError(
@@ -140,7 +140,16 @@ class ChatStream:
             yield "error", {"type": self.error.type, "message": self.error.message}
             return
         config = self.prepared.config
-        self.gateway.breaker.record_success(chosen.candidate.breaker_key, config.breaker)
+        ended = time.perf_counter()
+        ttft_ms = chosen.attempts[-1].ms if chosen.attempts else None
+        self.gateway.record_success(
+            chosen.candidate,
+            config,
+            latency_ms=(ttft_ms or 0.0) + (ended - opened.first_token_at) * 1000,
+            ttft_ms=ttft_ms,
+            output_tokens=int((usage or {}).get("outputTokens") or 0),
+            generation_ms=(ended - opened.first_token_at) * 1000,
+        )
         response = {"output": {"message": assembler.message()}, "stopReason": stop_reason, "usage": usage, **assembler.fields}
         model_seconds = chosen.model_seconds + (time.perf_counter() - opened.first_token_at)
         self.result = self.gateway.answer(self.prepared, chosen.candidate, response, chosen.attempts, model_seconds)

@@ -19,8 +19,10 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
     from aws_lambda_powertools.metrics import MetricUnit
 
     from fmgateway import http, openai_compat, request_metadata, runtime, schemas, validation
+    from fmgateway.candidates import Candidate
     from fmgateway.errors import InvalidRequest
     from fmgateway.gateway import ChatRequest, ChatResult
+    from fmgateway.health import HealthFigures
     from fmgateway.telemetry import lambda_entry, logger, metrics
 
 
@@ -40,6 +42,21 @@ def _openapi_text() -> str:
     return Path(path).read_text()
 
 
+def live_health(figures: HealthFigures | None) -> dict:
+    """A model's merged recent window (README "Routing strategies"): nulls where nothing was measured."""
+    if figures is None:
+        return {"calls": 0, "errorRate": None, "throttleRate": None, "p50Ms": None, "p99Ms": None, "ttftP50Ms": None}
+    return {
+        "calls": figures.calls,
+        "errorRate": round(figures.error_rate, 4) if figures.calls else None,
+        "throttleRate": round(figures.throttle_rate, 4) if figures.calls else None,
+        "p50Ms": figures.p50_ms,
+        "p99Ms": figures.p99_ms,
+        "ttftP50Ms": figures.ttft_p50_ms,
+        "windowSeconds": figures.window_seconds,
+    }
+
+
 def list_models(event: dict) -> dict:
     gateway = runtime.gateway()
     config = gateway.config.get()
@@ -56,6 +73,7 @@ def list_models(event: dict) -> dict:
                 **model.describe(),
                 "tiers": [tier for tier, chain in config.tiers.items() if model.alias in chain],
                 "breaker": gateway.breaker.display_state(states[model.invoke_id]),
+                "health": live_health(gateway.health_view.figures(Candidate(model).health_key)),
             }
         )
     return http.respond(200, {"object": "list", "data": data, "configVersion": config.version})

@@ -106,7 +106,15 @@ def resilient_gateway(tmp_path_factory):
     """Breaker settings small enough to walk through every state in a few seconds."""
     config = json.loads(CONFIG_FILE.read_text())
     config["circuitBreaker"].update(
-        failureThreshold=2, windowSeconds=60, cooldownSeconds=2, halfOpenMaxProbes=1, successesToClose=2, stateCacheSeconds=0
+        # maxKeyShare 1: every request here comes with the same local key, which the per-key cap would not count
+        failureRateThreshold=50,
+        minimumCalls=2,
+        maxKeyShare=1,
+        windowSeconds=60,
+        cooldownSeconds=2,
+        halfOpenMaxProbes=1,
+        successesToClose=2,
+        stateCacheSeconds=0,
     )
     path = tmp_path_factory.mktemp("config") / "gateway.json"
     path.write_text(json.dumps(config))

@@ -15,7 +15,7 @@ def test_runtime_architecture_sizing_tracing(synth):
             "Handler": "handlers.api.handler",
             "Runtime": "python3.13",
             "Architectures": ["arm64"],
-            "MemorySize": 1024,
+            "MemorySize": 512,  # right-sized: bench/rightsizing.py
             "Timeout": 29,
             "TracingConfig": {"Mode": "Active"},
         },
@@ -97,3 +97,18 @@ def test_bundle_holds_core_handlers_and_schemas_without_caches(synth):
     assert (LAMBDA_DIR / "schemas" / "gateway-config.json").is_file()
     assert not list(LAMBDA_DIR.rglob("__pycache__"))
     assert not list(LAMBDA_DIR.rglob("*.pyc"))
+
+
+def test_functions_are_right_sized_from_the_measurement(synth):
+    """README "Right-sized functions": the sizes bench/rightsizing.py chose are the deployed ones."""
+    from bench.rightsizing import DEPLOYED
+
+    sizes = {
+        properties["Handler"]: properties["MemorySize"]
+        for resource in synth.doc["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function" and "Handler" in (properties := resource["Properties"])
+    }
+    assert sizes["handlers.api.handler"] == DEPLOYED["api"] == 512
+    assert sizes["handlers.routing_tasks.handler"] == DEPLOYED["routing-tasks"] == 512
+    assert sizes["handlers.jobs_api.handler"] == DEPLOYED["jobs-api"] == 1024
+    assert sizes["handlers.authorizer.handler"] == 256

@@ -57,7 +57,8 @@ def test_alarm_count_and_no_alarm_topic_without_alarm_email(synth):
     # API 5xx, API latency, Degraded, Errors503, one Errors alarm per function, three on the jobs queues, one on the
     # sweeper's DLQ.
     functions = synth.resources("AWS::Lambda::Function")
-    assert len(synth.resources("AWS::CloudWatch::Alarm")) == 4 + len(functions) + 3 + 1
+    tiers = 3  # one NoHealthyCandidate alarm per tier of config/gateway.json
+    assert len(synth.resources("AWS::CloudWatch::Alarm")) == 4 + len(functions) + 3 + 1 + tiers
     topics = synth.resources("AWS::SNS::Topic")
     assert [key for key in topics if not key.startswith("Jobs")] == []  # only the job-notification topic
 

@@ -97,3 +97,11 @@ def test_the_chat_request_model_takes_every_forwarded_converse_field(synth, docu
             body = copy.deepcopy(FULL)
             body[field] = wrong
             assert list(validator.iter_errors(body)), field
+
+
+def test_max_cost_usd_is_in_the_request_model_and_the_document(synth, document):
+    """Issue 14: the per-request cost ceiling is a documented, validated body field (400 below its minimum)."""
+    field = document["components"]["schemas"]["ChatRequest"]["properties"]["maxCostUsd"]
+    assert field["type"] == "number" and field["minimum"] > 0
+    models = [json.loads(json.dumps(res["Properties"]["Schema"])) for res in synth.resources("AWS::ApiGateway::Model").values()]
+    assert any("maxCostUsd" in model.get("properties", {}) for model in models)

@@ -82,3 +82,29 @@ def test_schema_violation_fails_synth(tmp_path, config):
     path.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="models/nova-pro/profileScope"):
         load_settings(context(configFile=str(path)))
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"huge": {"strategy": "cost"}}, "tierStrategies names tier 'huge'"),
+        ({"simple": {"strategy": "weighted", "weights": {"nova-pro": 1}}}, "tierStrategies.simple.weights names 'nova-pro'"),
+        ({"simple": {"strategy": "weighted", "weights": {"nova-lite": 0}}}, "needs a weight above 0"),
+        ({"simple": {"strategy": "cost", "quality": {"nova-lite": 0.2}, "minQuality": 0.5}}, "minQuality: no candidate"),
+    ],
+)
+def test_routing_strategy_cross_references_fail_synth(config, section, message):
+    config["tierStrategies"] = section
+    with pytest.raises(ConfigError, match=message):
+        check_config(config, "us-east-1")
+    config["tierStrategies"] = {"simple": {"strategy": "latency", "explorationShare": 0.05}}
+    check_config(config, "us-east-1")
+
+
+def test_the_old_breaker_count_fails_synth_saying_what_replaces_it(tmp_path, config):
+    config["circuitBreaker"]["failureThreshold"] = 5
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="circuitBreaker/failureThreshold: replaced by failureRateThreshold") as raised:
+        load_settings(context(configFile=str(path)))
+    assert "minimumCalls" in str(raised.value)

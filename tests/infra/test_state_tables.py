@@ -7,13 +7,13 @@ from tests.infra.conftest import api_function, as_list, statements_of
 
 
 def state_tables(synth) -> dict[str, dict]:
-    """The breaker and cache tables (the jobs tables are covered by test_jobs.py)."""
+    """The breaker, cache and health tables (the jobs tables are covered by test_jobs.py)."""
     return {key: res for key, res in synth.resources("AWS::DynamoDB::Table").items() if key.startswith("State")}
 
 
-def test_two_tables_on_demand_pitr_kms(synth):
+def test_three_tables_on_demand_pitr_kms(synth):
     tables = state_tables(synth)
-    assert len(tables) == 2
+    assert len(tables) == 3
     key_id, _ = synth.one("AWS::KMS::Key")
     for table in tables.values():
         props = table["Properties"]
@@ -37,7 +37,7 @@ def test_cache_table_ttl_on_expires_at(synth):
         for t in state_tables(synth).values()
         if "TimeToLiveSpecification" in t["Properties"]
     ]
-    assert ttls == [{"AttributeName": "expiresAt", "Enabled": True}]
+    assert ttls == [{"AttributeName": "expiresAt", "Enabled": True}] * 2  # the cache and the health table
 
 
 def test_key_rotation_and_retention(synth):
@@ -51,12 +51,16 @@ def test_function_gets_item_level_access_to_both_tables_only(synth):
     _, function = api_function(synth)
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = statements_of(synth, role_id)
-    dynamo = [st for st in statements if any(a.startswith("dynamodb:") for a in as_list(st["Action"]))]
+    dynamo = [
+        st
+        for st in statements
+        if any(a.startswith("dynamodb:") for a in as_list(st["Action"])) and st.get("Sid") != "GatewayHealthTable"
+    ]
     assert len(dynamo) == 1
     assert sorted(as_list(dynamo[0]["Action"])) == sorted(TABLE_ACTIONS)
     for forbidden in ("dynamodb:Scan", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:*", "dynamodb:BatchWriteItem"):
         assert forbidden not in as_list(dynamo[0]["Action"])
-    tables = sorted(state_tables(synth))
+    tables = sorted(key for key in state_tables(synth) if "Health" not in key)
     assert sorted(as_list(dynamo[0]["Resource"])) == sorted(f"${{{t}.Arn}}" for t in tables)
 
     key_id, _ = synth.one("AWS::KMS::Key")

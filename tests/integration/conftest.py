@@ -16,6 +16,7 @@ from local.aws_resources import NAMES, create_state_tables
 from tests.conftest import CONFIG_FILE
 
 BREAKER_TABLE, CACHE_TABLE = NAMES["FMGW_BREAKER_TABLE"], NAMES["FMGW_CACHE_TABLE"]
+HEALTH_TABLE = NAMES["FMGW_HEALTH_TABLE"]
 
 
 @pytest.fixture
@@ -83,14 +84,18 @@ class Api:
 @pytest.fixture
 def api(dynamodb, monkeypatch, tmp_path):
     # One attempt per candidate: each stubbed answer or error is one model call, so the scripts read as
-    # the fallback order. Same-model retries are tested in tests/unit/test_bedrock.py.
+    # the fallback order. Same-model retries are tested in tests/unit/test_gateway_retries.py.
     config = json.loads(CONFIG_FILE.read_text())
     config["retries"] = {"maxAttempts": 1}
+    # Every event here comes from one key (key-1), which the per-key cap would never count: these tests are about the
+    # breaker's states, so it is off; 5 failing calls of 5 open it. (tests/unit/test_key_cap.py tests the cap.)
+    config["circuitBreaker"].update(minimumCalls=5, maxKeyShare=1)
     config_file = tmp_path / "gateway.json"
     config_file.write_text(json.dumps(config))
     monkeypatch.setenv("FMGW_CONFIG_FILE", str(config_file))
     monkeypatch.setenv("FMGW_BREAKER_TABLE", BREAKER_TABLE)
     monkeypatch.setenv("FMGW_CACHE_TABLE", CACHE_TABLE)
+    monkeypatch.setenv("FMGW_HEALTH_TABLE", HEALTH_TABLE)
     runtime.reset()
     gateway = runtime.gateway()
     gateway.invoker.configure({"timeouts": config["timeouts"], "retries": config["retries"]})  # before the stub attaches

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.integration.conftest import BREAKER_TABLE
+from tests.integration.conftest import BREAKER_TABLE, HEALTH_TABLE
 
 HELLO = {"messages": [{"role": "user", "content": [{"text": "Hello"}]}]}
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -33,6 +33,50 @@ def test_models_shows_an_open_breaker_from_dynamodb(api):
     api.gateway.breaker._cache.clear()  # as a fresh Lambda would see it
     models = {entry["id"]: entry for entry in api.call("GET", "/v1/models")[2]["data"]}
     assert models["claude-sonnet-4-5"]["breaker"] == "OPEN"
+
+
+def test_models_shows_each_models_live_health_from_the_health_view(api):
+    from fmgateway.health import HealthFigures
+
+    class Seen:
+        def figures(self, health_key):
+            if health_key == SONNET:
+                return HealthFigures(calls=200, failures=10, throttles=6, p50_ms=420.0, p99_ms=1900.0, ttft_p50_ms=180.0)
+            return None
+
+    api.gateway.health_view = Seen()
+    models = {entry["id"]: entry for entry in api.call("GET", "/v1/models")[2]["data"]}
+    assert models["claude-sonnet-4-5"]["health"] == {
+        "calls": 200,
+        "errorRate": 0.05,
+        "throttleRate": 0.03,
+        "p50Ms": 420.0,
+        "p99Ms": 1900.0,
+        "ttftP50Ms": 180.0,
+        "windowSeconds": 60.0,
+    }
+    assert models["claude-sonnet-4-5"]["breaker"] == "CLOSED"
+    assert models["nova-pro"]["health"] == {
+        "calls": 0,
+        "errorRate": None,
+        "throttleRate": None,
+        "p50Ms": None,
+        "p99Ms": None,
+        "ttftP50Ms": None,
+    }
+
+
+def test_max_cost_usd_is_honoured_or_refused_with_a_400_naming_it(api):
+    status, _, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "complex", "maxCostUsd": 0.000001})
+    assert status == 400 and body["error"]["message"].startswith("body.maxCostUsd: 1e-06 USD is below what any candidate")
+    status, _, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "complex", "maxCostUsd": -1})
+    assert status == 400 and "maxCostUsd" in body["error"]["message"]
+    api.answers("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    status, _, body = api.call(
+        "POST", "/v1/chat", {**HELLO, "tier": "complex", "inferenceConfig": {"maxTokens": 4000}, "maxCostUsd": 0.1}
+    )
+    assert status == 200 and body["gateway"]["model"] == "claude-sonnet-4-5"  # opus may cost 0.30 USD: not tried
+    assert list(body["gateway"]["strategy"]["dropped"]) == ["claude-opus-4-1"]
 
 
 def test_chat_happy_path(api):
@@ -241,3 +285,17 @@ def test_hostile_openai_bodies_are_400(api, body, says):
 def test_wrong_method_names_the_allowed_ones(api):
     status, headers, _ = api.call("DELETE", "/v1/chat")
     assert status == 405 and headers["Allow"] == "POST"
+
+
+def test_the_callers_key_reaches_the_health_window_and_the_table(api):
+    """The API key id from API Gateway's request context is what the per-key cap counts failures by."""
+    from fmgateway import health_stats
+
+    api.fails("ServiceUnavailableException", 503)
+    api.answers()
+    assert api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})[0] == 200
+    slot = f"k{health_stats.key_slot('key-1')}"
+    assert api.gateway.health.totals(SONNET)[slot] == 1
+    api.gateway.health.wait()
+    items = api.dynamodb.scan(TableName=HEALTH_TABLE)["Items"]
+    assert any(item["pk"]["S"].startswith(SONNET + "#") and item.get(slot) == {"N": "1"} for item in items)

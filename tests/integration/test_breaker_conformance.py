@@ -26,7 +26,7 @@ from fmgateway.breaker import BreakerState, CircuitBreaker
 from fmgateway.stores import DynamoBreakerStore, MemoryBreakerStore
 from local.aws_resources import NAMES, create_state_tables
 from local.orchestration import MOTO_SFN_CONFIG, ROUTING_TASKS_FUNCTION, create_state_machine, lambda_dispatch
-from tests.breaker_scenarios import SCENARIOS, SETTINGS
+from tests.breaker_scenarios import BREAKER, HEALTH, SCENARIOS, SETTINGS
 from tests.conftest import CONFIG_FILE, FakeClock
 
 BREAKER_TABLE = NAMES["FMGW_BREAKER_TABLE"]
@@ -148,6 +148,7 @@ def executors(tmp_path, monkeypatch):
     clock = FakeClock()
     doc = json.loads(CONFIG_FILE.read_text())
     doc["circuitBreaker"] = dict(SETTINGS)
+    doc["health"] = dict(HEALTH)
     doc["tiers"]["simple"] = ["claude-haiku-4-5"]  # one candidate: every event is about its breaker
     doc["cache"]["enabled"] = False
     path = tmp_path / "gateway.json"
@@ -185,13 +186,13 @@ def test_both_executors_leave_the_same_records(executors, name):
     for at, event, expected, state in SCENARIOS[name]:
         clock.now = start + at
         if event == "admit":
-            assert breaker.admit(KEY, SETTINGS) == expected, ("python", at, event)
+            assert breaker.admit(KEY, BREAKER) == expected, ("python", at, event)
             assert machine.admit() == expected, ("state machine", at, event)
         elif event == "fail":
-            breaker.record_failure(KEY, SETTINGS)
+            breaker.record_failure(KEY, BREAKER)
             machine.outcome("fail")
         else:
-            breaker.record_success(KEY, SETTINGS)
+            breaker.record_success(KEY, BREAKER)
             machine.outcome("ok")
         python_record = BreakerState.from_record(memory.get(KEY)[0])
         machine_record = BreakerState.from_record(table.get(KEY)[0])

@@ -32,7 +32,7 @@ def classifier_config(tmp_path, **classifier) -> str:
         classifier={"model": "nova-micro", "budgetSeconds": 1.5, "labelScores": {"simple": 0.2, "medium": 0.5, "complex": 0.8}},
     )
     doc["contentRouting"]["classifier"].update(classifier)
-    doc["circuitBreaker"].update(failureThreshold=1, stateCacheSeconds=0)
+    doc["circuitBreaker"].update(failureRateThreshold=50, minimumCalls=1, stateCacheSeconds=0)
     path = tmp_path / "gateway.json"
     path.write_text(json.dumps(doc))
     return str(path)
@@ -105,7 +105,7 @@ def test_a_failing_classifier_falls_back_and_counts_on_its_breaker(sim, chat):
     routing = body["gateway"]["routing"]
     assert status == 200 and routing["decidedBy"] == "heuristic"
     assert "failed (ServiceUnavailableException)" in routing["reason"]
-    # failureThreshold 1: the classifier's breaker is open now, so the next request does not even call it
+    # minimumCalls 1: the classifier's breaker is open now, so the next request does not even call it
     before = calls_to(sim, CLASSIFIER)
     status, body = chat()
     assert status == 200 and "circuit open" in body["gateway"]["routing"]["reason"]

@@ -23,9 +23,13 @@ def sim():
 
 
 @pytest.fixture
-def chat(sim, monkeypatch):
+def chat(sim, monkeypatch, tmp_path):
     sim.reset()
-    monkeypatch.setenv("FMGW_CONFIG_FILE", str(CONFIG_FILE))  # failureThreshold 5
+    doc = json.loads(CONFIG_FILE.read_text())
+    doc["circuitBreaker"]["minimumCalls"] = 5  # 5 failing calls of 5 open a breaker (maxKeyShare stays 0.5)
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(doc))
+    monkeypatch.setenv("FMGW_CONFIG_FILE", str(path))
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sim.url)
     monkeypatch.delenv("FMGW_BREAKER_TABLE", raising=False)
     monkeypatch.delenv("FMGW_CACHE_TABLE", raising=False)
@@ -63,7 +67,7 @@ def test_five_poison_requests_open_no_breaker_and_other_callers_are_served(sim, 
 def test_a_model_that_fails_every_request_with_424_still_opens_its_breaker(sim, chat):
     sim.set_faults(SONNET, errorCode="ModelErrorException")
     for index in range(5):
-        status, body = chat(f"question {index}")
+        status, body = chat(f"question {index}", key=f"key-{index % 3}")  # three callers: the per-key cap lets all count
         assert status == 200 and body["gateway"]["modelId"] == NOVA_PRO
     assert breaker_states((SONNET,))[SONNET] == "OPEN"
     status, body = chat("one more")

@@ -398,6 +398,9 @@ for _ in range(40):
             "llama3-3-70b: capability: does not support toolChoice",
         ),
         (json.dumps({**CHAT, "requestMetadata": {"fmgw-route": "x"}}), "body.requestMetadata['fmgw-route']"),
+        (json.dumps({**CHAT, "maxCostUsd": 0.000001, "inferenceConfig": {"maxTokens": 4000}}), "body.maxCostUsd: 1e-06 USD"),
+        (json.dumps({**CHAT, "maxCostUsd": 0.01, "model": "claude-opus-4-1"}), "body.maxCostUsd: claude-opus-4-1 may cost"),
+        (json.dumps({**CHAT, "maxCostUsd": 0}), "maxCostUsd"),
         (
             json.dumps({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"bytes": "aGé="}}}]}]}),
             "messages[0].content[0].image.source.bytes",

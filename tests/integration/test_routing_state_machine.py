@@ -51,13 +51,19 @@ class Orchestrated:
     def breaker(self, model_id: str) -> dict | None:
         return self.dynamodb.get_item(TableName=BREAKER_TABLE, Key={"pk": {"S": f"breaker#{model_id}"}}).get("Item")
 
+    def failures(self, model_id: str) -> int:
+        """Failures counted against the model in the routing tasks' health window (where the rate rule reads them)."""
+        from fmgateway import runtime
+
+        return int(runtime.gateway("orchestrated").health.totals(model_id).get("f", 0))
+
     def calls(self, model_id: str) -> int:
         return self.sim.stats()["models"].get(model_id, {}).get("calls", 0)
 
 
 def config_file(tmp_path, **content_routing) -> str:
     doc = json.loads(CONFIG_FILE.read_text())
-    doc["circuitBreaker"].update(failureThreshold=2, stateCacheSeconds=0, cooldownSeconds=30)
+    doc["circuitBreaker"].update(failureRateThreshold=50, minimumCalls=2, stateCacheSeconds=0, cooldownSeconds=30)
     doc["contentRouting"].update(content_routing)
     path = tmp_path / "gateway.json"
     path.write_text(json.dumps(doc))
@@ -162,7 +168,11 @@ def test_a_throttled_primary_is_retried_once_then_falls_to_the_next(orchestrated
     assert body["gateway"]["attempts"][0]["code"] == "ThrottlingException"
     assert orchestrated.calls(SONNET) == 2  # the machine's Retry, not botocore's: one retry
     assert "RecordFailure" in states
-    assert orchestrated.breaker(SONNET)["failures"]["N"] == "1"  # one failure after the retries, as in the Lambda path
+    assert orchestrated.failures(SONNET) == 1  # one failure after the retries, as in the Lambda path
+    from fmgateway import health_stats, runtime
+
+    totals = runtime.gateway("orchestrated").health.totals(SONNET)
+    assert totals[f"k{health_stats.key_slot('key-1')}"] == 1  # the execution's tenant reached the per-key count
 
 
 def test_all_down_serves_the_cached_answer_marked_degraded(orchestrated):
@@ -301,9 +311,7 @@ def test_a_failing_task_is_an_internal_502_without_details(orchestrated, monkeyp
 
 @pytest.mark.parametrize("name", ISOLATION)
 def test_isolation_table_in_the_state_machine(orchestrated, name):
-    from fmgateway.breaker import BreakerState
     from fmgateway.config import load_file
-    from fmgateway.stores import DynamoBreakerStore
 
     outcomes, status, counted = ISOLATION[name]
     models = load_file(CONFIG_FILE).catalog.models
@@ -314,8 +322,7 @@ def test_isolation_table_in_the_state_machine(orchestrated, name):
     assert got == status, body
     if status == 502:
         assert body["error"]["type"] == "model_error" and "both failed this request" in body["error"]["message"]
-    store = DynamoBreakerStore(orchestrated.dynamodb, BREAKER_TABLE)
-    assert tuple(BreakerState.from_record(store.get(models[alias].invoke_id)[0]).failures for alias in MEDIUM) == counted
+    assert tuple(orchestrated.failures(models[alias].invoke_id) for alias in MEDIUM) == counted
 
 
 def test_auto_in_learned_mode_reports_the_score_the_lambda_path_computes(orchestrated):

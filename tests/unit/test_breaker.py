@@ -1,12 +1,15 @@
-import threading
-
 import pytest
 
 from fmgateway import breaker as rules
-from fmgateway.breaker import ALLOW, CLOSED, OPEN, PROBE, SKIP, BreakerState, CircuitBreaker
+from fmgateway.breaker import ALLOW, OPEN, PROBE, SKIP, BreakerState, CircuitBreaker
+from fmgateway.health import HealthMonitor
+from fmgateway.health_stats import Counts
+from fmgateway.health_store import MemoryHealthStore
 from fmgateway.stores import MemoryBreakerStore
-from tests.breaker_scenarios import SCENARIOS, SETTINGS
+from tests.breaker_scenarios import BREAKER, SCENARIOS
 from tests.conftest import FakeClock
+
+SETTINGS = BREAKER
 
 
 def run_scenario(breaker: CircuitBreaker, store, clock: FakeClock, steps, key="m"):
@@ -24,8 +27,8 @@ def run_scenario(breaker: CircuitBreaker, store, clock: FakeClock, steps, key="m
 
 
 def trip(breaker: CircuitBreaker, key: str = "m") -> None:
-    """Open the breaker: as many failures as the scenario settings' threshold."""
-    for _ in range(SETTINGS["failureThreshold"]):
+    """Open the breaker: the minimum number of calls, all failing."""
+    for _ in range(SETTINGS["minimumCalls"]):
         breaker.record_failure(key, SETTINGS)
 
 
@@ -38,12 +41,45 @@ def test_scenario_table(name, clock):
 def test_rules_are_pure():
     closed = BreakerState()
     assert rules.admit(closed, 0, SETTINGS) == (ALLOW, None)
-    opened = rules.on_failure(BreakerState(failures=2, windowStart=0), 1, SETTINGS)
-    assert opened.state == OPEN and opened.openUntil == 31
+    assert rules.on_failure(closed, 1, SETTINGS, [Counts(2, 2, 0, 10)]) is None  # below minimumCalls
+    assert rules.on_failure(closed, 1, SETTINGS, [Counts(4, 1, 0, 10)]) is None  # 25 % < 50 %
+    opened = rules.on_failure(BreakerState(), 1, SETTINGS, [Counts(2, 2, 0, 5), Counts(4, 2, 0, 15)])
+    assert opened.state == OPEN and opened.openUntil == 31 and (opened.failures, opened.calls) == (2, 4)
     assert rules.admit(opened, 30.9, SETTINGS) == (SKIP, None)
     decision, half_open = rules.admit(opened, 31, SETTINGS)
     assert decision == PROBE and half_open.probes == 1
     assert rules.on_success(closed, 5, SETTINGS) is None
+    assert rules.on_failure(half_open, 32, SETTINGS).state == OPEN  # a failed probe reopens, whatever the window
+
+
+def test_slow_calls_open_it_when_configured():
+    cfg = {**SETTINGS, "slowCallMs": 1000, "slowCallRateThreshold": 60}
+    assert rules.trips([Counts(5, 0, 3, 10)], cfg) == Counts(5, 0, 3, 10)  # 60 % slow
+    assert rules.trips([Counts(5, 0, 2, 10)], cfg) is None
+    assert rules.trips([Counts(5, 0, 5, 10)], SETTINGS) is None  # no slowCallMs: speed is not judged
+
+
+def test_a_slow_model_opens_through_the_executor(clock):
+    store = MemoryBreakerStore()
+    breaker = CircuitBreaker(store, clock=clock)
+    cfg = {**SETTINGS, "slowCallMs": 1000, "slowCallRateThreshold": 50}
+    breaker.record_success("m", cfg, latency_ms=200)
+    breaker.record_success("m", cfg, latency_ms=1500)
+    assert breaker.admit("m", cfg) == ALLOW  # 2 calls: under the minimum
+    breaker.record_success("m", cfg, latency_ms=2500)  # 2 of 3 slow
+    assert breaker.admit("m", cfg) == SKIP
+    assert store.writes == 1
+
+
+def test_a_slow_probe_reopens(clock):
+    store = MemoryBreakerStore()
+    breaker = CircuitBreaker(store, clock=clock)
+    cfg = {**SETTINGS, "slowCallMs": 1000, "slowCallRateThreshold": 50}
+    trip(breaker)
+    clock.advance(30)
+    assert breaker.admit("m", cfg) == PROBE
+    breaker.record_success("m", cfg, latency_ms=5000)
+    assert BreakerState.from_record(store.get("m")[0]).state == OPEN
 
 
 def test_healthy_traffic_reads_once_per_cache_period_and_never_writes(clock):
@@ -59,33 +95,32 @@ def test_healthy_traffic_reads_once_per_cache_period_and_never_writes(clock):
 
 
 def test_two_lambdas_share_state_through_the_store(clock):
-    store = MemoryBreakerStore()
-    first, second = CircuitBreaker(store, clock=clock), CircuitBreaker(store, clock=clock)
+    """Neither sandbox alone reaches the minimum number of calls; their merged health window does."""
+    store, health_store = MemoryBreakerStore(), MemoryHealthStore(clock)
+    first, second = (CircuitBreaker(store, clock=clock, health=HealthMonitor(health_store, clock=clock)) for _ in range(2))
     first.record_failure("m", SETTINGS)
     second.record_failure("m", SETTINGS)
+    assert first.admit("m", SETTINGS) == ALLOW
+    clock.advance(1)  # a flush interval: both have written their failures; the next read sees both
     first.record_failure("m", SETTINGS)
     assert second.admit("m", SETTINGS) == SKIP
 
 
-def test_concurrent_failures_are_all_counted():
-    """Compare-and-set: with many writers racing, no failure is lost and the breaker opens exactly once."""
-    store = MemoryBreakerStore()
-    cfg = {**SETTINGS, "failureThreshold": 1000}
-    breakers = [CircuitBreaker(store, max_cas_attempts=1000) for _ in range(8)]
-
-    def hammer(breaker):
-        for _ in range(50):
-            breaker.record_failure("m", cfg)
-
-    threads = [threading.Thread(target=hammer, args=(b,)) for b in breakers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+def test_many_sandboxes_failing_at_once_write_one_transition(clock):
+    """Failures are counted in the health window, not on the breaker item: 8 sandboxes failing 10 times a second for
+    5 s make one conditional write (the transition), and no write before it."""
+    store, health_store = MemoryBreakerStore(), MemoryHealthStore(clock)
+    cfg = {**SETTINGS, "minimumCalls": 100, "stateCacheSeconds": 1}
+    breakers = [CircuitBreaker(store, clock=clock, health=HealthMonitor(health_store, clock=clock)) for _ in range(8)]
+    for _ in range(5):
+        for _ in range(10):
+            for breaker in breakers:
+                breaker.record_failure("m", cfg)
+            clock.advance(0.1)
     record, version = store.get("m")
-    assert record["failures"] == 400
-    assert record["state"] == CLOSED
-    assert version == 400
+    assert record["state"] == OPEN and record["failures"] >= 100
+    assert version == 1 and store.writes == 1
+    assert health_store.writes <= 8 * 5  # one write per sandbox per flush interval
 
 
 def test_only_one_of_two_lambdas_gets_the_half_open_probe(clock):

@@ -37,7 +37,7 @@ def test_isolation_table_in_the_lambda_path(name):
         if got == 502:
             assert "both failed this request with ModelErrorException" in err.message and "simulated" in err.message
     assert got == status
-    failures = tuple(BreakerState.from_record(store.get(models[alias].invoke_id)[0]).failures for alias in MEDIUM)
+    failures = tuple(gateway.health.totals(models[alias].invoke_id).get("f", 0) for alias in MEDIUM)
     assert failures == counted
 
 

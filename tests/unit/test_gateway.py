@@ -25,7 +25,7 @@ class StaticSource:
 
 @pytest.fixture
 def parts(config_doc, clock):
-    config_doc["circuitBreaker"].update(failureThreshold=2, stateCacheSeconds=0)
+    config_doc["circuitBreaker"].update(failureRateThreshold=50, minimumCalls=2, stateCacheSeconds=0)
     invoker = FakeInvoker()
     breakers = MemoryBreakerStore()
     responses = MemoryResponseStore(clock=clock)
@@ -109,7 +109,9 @@ def test_all_fail_serves_the_cached_answer_marked_degraded(parts):
     assert result.degraded is True
     assert result.message == first.message
     assert result.cost_usd == 0
-    assert [a.outcome for a in result.attempts] == ["unavailable"] * 3
+    # the last candidate is retried (retries.maxAttempts 4 in all) within the retry budget: no healthy one is left
+    assert [a.outcome for a in result.attempts] == ["unavailable"] * 6
+    assert [a.model for a in result.attempts][2:] == ["llama4-maverick"] * 4
 
 
 def test_cache_matches_normalised_requests_only(parts):

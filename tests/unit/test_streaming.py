@@ -17,7 +17,7 @@ HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]
 
 @pytest.fixture
 def parts(config_doc, clock):
-    config_doc["circuitBreaker"].update(failureThreshold=2, stateCacheSeconds=0)
+    config_doc["circuitBreaker"].update(failureRateThreshold=50, minimumCalls=2, stateCacheSeconds=0)
     config_doc["timeouts"]["streamBudgetSeconds"] = 60
     invoker = FakeStreamingInvoker()
     breakers = MemoryBreakerStore()
@@ -37,8 +37,8 @@ def stream(gateway, text="Hello"):
 
 
 def failures(gateway, invoke_id):
-    config = gateway.config.get()
-    return gateway.breaker.current([invoke_id], config.breaker)[invoke_id].failures
+    """Failures counted against the model in the health window (where the breaker's rate rule reads them)."""
+    return gateway.health.totals(invoke_id).get("f", 0)
 
 
 def test_success_streams_every_event_then_records_success_cost_and_cache(parts):
@@ -57,6 +57,9 @@ def test_success_streams_every_event_then_records_success_cost_and_cache(parts):
     assert chat.result.message["content"][0]["text"] == "one two three"
     assert chat.result.usage == {"inputTokens": 1000, "outputTokens": 2000, "totalTokens": 3000}
     assert chat.result.cost_usd == pytest.approx(chat.model.cost_usd(1000, 2000))
+    figures = gateway.health.figures(SONNET)  # the stream's end is one call in the health window, with its TTFT
+    assert (figures.calls, figures.failures) == (1, 0) and figures.ttft_p50_ms is not None and figures.p50_ms is not None
+    assert figures.output_tokens_per_second and figures.output_tokens_per_second > 0
     block = chat.gateway_block()
     assert block["model"] == "claude-sonnet-4-5" and block["degraded"] is False and block["timeToFirstTokenMs"] >= 0
     # the assembled answer is the degraded cache's: every model down now, the same request streams it marked degraded
@@ -98,7 +101,7 @@ def test_all_candidates_refusing_before_the_first_token_raise_503(parts):
     with pytest.raises(Unavailable) as raised:
         stream(gateway, "never answered")
     assert raised.value.retry_after >= 1
-    assert invoker.models_called == [SONNET, NOVA_PRO, MAVERICK]
+    assert invoker.models_called == [SONNET, NOVA_PRO, *[MAVERICK] * 4]  # the last one retried (retries.maxAttempts 4)
 
 
 def test_closing_stops_the_upstream_read_and_counts_nothing(parts):

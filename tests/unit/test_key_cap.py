@@ -1,0 +1,102 @@
+"""The per-key cap (``circuitBreaker.maxKeyShare``): one caller alone cannot open a breaker for everyone.
+
+One API key sends requests that model A fails (and the next candidate answers); other keys' requests on A succeed.
+The bad key's failures alone pass the rate threshold and the minimum number of calls: without the cap A's breaker
+opens for every caller; with it, A stays closed and the other keys keep being answered by A.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fmgateway import health_stats
+from fmgateway.bedrock import InvocationError
+from fmgateway.breaker import BreakerState, CircuitBreaker
+from fmgateway.config import parse_config
+from fmgateway.gateway import ChatRequest, Gateway
+from fmgateway.stores import MemoryBreakerStore
+from tests.fakes import answer
+
+A = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # first candidate of the simple tier
+POISON = "poison"
+
+
+class KeySensitiveModel:
+    """Model A fails every request that carries the bad key's marker; everything else answers."""
+
+    def __init__(self):
+        self.answered: list[tuple[str, str]] = []  # (model, text)
+
+    def configure(self, settings: dict) -> None:
+        pass
+
+    def converse(self, invoke_id: str, request: dict, deadline: float | None = None) -> dict:
+        text = request["messages"][0]["content"][0]["text"]
+        if invoke_id == A and POISON in text:
+            raise InvocationError("unavailable", "ServiceUnavailableException", "fails for this caller's requests")
+        self.answered.append((invoke_id, text))
+        return answer(f"{invoke_id} answers")
+
+
+class Source:
+    def __init__(self, config):
+        self.config = config
+
+    def get(self):
+        return self.config
+
+
+def run_traffic(config_doc, clock, max_key_share: float) -> tuple[str, list[tuple[str, str]], list[str]]:
+    config_doc["circuitBreaker"].update(failureRateThreshold=50, minimumCalls=20, maxKeyShare=max_key_share)
+    store, model = MemoryBreakerStore(), KeySensitiveModel()
+    gateway = Gateway(Source(parse_config(config_doc)), model, CircuitBreaker(store, clock=clock))
+    served_by: list[str] = []
+    for i in range(70):  # 4 of every 7 requests from the bad key: 57 % of A's calls fail, 40 failures in all
+        bad = i % 7 < 4
+        caller, text = ("key-bad", f"{POISON} {i}") if bad else (f"key-good-{i % 3}", f"hello {i}")
+        request = ChatRequest(messages=[{"role": "user", "content": [{"text": text}]}], tier="simple", caller=caller)
+        result = gateway.chat(request)
+        if not bad:
+            served_by.append(result.model.invoke_id)
+        clock.advance(0.25)
+    state = BreakerState.from_record(store.get(A)[0]).state
+    return state, model.answered, served_by
+
+
+def test_one_key_alone_cannot_open_the_breaker(config_doc, clock):
+    state, answered, good_served_by = run_traffic(config_doc, clock, max_key_share=0.5)
+    assert state == "CLOSED"
+    assert good_served_by == [A] * 30  # every other caller's request answered by A
+    assert all(model != A for model, text in answered if POISON in text)  # the bad key's requests by the next candidate
+
+
+def test_without_the_cap_the_same_traffic_opens_it_for_everyone(config_doc, clock):
+    state, _, good_served_by = run_traffic(config_doc, clock, max_key_share=1.0)
+    assert state == "OPEN"
+    assert good_served_by[-1] != A  # other callers are sent elsewhere once it opened
+
+
+def test_the_cap_counts_a_real_outage_seen_by_many_keys(config_doc, clock):
+    """Capping is by share: when many keys fail, their failures count (a model that is down opens for everyone)."""
+    config_doc["circuitBreaker"].update(failureRateThreshold=50, minimumCalls=20, maxKeyShare=0.5)
+    store = MemoryBreakerStore()
+    breaker = CircuitBreaker(store, clock=clock)
+    cfg = parse_config(config_doc).breaker
+    for i in range(20):
+        breaker.record_failure(A, cfg, caller=f"key-{i % 4}")
+    assert BreakerState.from_record(store.get(A)[0]).state == "OPEN"
+
+
+@pytest.mark.parametrize(
+    ("stats", "share", "counted"),
+    [
+        ({"f": 10, "k1": 10}, 0.5, 0),  # one key alone: nothing counts
+        ({"f": 110, "k1": 10, "k2": 100}, 0.5, 20),  # the big key counts as much as the rest
+        ({"f": 40, "k1": 10, "k2": 10, "k3": 10, "k4": 10}, 0.5, 40),  # no key over its share
+        ({"f": 130, "k1": 100}, 0.5, 60),  # 30 keyless failures (never capped) let the key count 30
+        ({"f": 10, "k1": 10}, 1.0, 10),  # no cap
+        ({"f": 100, "k1": 60, "k2": 40}, 0.5, 80),
+    ],
+)
+def test_capped_failures(stats, share, counted):
+    assert health_stats.capped_failures(stats, share) == pytest.approx(counted)

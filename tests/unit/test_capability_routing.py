@@ -50,7 +50,8 @@ def test_a_tool_request_whose_only_tool_model_is_down_gets_503_never_a_model_wit
     with pytest.raises(Unavailable) as caught:
         gateway.chat(ChatRequest(messages=HELLO, tier="simple", fields=TOOLS))
     assert caught.value.status == 503
-    assert invoker.models_called == [NOVA_LITE]  # llama was never asked
+    # llama was never asked (nova-lite, the last candidate, may be retried within the retry budget)
+    assert set(invoker.models_called) == {NOVA_LITE}
     plain = gateway.chat(ChatRequest(messages=HELLO, tier="simple"))  # without tools the fallback still works
     assert plain.model.alias == "llama3-3-70b"
 

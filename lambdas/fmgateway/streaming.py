@@ -17,8 +17,9 @@ is sent; a degraded cached answer is streamed as one chunk.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any, NamedTuple
 
@@ -26,7 +27,7 @@ from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE
 from fmgateway.candidates import Candidate
 from fmgateway.errors import GatewayError, ModelError, UpstreamTimeout
-from fmgateway.gateway import ChatResult, Chosen, Gateway, Prepared
+from fmgateway.gateway import ChatResult, Chosen, Gateway, InvocationStep, Prepared
 
 DEFAULT_STREAM_BUDGET_SECONDS = 300
 # Events that may come before the first token: a failure while only these were read is still invisible to the caller.
@@ -67,9 +68,13 @@ def converse_stream_step(gateway: Gateway):
     return step
 
 
-def open_stream(gateway: Gateway, prepared: Prepared) -> ChatStream:
-    """Run the candidate loop with the streaming step. Raises the error contract's exceptions (nothing sent yet)."""
-    outcome = gateway.choose(prepared, converse_stream_step(gateway), record_success=False)
+def open_stream(
+    gateway: Gateway, prepared: Prepared, wrap: Callable[[InvocationStep], InvocationStep] | None = None
+) -> ChatStream:
+    """Run the candidate loop with the streaming step (``wrap``: adapts it, e.g. per candidate's capabilities). Raises
+    the error contract's exceptions (nothing sent yet)."""
+    step = converse_stream_step(gateway)
+    outcome = gateway.choose(prepared, wrap(step) if wrap else step, record_success=False)
     if isinstance(outcome, ChatResult):
         return ChatStream(gateway, prepared, cached=outcome)
     return ChatStream(gateway, prepared, chosen=outcome)
@@ -104,12 +109,18 @@ class ChatStream:
         chosen, opened = self.chosen, self.chosen.response
         budget_end = self.prepared.started + stream_budget_seconds(self.prepared)
         text: list[str] = []
+        tool_uses: dict[int, dict[str, Any]] = {}  # content block index -> toolUse, its input still a JSON string
         stop_reason, usage = "end_turn", {}
         try:
             for event in chain(opened.head, opened.upstream):
                 ((name, data),) = event.items()
-                if name == "contentBlockDelta":
-                    text.append(data.get("delta", {}).get("text", ""))
+                if name == "contentBlockStart" and "toolUse" in data.get("start", {}):
+                    tool_uses[data.get("contentBlockIndex", 0)] = {**data["start"]["toolUse"], "input": ""}
+                elif name == "contentBlockDelta":
+                    delta = data.get("delta", {})
+                    text.append(delta.get("text", ""))
+                    if "toolUse" in delta and data.get("contentBlockIndex", 0) in tool_uses:
+                        tool_uses[data.get("contentBlockIndex", 0)]["input"] += delta["toolUse"].get("input", "")
                 elif name == "messageStop":
                     stop_reason = data.get("stopReason", stop_reason)
                 elif name == "metadata":
@@ -141,8 +152,10 @@ class ChatStream:
             return
         config = self.prepared.config
         self.gateway.breaker.record_success(chosen.candidate.breaker_key, config.breaker)
+        content: list[dict[str, Any]] = [{"text": "".join(text)}] if "".join(text) or not tool_uses else []
+        content += [{"toolUse": {**use, "input": _json_input(use["input"])}} for _, use in sorted(tool_uses.items())]
         response = {
-            "output": {"message": {"role": "assistant", "content": [{"text": "".join(text)}]}},
+            "output": {"message": {"role": "assistant", "content": content}},
             "stopReason": stop_reason,
             "usage": usage,
         }
@@ -166,10 +179,21 @@ class ChatStream:
     @staticmethod
     def _cached_events(result: ChatResult) -> Iterator[Event]:
         """A degraded cached answer as one chunk, in the shape of a live stream."""
-        text = "".join(block.get("text", "") for block in result.message.get("content", []))
+        blocks = result.message.get("content", [])
+        text = "".join(block.get("text", "") for block in blocks)
         yield "messageStart", {"role": "assistant"}
         yield "contentBlockDelta", {"delta": {"text": text}, "contentBlockIndex": 0}
         yield "contentBlockStop", {"contentBlockIndex": 0}
+        for index, block in enumerate((block["toolUse"] for block in blocks if "toolUse" in block), start=1):
+            yield (
+                "contentBlockStart",
+                {"start": {"toolUse": {"toolUseId": block["toolUseId"], "name": block["name"]}}, "contentBlockIndex": index},
+            )
+            yield (
+                "contentBlockDelta",
+                {"delta": {"toolUse": {"input": json.dumps(block.get("input", {}))}}, "contentBlockIndex": index},
+            )
+            yield "contentBlockStop", {"contentBlockIndex": index}
         yield "messageStop", {"stopReason": result.stop_reason}
         yield "metadata", {"usage": result.usage, "metrics": {"latencyMs": 0}}
 
@@ -186,6 +210,14 @@ class ChatStream:
                 "degraded": self.degraded,
             }
         return {**block, "timeToFirstTokenMs": round(self.time_to_first_token_ms, 1)}
+
+
+def _json_input(text: str) -> Any:
+    """A streamed tool input, whole: the JSON its pieces make (an object for a tool that takes no input)."""
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {}
 
 
 def _close(upstream: Any) -> None:

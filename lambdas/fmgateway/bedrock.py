@@ -186,21 +186,28 @@ class ModelStream:
 
 
 def with_binary_content(request: dict[str, Any]) -> dict[str, Any]:
-    """JSON carries image/document bytes as base64 text; boto3 wants the raw bytes."""
+    """JSON carries image/document bytes as base64 text (in messages and in tool results); boto3 wants the raw bytes."""
     if not any("text" not in block for message in request["messages"] for block in message["content"]):
         return request
     messages = []
     for message in request["messages"]:
         content = []
         for block in message["content"]:
-            kind = next((k for k in ("image", "document", "video") if k in block), None)
-            source = block[kind]["source"] if kind else None
-            if source and isinstance(source.get("bytes"), str):
-                try:
-                    raw = base64.b64decode(source["bytes"], validate=True)
-                except ValueError:  # binascii.Error, and the ValueError of non-ASCII text
-                    raise InvocationError("invalid", "ValidationException", f"{kind}.source.bytes is not valid base64") from None
-                block = {kind: {**block[kind], "source": {"bytes": raw}}}
-            content.append(block)
+            if "toolResult" in block and isinstance(block["toolResult"].get("content"), list):
+                inner = [_decoded(item) for item in block["toolResult"]["content"]]
+                block = {"toolResult": {**block["toolResult"], "content": inner}}
+            content.append(_decoded(block))
         messages.append({**message, "content": content})
     return {**request, "messages": messages}
+
+
+def _decoded(block: dict[str, Any]) -> dict[str, Any]:
+    kind = next((k for k in ("image", "document", "video") if k in block), None)
+    source = block[kind]["source"] if kind else None
+    if kind and source and isinstance(source.get("bytes"), str):
+        try:
+            raw = base64.b64decode(source["bytes"], validate=True)
+        except ValueError:  # binascii.Error, and the ValueError of non-ASCII text
+            raise InvocationError("invalid", "ValidationException", f"{kind}.source.bytes is not valid base64") from None
+        return {kind: {**block[kind], "source": {"bytes": raw}}}
+    return block

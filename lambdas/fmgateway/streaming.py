@@ -17,12 +17,12 @@ is sent; a degraded cached answer is streamed as one chunk.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any, NamedTuple
 
+from fmgateway import converse_fields
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE
 from fmgateway.candidates import Candidate
@@ -108,20 +108,13 @@ class ChatStream:
         assert self.chosen is not None
         chosen, opened = self.chosen, self.chosen.response
         budget_end = self.prepared.started + stream_budget_seconds(self.prepared)
-        text: list[str] = []
-        tool_uses: dict[int, dict[str, Any]] = {}  # content block index -> toolUse, its input still a JSON string
+        assembler = converse_fields.Assembler()  # text and toolUse blocks, for the cache and the result
         stop_reason, usage = "end_turn", {}
         try:
             for event in chain(opened.head, opened.upstream):
                 ((name, data),) = event.items()
-                if name == "contentBlockStart" and "toolUse" in data.get("start", {}):
-                    tool_uses[data.get("contentBlockIndex", 0)] = {**data["start"]["toolUse"], "input": ""}
-                elif name == "contentBlockDelta":
-                    delta = data.get("delta", {})
-                    text.append(delta.get("text", ""))
-                    if "toolUse" in delta and data.get("contentBlockIndex", 0) in tool_uses:
-                        tool_uses[data.get("contentBlockIndex", 0)]["input"] += delta["toolUse"].get("input", "")
-                elif name == "messageStop":
+                assembler.feed(name, data)
+                if name == "messageStop":
                     stop_reason = data.get("stopReason", stop_reason)
                 elif name == "metadata":
                     usage = data.get("usage", {})
@@ -152,13 +145,7 @@ class ChatStream:
             return
         config = self.prepared.config
         self.gateway.breaker.record_success(chosen.candidate.breaker_key, config.breaker)
-        content: list[dict[str, Any]] = [{"text": "".join(text)}] if "".join(text) or not tool_uses else []
-        content += [{"toolUse": {**use, "input": _json_input(use["input"])}} for _, use in sorted(tool_uses.items())]
-        response = {
-            "output": {"message": {"role": "assistant", "content": content}},
-            "stopReason": stop_reason,
-            "usage": usage,
-        }
+        response = {"output": {"message": assembler.message()}, "stopReason": stop_reason, "usage": usage, **assembler.fields}
         model_seconds = chosen.model_seconds + (time.perf_counter() - opened.first_token_at)
         self.result = self.gateway.answer(self.prepared, chosen.candidate, response, chosen.attempts, model_seconds)
 
@@ -178,24 +165,8 @@ class ChatStream:
 
     @staticmethod
     def _cached_events(result: ChatResult) -> Iterator[Event]:
-        """A degraded cached answer as one chunk, in the shape of a live stream."""
-        blocks = result.message.get("content", [])
-        text = "".join(block.get("text", "") for block in blocks)
-        yield "messageStart", {"role": "assistant"}
-        yield "contentBlockDelta", {"delta": {"text": text}, "contentBlockIndex": 0}
-        yield "contentBlockStop", {"contentBlockIndex": 0}
-        for index, block in enumerate((block["toolUse"] for block in blocks if "toolUse" in block), start=1):
-            yield (
-                "contentBlockStart",
-                {"start": {"toolUse": {"toolUseId": block["toolUseId"], "name": block["name"]}}, "contentBlockIndex": index},
-            )
-            yield (
-                "contentBlockDelta",
-                {"delta": {"toolUse": {"input": json.dumps(block.get("input", {}))}}, "contentBlockIndex": index},
-            )
-            yield "contentBlockStop", {"contentBlockIndex": index}
-        yield "messageStop", {"stopReason": result.stop_reason}
-        yield "metadata", {"usage": result.usage, "metrics": {"latencyMs": 0}}
+        """A degraded cached answer, each block as one chunk, in the shape of a live stream."""
+        yield from converse_fields.replay(result.message, result.stop_reason, result.usage)
 
     def gateway_block(self) -> dict[str, Any]:
         """The final ``gateway`` event: the result's block plus time to first token (what is known after an error)."""
@@ -210,14 +181,6 @@ class ChatStream:
                 "degraded": self.degraded,
             }
         return {**block, "timeToFirstTokenMs": round(self.time_to_first_token_ms, 1)}
-
-
-def _json_input(text: str) -> Any:
-    """A streamed tool input, whole: the JSON its pieces make (an object for a tool that takes no input)."""
-    try:
-        return json.loads(text) if text else {}
-    except ValueError:
-        return {}
 
 
 def _close(upstream: Any) -> None:

@@ -18,7 +18,7 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from fmgateway import http, openai_compat, runtime, validation
+    from fmgateway import http, openai_compat, request_metadata, runtime, validation
     from fmgateway.errors import InvalidRequest
     from fmgateway.gateway import ChatRequest, ChatResult, InvocationStep
     from fmgateway.telemetry import lambda_entry, logger, metrics
@@ -68,7 +68,7 @@ def _chat_body(event: dict) -> dict:
 
 def chat(event: dict) -> dict:
     body = _chat_body(event)
-    return _converse_response(event, run(ChatRequest.from_body(body)))
+    return _converse_response(event, run(ChatRequest.from_body(body), event))
 
 
 def task(event: dict, tier: str) -> dict:
@@ -77,7 +77,7 @@ def task(event: dict, tier: str) -> dict:
         if field in body:
             path = event.get("resource") or event.get("path")
             raise InvalidRequest(f"body.{field}: {path} takes its tier from the path; use /v1/chat to choose")
-    return _converse_response(event, run(ChatRequest.from_body(body, path_route=tier)))
+    return _converse_response(event, run(ChatRequest.from_body(body, path_route=tier), event))
 
 
 def chat_completions(event: dict) -> dict:
@@ -85,7 +85,7 @@ def chat_completions(event: dict) -> dict:
     config = gateway.config.get()
     body = http.json_body(event, config.max_request_bytes)
     translation = openai_compat.translate(body, config.catalog)
-    result = run(translation.request, translation.step(gateway.converse_step))
+    result = run(translation.request, event, translation.step(gateway.converse_step))
     payload = openai_compat.to_response(result, http.request_id(event), int(time.time()), translation)
     return http.respond(200, payload, openai_compat.gateway_headers(result))
 
@@ -94,8 +94,12 @@ def _converse_response(event: dict, result: ChatResult) -> dict:
     return http.respond(200, result.body())
 
 
-def run(request: ChatRequest, step: InvocationStep | None = None) -> ChatResult:
+def run(request: ChatRequest, event: dict | None = None, step: InvocationStep | None = None) -> ChatResult:
+    """``event``: the API Gateway event, whose API key id and request id go into the request's requestMetadata;
+    ``step``: the invocation step (default: Converse)."""
     gateway = runtime.gateway()
+    if event is not None:
+        request = request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
     result = gateway.chat(request, step)

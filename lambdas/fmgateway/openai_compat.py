@@ -71,7 +71,7 @@ def translate(body: dict[str, Any], catalog: Catalog | None = None, streaming: b
         model=None if tier_name else model,
         tier=tier_name,
         fields=fields or None,
-        metadata=openai_fields.request_metadata(body),
+        metadata=openai_fields.caller_metadata(body),
     )
     return Translation(request, fmt, body.get("parallel_tool_calls") is not False)
 
@@ -80,9 +80,9 @@ def _seed(body: dict[str, Any], catalog: Catalog | None) -> int:
     """``seed`` goes to a model whose catalog capabilities include ``seed``, named in ``model`` (a tier or ``auto`` may
     answer with any of several models, and a seed means the same model every time)."""
     found = catalog.find(body["model"]) if catalog is not None else None
-    if found is None or SEED_CAPABILITY not in openai_format.capabilities(found):
+    if found is None or SEED_CAPABILITY not in found.capabilities:
         able = sorted(
-            m.alias for m in (catalog.models.values() if catalog else ()) if SEED_CAPABILITY in openai_format.capabilities(m)
+            m.alias for m in (catalog.models.values() if catalog else ()) if SEED_CAPABILITY in m.capabilities
         )
         raise InvalidRequest(
             f"body.seed: '{body['model']}' does not take a seed; only a model named in 'model' whose catalog capabilities "

@@ -9,9 +9,9 @@ is refused unless its value asks for nothing (``logprobs: false``, ``frequency_p
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from fmgateway import request_metadata
 from fmgateway.errors import InvalidRequest
 
 # field -> what happens to it (the README table says the same, in more words)
@@ -150,43 +150,25 @@ def foreign_shape(body: dict[str, Any]) -> None:
 # ---- requestMetadata: user, safety_identifier and metadata ----------------------------------------------------
 
 USER_KEY, SAFETY_KEY = "openai-user", "openai-safety-identifier"
-# Bedrock's requestMetadata rules (issue 10): keys 1-256 and values 0-256 characters of this set; the gateway adds
-# its own five keys (fmgw-*), so a caller has at most 11 pairs and no key of its own may start with fmgw-.
-METADATA_CHARS = re.compile(r"^[a-zA-Z0-9\s:_@$#=/+,.-]*$")
-MAX_CALLER_PAIRS = 11
 
 
-def request_metadata(body: dict[str, Any]) -> dict[str, str] | None:
-    """``metadata`` pairs plus ``user`` and ``safety_identifier`` under their documented keys, checked as Bedrock and
-    the gateway's convention want them."""
-    pairs: dict[str, str] = {}
-    metadata = body.get("metadata") or {}
-    for key, value in metadata.items():
-        if key in (USER_KEY, SAFETY_KEY):
-            raise InvalidRequest(f"body.metadata.{key}: reserved for the request's own field (user / safety_identifier)")
-        pairs[key] = value
-        _check_pair(key, value, f"body.metadata.{key}")
+def caller_metadata(body: dict[str, Any]) -> dict[str, str] | None:
+    """``metadata`` pairs plus ``user`` and ``safety_identifier`` under their documented keys, held to the
+    requestMetadata convention (fmgateway.request_metadata: at most 11 pairs in all, Bedrock's characters, no
+    ``fmgw-`` key)."""
+    pairs = dict(request_metadata.check(body["metadata"], root="body.metadata")) if body.get("metadata") else {}
     for field, key in (("user", USER_KEY), ("safety_identifier", SAFETY_KEY)):
+        if key in pairs:
+            raise InvalidRequest(f"body.metadata[{key!r}]: reserved for the request's own field {field}")
         if body.get(field) is not None:
-            _check_pair(key, body[field], f"body.{field}")
+            request_metadata.check({key: body[field]}, root=f"body.{field}")
             pairs[key] = body[field]
-    if len(pairs) > MAX_CALLER_PAIRS:
+    if len(pairs) > request_metadata.MAX_CALLER_PAIRS:
         raise InvalidRequest(
-            f"body.metadata: at most {MAX_CALLER_PAIRS} pairs in all, user and safety_identifier included (Bedrock takes "
-            f"16 and the gateway adds 5 of its own); got {len(pairs)}"
+            f"body.metadata: at most {request_metadata.MAX_CALLER_PAIRS} pairs with user and safety_identifier "
+            f"(each takes one; the gateway adds its own {len(request_metadata.GATEWAY_KEYS)}), got {len(pairs)}"
         )
     return pairs or None
-
-
-def _check_pair(key: str, value: Any, where: str) -> None:
-    if not isinstance(value, str):
-        raise InvalidRequest(f"{where}: must be a string")
-    if key.startswith("fmgw-"):
-        raise InvalidRequest(f"{where}: keys starting with 'fmgw-' are the gateway's own")
-    if not 1 <= len(key) <= 256 or not METADATA_CHARS.match(key):
-        raise InvalidRequest(f"{where}: a key must be 1-256 characters of a-z A-Z 0-9, whitespace and :_@$#=/+,.-")
-    if len(value) > 256 or not METADATA_CHARS.match(value):
-        raise InvalidRequest(f"{where}: a value must be at most 256 characters of a-z A-Z 0-9, whitespace and :_@$#=/+,.-")
 
 
 # ---- inferenceConfig and the other scalar fields ----------------------------------------------------------------

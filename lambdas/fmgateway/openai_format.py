@@ -16,18 +16,13 @@ from typing import Any, NamedTuple
 
 from fmgateway import json_schema_check
 from fmgateway.candidates import Candidate
+from fmgateway.capabilities import STRUCTURED_OUTPUT
 from fmgateway.catalog import Model
 from fmgateway.errors import InvalidRequest, ModelError
 
-NATIVE_CAPABILITY = "structuredOutput"
 JSON_OBJECT_TOOL = "json_object"
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 WRAPPED = "value"  # a schema whose root is not an object travels as the one property of the tool's input
-
-
-def capabilities(model: Model) -> frozenset[str]:
-    """The catalog's capabilities of ``model`` (none in a catalog that does not list them)."""
-    return frozenset(getattr(model, "capabilities", None) or ())
 
 
 class OutputFormat(NamedTuple):
@@ -65,7 +60,7 @@ class OutputFormat(NamedTuple):
 
     def body_for(self, model: Model, body: dict[str, Any]) -> dict[str, Any]:
         """The Converse body for one candidate: native structured output where the model has it."""
-        if self.kind != "json_schema" or NATIVE_CAPABILITY not in capabilities(model):
+        if self.kind != "json_schema" or STRUCTURED_OUTPUT not in model.capabilities:
             return body
         adapted = {key: value for key, value in body.items() if key != "toolConfig"}
         if self.caller_tools:

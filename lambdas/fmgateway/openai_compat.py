@@ -81,9 +81,7 @@ def _seed(body: dict[str, Any], catalog: Catalog | None) -> int:
     answer with any of several models, and a seed means the same model every time)."""
     found = catalog.find(body["model"]) if catalog is not None else None
     if found is None or SEED_CAPABILITY not in found.capabilities:
-        able = sorted(
-            m.alias for m in (catalog.models.values() if catalog else ()) if SEED_CAPABILITY in m.capabilities
-        )
+        able = sorted(m.alias for m in (catalog.models.values() if catalog else ()) if SEED_CAPABILITY in m.capabilities)
         raise InvalidRequest(
             f"body.seed: '{body['model']}' does not take a seed; only a model named in 'model' whose catalog capabilities "
             f"include 'seed' does ({', '.join(able) or 'none in this catalog'})"

@@ -71,7 +71,12 @@ def test_response_shape():
     body = to_response(result, "req-1", 1700000000)
     assert body["object"] == "chat.completion" and body["id"] == "chatcmpl-req-1"
     assert body["choices"] == [
-        {"index": 0, "message": {"role": "assistant", "content": "Hello", "refusal": None}, "finish_reason": "length", "logprobs": None}
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello", "refusal": None},
+            "finish_reason": "length",
+            "logprobs": None,
+        }
     ]
     assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     headers = gateway_headers(result)

@@ -154,10 +154,13 @@ def test_tool_calls_and_tool_messages_become_tool_use_and_tool_result():
 @pytest.mark.parametrize(
     ("messages", "needle"),
     [
-        ([USER, {"role": "tool", "tool_call_id": "call_9", "content": "x"}], "body.messages[1].tool_call_id: answers no tool call"),
-        ([USER, {"role": "assistant", "tool_calls": [CALL]}, {"role": "user", "content": "hi"}], "body.messages[1].tool_calls: tool call 'call_1' has no answer"),
+        ([USER, {"role": "tool", "tool_call_id": "call_9", "content": "x"}],
+         "body.messages[1].tool_call_id: answers no tool call"),
+        ([USER, {"role": "assistant", "tool_calls": [CALL]}, {"role": "user", "content": "hi"}],
+         "body.messages[1].tool_calls: tool call 'call_1' has no answer"),
         ([USER, {"role": "assistant", "tool_calls": [CALL]}], "body.messages[1].tool_calls"),
-        ([USER, {"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "f", "arguments": "[1]"}}]}], "function.arguments"),
+        ([USER, {"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "f", "arguments": "[1]"}}]}],
+         "function.arguments"),
         ([{**USER, "name": "bob"}], "body.messages[0].name"),
         ([{"role": "function", "name": "f", "content": "x"}], "body.messages[0].role"),
         ([{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}], "body.messages[0].content[0].type"),
@@ -268,8 +271,10 @@ def test_json_object_and_non_object_roots():
 @pytest.mark.parametrize(
     ("response_format", "needle"),
     [
-        ({"type": "json_schema", "json_schema": {"name": "bad name", "schema": SCHEMA}}, "body.response_format.json_schema.name"),
-        ({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "if": {}}}}, "schema.if: keyword not supported"),
+        ({"type": "json_schema", "json_schema": {"name": "bad name", "schema": SCHEMA}},
+         "body.response_format.json_schema.name"),
+        ({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "if": {}}}},
+         "schema.if: keyword not supported"),
         ({"type": "json_schema", "json_schema": {"name": "get_weather", "schema": SCHEMA}}, "also the name of a tool"),
         ({"type": "xml"}, "body.response_format.type"),
     ],
@@ -283,7 +288,10 @@ def test_schema_checker_keywords():
     schema = {
         "$defs": {"tag": {"type": "string", "enum": ["a", "b"]}},
         "type": "object",
-        "properties": {"tags": {"type": "array", "items": {"$ref": "#/$defs/tag"}, "maxItems": 2}, "n": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}},
+        "properties": {
+            "tags": {"type": "array", "items": {"$ref": "#/$defs/tag"}, "maxItems": 2},
+            "n": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+        },
         "additionalProperties": False,
     }  # fmt: skip
     assert json_schema_check.errors({"tags": ["a"], "n": None}, schema) == []

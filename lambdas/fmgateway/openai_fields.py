@@ -108,6 +108,8 @@ def refusals(body: dict[str, Any]) -> None:
         raise InvalidRequest("body.n: only n=1 is supported (Bedrock Converse returns one answer)")
     if body.get("modalities") not in (None, ["text"]):
         raise InvalidRequest('body.modalities: only ["text"] is supported (no audio output through Bedrock Converse)')
+    if body.get("service_tier") not in (None, *SERVICE_TIERS, "scale", "fast"):
+        raise InvalidRequest(f"body.service_tier: must be one of {', '.join(SERVICE_TIERS)}")
     if body.get("service_tier") in ("scale", "fast"):
         raise InvalidRequest(f"body.service_tier: '{body['service_tier']}' has no Bedrock counterpart; use auto, default, "
                              "flex or priority")  # fmt: skip

@@ -71,6 +71,7 @@ def _openai_limits(schema: dict) -> None:
     message["properties"] = {key: message["properties"][key] for key in ("role", "content", "name")}
     message["properties"]["role"] = {"enum": ["system", "developer", "user", "assistant"]}
     message["properties"]["content"]["maxItems"] = 3
+    properties["model"] = {"enum": ["auto", "simple", "complex", "claude-sonnet-4-5", "nova-pro", "gpt-9"]}
     schema["definitions"]["contentPart"] = {
         "type": "object", "required": ["type"], "additionalProperties": False,
         "properties": {
@@ -253,6 +254,8 @@ def openai_problems(body: Any, route: str = "/v1/chat/completions") -> list[str]
     for message in body["messages"]:
         if message.get("name") is not None:
             problems.append("message name")
+    if body.get("stop") == "":
+        problems.append("empty stop")
     if body.get("n") not in (None, 1):
         problems.append("n unsupported")
     if body.get("stream_options") is not None and not body.get("stream"):
@@ -388,13 +391,62 @@ def test_generated_converse_bodies_on_every_converse_route(client, tally):
     assert accepted >= len(bodies) // 10, "the generated bodies should also reach the models, not only be refused"
 
 
+@cache
+def generated_openai_bodies() -> list[Any]:
+    return generate(generation_schema(OPENAI_SCHEMA, _openai_limits), GENERATED_OPENAI)
+
+
 def test_generated_openai_bodies(client, tally):
-    bodies = generate(generation_schema(OPENAI_SCHEMA, _openai_limits), GENERATED_OPENAI)
+    bodies = generated_openai_bodies()
     before = len(tally.failures)
     for index, body in enumerate(bodies):
         status, payload = send(client, "/v1/chat/completions", encode(body))
         tally.check(f"generated openai #{index}", status, payload, openai_problems(body))
     assert tally.failures[before:] == []
+
+
+def openai_repaired(body: dict, index: int) -> dict:
+    """A generated OpenAI body made valid: a model of the catalog or a tier, the refused fields and those with a
+    value the route refuses taken out, one user message (the generated ones are covered above): it should be
+    answered, with whatever tools, tool choice, response format and scalar fields it drew."""
+    body = {key: value for key, value in body.items() if key not in OPENAI_HARMLESS}
+    body["model"] = ["auto", "simple", "claude-sonnet-4-5", "nova-pro"][index % 4]
+    body["messages"] = [{"role": "user", "content": "Hello there"}]
+    for field, keep in (("n", (None, 1)), ("modalities", (None, ["text"])),
+                        ("service_tier", (None, "auto", "default", "flex", "priority"))):  # fmt: skip
+        if body.get(field) not in keep:
+            body.pop(field)
+    if body.get("max_completion_tokens") is not None:
+        body.pop("max_tokens", None)
+    if body.get("stop") == "":
+        body.pop("stop")
+    if not body.get("stream"):
+        body.pop("stream_options", None)
+    body.get("stream_options", {}) and body["stream_options"].pop("include_obfuscation", None)
+    if _metadata_problems(body):
+        for field in ("metadata", "user", "safety_identifier"):
+            body.pop(field, None)
+    names = [tool["function"]["name"] for tool in body.get("tools") or []]
+    if len(set(names)) != len(names):
+        body["tools"] = body["tools"][:1]
+    if not body.get("tools") and body.get("tool_choice") in ("auto", "required"):
+        body.pop("tool_choice")
+    if body.get("response_format", {}).get("type") in ("json_object", "json_schema"):
+        body.pop("tools", None), body.pop("tool_choice", None)  # a format tool named like a tool: covered above
+    return body
+
+
+def test_repaired_generated_openai_bodies_are_answered(client, tally):
+    bodies = [openai_repaired(body, index) for index, body in enumerate(generated_openai_bodies())]
+    before = len(tally.failures)
+    answered = 0
+    for index, body in enumerate(bodies):
+        assert openai_problems(body) == [], body
+        status, payload = send(client, "/v1/chat/completions", encode(body))
+        tally.check(f"openai repaired #{index}", status, payload, [], allowed={200})
+        answered += status == 200
+    assert tally.failures[before:] == []
+    assert answered == len(bodies)
 
 
 def _clean(text: str) -> str:

@@ -67,7 +67,7 @@ def test_two_turn_tool_calling_exchange(client):
         model="claude-sonnet-4-5",
         messages=[
             *ASK,
-            choice.message.model_dump(exclude_none=True),  # the assistant message with its tool_calls, as SDK users do
+            choice.message,  # the assistant message with its tool_calls, appended as SDK users do
             {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"},
         ],
         tools=[TIME, WEATHER],

@@ -12,10 +12,24 @@ from fmgateway.errors import InvalidRequest
 from fmgateway.validation import check_base64
 
 _DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp);base64,(.+)$", re.DOTALL)
+_DATA = re.compile(r"^data:([\w.+/-]+);base64,(.+)$", re.DOTALL)
+# OpenAI file parts (inline file_data) -> Converse document formats
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+_NAME_REFUSED = re.compile(r"[^A-Za-z0-9\s()\[\]-]+")
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "user"}
 
 
-def content_blocks(content: Any, where: str, parts: tuple[str, ...] = ("text", "image_url")) -> list[dict]:
+def content_blocks(content: Any, where: str, parts: tuple[str, ...] = ("text", "image_url", "file")) -> list[dict]:
     """A message's ``content`` (a string or a list of parts) as Converse blocks; blank text is left out, as Converse
     refuses blank text blocks and OpenAI ignores them."""
     if content is None:
@@ -44,7 +58,28 @@ def content_blocks(content: Any, where: str, parts: tuple[str, ...] = ("text", "
                 raise InvalidRequest(f"{at}.image_url.detail: only 'auto' (Bedrock has no image detail setting)")
             fmt = "jpeg" if match.group(1) == "jpg" else match.group(1)
             blocks.append({"image": {"format": fmt, "source": {"bytes": match.group(2)}}})
+        elif kind == "file":
+            blocks.append(document_block(part.get("file"), f"{at}.file"))
     return blocks
+
+
+def document_block(file: Any, where: str) -> dict:
+    """An OpenAI file part with inline ``file_data`` (a data URL) as a Converse document block. Bedrock's document
+    name allows letters, digits, single spaces, hyphens, parentheses and brackets: the file name's stem, with any
+    other run of characters as one hyphen."""
+    if not isinstance(file, dict) or file.get("file_id") is not None:
+        raise InvalidRequest(f"{where}.file_id: uploaded files are not supported; send the file inline as file_data")
+    match = _DATA.match(file.get("file_data") or "") if isinstance(file.get("file_data"), str) else None
+    if not match:
+        raise InvalidRequest(f"{where}.file_data: must be a data URL (data:<media type>;base64,<content>)")
+    fmt = DOCUMENT_FORMATS.get(match.group(1))
+    if fmt is None:
+        raise InvalidRequest(f"{where}.file_data: media type '{match.group(1)}' is not a document Bedrock reads "
+                             f"(supported: {', '.join(DOCUMENT_FORMATS)})")  # fmt: skip
+    check_base64(match.group(2), f"{where}.file_data")
+    stem = str(file.get("filename") or "document").rsplit(".", 1)[0]
+    name = " ".join(_NAME_REFUSED.sub("-", stem).split())[:200] or "document"
+    return {"document": {"format": fmt, "name": name, "source": {"bytes": match.group(2)}}}
 
 
 def tool_use_blocks(message: dict, where: str) -> list[dict]:

@@ -180,6 +180,14 @@ def test_an_answer_that_misses_the_schema_is_a_502(client):
     assert "does not match response_format json_schema 'code'" in raised.value.message
 
 
+def test_a_file_part_reaches_the_model_as_a_document(client):
+    pdf = {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ=", "filename": "report.pdf"}}
+    completion = client.chat.completions.create(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": [{"type": "text", "text": "Sum it up"}, pdf]}]
+    )
+    assert completion.choices[0].message.content
+
+
 @pytest.mark.parametrize(
     ("body", "status", "needle"),
     [

@@ -366,3 +366,27 @@ def test_answer_without_translation_is_plain_text():
         {"role": "assistant", "content": "Hi", "refusal": None},
         "stop",
     )
+
+
+PDF = "data:application/pdf;base64,JVBERi0xLjQ="
+
+
+def test_file_parts_become_documents():
+    part = {"type": "file", "file": {"file_data": PDF, "filename": "Q3 report (final).v2.pdf"}}
+    request = translate(body(messages=[{"role": "user", "content": [{"type": "text", "text": "Sum up"}, part]}]), CATALOG).request
+    document = request.messages[0]["content"][1]["document"]
+    assert document == {"format": "pdf", "name": "Q3 report (final)-v2", "source": {"bytes": "JVBERi0xLjQ="}}
+
+
+@pytest.mark.parametrize(
+    ("file", "needle"),
+    [
+        ({"file_id": "file-abc"}, "file.file_id: uploaded files are not supported"),
+        ({"file_data": "data:audio/wav;base64,aGk="}, "media type 'audio/wav'"),
+        ({"file_data": "https://example.com/x.pdf"}, "file.file_data: must be a data URL"),
+        ({"file_data": "data:application/pdf;base64,a-_k"}, "file.file_data: must be standard base64"),
+    ],
+)
+def test_bad_file_parts_are_400s(file, needle):
+    with pytest.raises(InvalidRequest, match=needle):
+        translate(body(messages=[{"role": "user", "content": [{"type": "file", "file": file}]}]), CATALOG)

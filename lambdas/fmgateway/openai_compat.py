@@ -15,6 +15,7 @@ FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
+    "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
     "content_filtered": "content_filter",
     "guardrail_intervened": "content_filter",
@@ -101,6 +102,8 @@ def answer_message(result: ChatResult, translation: Translation | None = None) -
     fmt = translation.output_format
     finish_reason = FINISH_REASONS.get(result.stop_reason, "stop")
     text = "".join(block.get("text", "") for block in blocks)
+    if fmt is not None and finish_reason == "content_filter":  # a guardrail's message is no JSON: OpenAI's refusal
+        return {"role": "assistant", "content": None, "refusal": text}, finish_reason
     if fmt is not None and (content := fmt.answer(blocks, result.stop_reason)) is not None:
         return {
             "role": "assistant",

@@ -146,6 +146,8 @@ def openai_frames(
             return
         if message["content"] is not None:
             yield chunk({"content": message["content"]})
+        elif message["refusal"]:
+            yield chunk({"refusal": message["refusal"]})
     yield chunk({}, finish_reason, gateway=stream.gateway_block())
     if include_usage and stream.result is not None:
         yield chunk(None, usage=openai_compat.usage(stream.result.usage))

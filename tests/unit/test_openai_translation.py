@@ -390,3 +390,9 @@ def test_file_parts_become_documents():
 def test_bad_file_parts_are_400s(file, needle):
     with pytest.raises(InvalidRequest, match=needle):
         translate(body(messages=[{"role": "user", "content": [{"type": "file", "file": file}]}]), CATALOG)
+
+
+def test_a_guardrail_intervention_on_a_structured_output_is_a_refusal():
+    translation = translate(body(response_format=JSON_SCHEMA), CATALOG)
+    message, finish = answer_message(result([{"text": "Sorry, I cannot."}], "guardrail_intervened"), translation)
+    assert message == {"role": "assistant", "content": None, "refusal": "Sorry, I cannot."} and finish == "content_filter"

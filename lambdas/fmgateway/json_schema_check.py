@@ -29,6 +29,7 @@ SUBSCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
 SUBSCHEMAS = ("items", "additionalProperties", "not")
 MAX_DEPTH = 32
 MAX_CHECK_DEPTH = 200
+MAX_VISITS = 100_000
 
 
 def unsupported(schema: Any, where: str = "schema", depth: int = 0) -> str | None:
@@ -59,6 +60,10 @@ def unsupported(schema: Any, where: str = "schema", depth: int = 0) -> str | Non
                 return problem
         elif key == "$ref" and (not isinstance(value, str) or not value.startswith("#")):
             return f"{where}.$ref: only references inside the schema (#/$defs/...) are supported"
+        elif key == "type" and not all(kind in _TYPES for kind in (value if isinstance(value, list) else [value])):
+            return f"{where}.type: must be one of {', '.join(_TYPES)} (or a list of them)"
+        elif key in ("required", "enum") and not isinstance(value, list):
+            return f"{where}.{key}: must be an array"
         elif key == "pattern":
             try:
                 re.compile(value)
@@ -78,18 +83,39 @@ _TYPES = {
 }
 
 
-def errors(instance: Any, schema: Any, root: Any = None, where: str = "$", depth: int = 0) -> list[str]:
-    """Why ``instance`` does not match ``schema`` (empty: it matches). ``root`` resolves ``$ref``."""
-    root = schema if root is None else root
+class _Root:
+    """The whole schema (what ``$ref`` resolves against) and the checks made so far: references can make a small
+    schema expand exponentially (a chain of definitions each ``anyOf`` the next twice), so the work is bounded."""
+
+    def __init__(self, schema: Any):
+        self.schema, self.visits = schema, 0
+
+
+class _TooCostly(Exception):
+    pass
+
+
+def errors(instance: Any, schema: Any) -> list[str]:
+    """Why ``instance`` does not match ``schema`` (empty: it matches)."""
+    try:
+        return _errors(instance, schema, _Root(schema), "$", 0)
+    except _TooCostly:
+        return [f"$: the schema takes too long to check (more than {MAX_VISITS} steps)"]
+
+
+def _errors(instance: Any, schema: Any, root: _Root, where: str, depth: int) -> list[str]:
+    root.visits += 1
     if depth > MAX_CHECK_DEPTH:  # a $ref cycle that consumes nothing (allOf: [{$ref: "#"}]) must end
         return [f"{where}: the schema recurses without end"]
+    if root.visits > MAX_VISITS:
+        raise _TooCostly
     if schema is True or schema == {}:
         return []
     if schema is False:
         return [f"{where}: no value is allowed here"]
     found: list[str] = []
     if "$ref" in schema:
-        found += errors(instance, _resolve(root, schema["$ref"]), root, where, depth + 1)
+        found += _errors(instance, _resolve(root.schema, schema["$ref"]), root, where, depth + 1)
     if "type" in schema:
         types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         if not any(_TYPES.get(kind, lambda v: False)(instance) for kind in types):
@@ -99,12 +125,12 @@ def errors(instance: Any, schema: Any, root: Any = None, where: str = "$", depth
     if "const" in schema and not _same(instance, schema["const"]):
         found.append(f"{where}: must be {schema['const']!r}")
     for sub in schema.get("allOf", []):
-        found += errors(instance, sub, root, where, depth + 1)
-    if "anyOf" in schema and all(errors(instance, sub, root, where, depth + 1) for sub in schema["anyOf"]):
+        found += _errors(instance, sub, root, where, depth + 1)
+    if "anyOf" in schema and all(_errors(instance, sub, root, where, depth + 1) for sub in schema["anyOf"]):
         found.append(f"{where}: matches none of anyOf")
-    if "oneOf" in schema and sum(not errors(instance, sub, root, where, depth + 1) for sub in schema["oneOf"]) != 1:
+    if "oneOf" in schema and sum(not _errors(instance, sub, root, where, depth + 1) for sub in schema["oneOf"]) != 1:
         found.append(f"{where}: must match exactly one of oneOf")
-    if "not" in schema and not errors(instance, schema["not"], root, where, depth + 1):
+    if "not" in schema and not _errors(instance, schema["not"], root, where, depth + 1):
         found.append(f"{where}: must not match 'not'")
     if isinstance(instance, dict):
         found += _object(instance, schema, root, where, depth)
@@ -117,7 +143,7 @@ def errors(instance: Any, schema: Any, root: Any = None, where: str = "$", depth
     return found
 
 
-def _object(instance: dict, schema: dict, root: Any, where: str, depth: int) -> list[str]:
+def _object(instance: dict, schema: dict, root: _Root, where: str, depth: int) -> list[str]:
     found = [f"{where}.{name}: required" for name in schema.get("required", []) if name not in instance]
     properties = schema.get("properties", {})
     patterns = schema.get("patternProperties", {})
@@ -125,30 +151,30 @@ def _object(instance: dict, schema: dict, root: Any, where: str, depth: int) -> 
         matched = False
         if name in properties:
             matched = True
-            found += errors(value, properties[name], root, f"{where}.{name}", depth + 1)
+            found += _errors(value, properties[name], root, f"{where}.{name}", depth + 1)
         for pattern, sub in patterns.items():
             if re.search(pattern, name):
                 matched = True
-                found += errors(value, sub, root, f"{where}.{name}", depth + 1)
+                found += _errors(value, sub, root, f"{where}.{name}", depth + 1)
         if not matched and "additionalProperties" in schema:
             extra = schema["additionalProperties"]
             if extra is False:
                 found.append(f"{where}.{name}: not allowed (additionalProperties is false)")
             else:
-                found += errors(value, extra, root, f"{where}.{name}", depth + 1)
+                found += _errors(value, extra, root, f"{where}.{name}", depth + 1)
     if len(instance) < schema.get("minProperties", 0) or len(instance) > schema.get("maxProperties", math.inf):
         found.append(f"{where}: number of properties out of bounds")
     return found
 
 
-def _array(instance: list, schema: dict, root: Any, where: str, depth: int) -> list[str]:
+def _array(instance: list, schema: dict, root: _Root, where: str, depth: int) -> list[str]:
     found: list[str] = []
     prefix = schema.get("prefixItems", [])
     for index, item in enumerate(instance):
         if index < len(prefix):
-            found += errors(item, prefix[index], root, f"{where}[{index}]", depth + 1)
+            found += _errors(item, prefix[index], root, f"{where}[{index}]", depth + 1)
         elif "items" in schema:
-            found += errors(item, schema["items"], root, f"{where}[{index}]", depth + 1)
+            found += _errors(item, schema["items"], root, f"{where}[{index}]", depth + 1)
     if len(instance) < schema.get("minItems", 0) or len(instance) > schema.get("maxItems", math.inf):
         found.append(f"{where}: {len(instance)} items, outside minItems / maxItems")
     if schema.get("uniqueItems") and len({_canonical(item) for item in instance}) != len(instance):

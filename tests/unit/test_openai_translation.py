@@ -396,3 +396,25 @@ def test_a_guardrail_intervention_on_a_structured_output_is_a_refusal():
     translation = translate(body(response_format=JSON_SCHEMA), CATALOG)
     message, finish = answer_message(result([{"text": "Sorry, I cannot."}], "guardrail_intervened"), translation)
     assert message == {"role": "assistant", "content": None, "refusal": "Sorry, I cannot."} and finish == "content_filter"
+
+
+@pytest.mark.parametrize(
+    ("schema", "needle"),
+    [
+        ({"type": "objekt"}, "schema.type: must be one of"),
+        ({"type": "object", "required": "name"}, "schema.required: must be an array"),
+        ({"type": "object", "properties": {"a": {"pattern": "("}}}, "schema.properties.a.pattern: not a valid regular"),
+        ({"type": "object", "properties": {"a": {"$ref": "http://x/y"}}}, "only references inside the schema"),
+    ],
+)
+def test_schemas_the_checker_cannot_check_are_refused_up_front(schema, needle):
+    assert needle in json_schema_check.unsupported(schema)
+
+
+def test_an_exponential_schema_is_bounded():
+    defs = {f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]} for i in range(30)}
+    defs["d30"] = {"type": "string"}
+    schema = {"$defs": defs, "$ref": "#/$defs/d0"}
+    assert json_schema_check.unsupported(schema) is None
+    assert json_schema_check.errors("x", schema) == []  # the first branch matches at every level: linear
+    assert "takes too long" in " ".join(json_schema_check.errors(1, schema))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from fmgateway import openai_fields, openai_format, openai_messages, openai_tools, schemas
+from fmgateway.candidates import Candidate
 from fmgateway.catalog import Catalog
 from fmgateway.config import TIERS
 from fmgateway.errors import InvalidRequest
@@ -29,10 +30,23 @@ class Translation(NamedTuple):
     request: ChatRequest
     output_format: OutputFormat | None = None
     parallel_tool_calls: bool = True
+    strict_tools: dict[str, Any] = {}  # tool name -> parameters schema of the caller's strict tools
 
     def step(self, inner: Any) -> Any:
-        """The invocation step for this request: ``inner`` with each candidate's form of the structured output."""
-        return openai_format.adapting(inner, self.output_format)
+        """The invocation step for this request: ``inner`` with each candidate's form of the structured output and of
+        strict tools."""
+        fmt, strict = self.output_format, bool(self.strict_tools)
+        if fmt is None and not strict:
+            return inner
+
+        def adapted(candidate: Candidate, body: dict[str, Any], deadline: float) -> Any:
+            if fmt is not None:
+                body = fmt.body_for(candidate.model, body)
+            if strict:
+                body = openai_tools.without_strict(candidate.model, body)
+            return inner(candidate, body, deadline)
+
+        return adapted
 
 
 def translate(body: dict[str, Any], catalog: Catalog | None = None, streaming: bool = False) -> Translation:
@@ -74,7 +88,7 @@ def translate(body: dict[str, Any], catalog: Catalog | None = None, streaming: b
         fields=fields or None,
         metadata=openai_fields.caller_metadata(body),
     )
-    return Translation(request, fmt, body.get("parallel_tool_calls") is not False)
+    return Translation(request, fmt, body.get("parallel_tool_calls") is not False, openai_tools.strict_schemas(tools))
 
 
 def _seed(body: dict[str, Any], catalog: Catalog | None) -> int:
@@ -111,6 +125,7 @@ def answer_message(result: ChatResult, translation: Translation | None = None) -
             "refusal": None,
         }, "stop" if finish_reason == "tool_calls" else finish_reason
     calls = openai_tools.tool_calls(blocks, skip=fmt.name if fmt else None, parallel=translation.parallel_tool_calls)
+    openai_tools.check_strict_calls(calls, translation.strict_tools)
     message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else ""), "refusal": None}
     if calls:
         message["tool_calls"] = calls

@@ -3,9 +3,9 @@ model whose catalog capabilities include ``structuredOutput``, else, like ``json
 whose input schema is the caller's schema: the tool's input is the answer. Either way the answer is checked before
 it is returned: parsable JSON, matching the schema, or a 502 that says why (``ModelError``).
 
-The choice is made per candidate, inside the candidate loop (``adapting``), because a fallback model may not have
-what the first one has. The request's forwarded fields hold the forced-tool form, which every tool-capable model
-takes (so the capability filter asks for tool use, and the degraded cache key covers the schema).
+The choice is made per candidate, inside the candidate loop (``openai_compat.Translation.step``), because a fallback
+model may not have what the first one has. The request's forwarded fields hold the forced-tool form, which every
+tool-capable model takes (so the capability filter asks for tool use, and the degraded cache key covers the schema).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import re
 from typing import Any, NamedTuple
 
 from fmgateway import json_schema_check
-from fmgateway.candidates import Candidate
 from fmgateway.capabilities import STRUCTURED_OUTPUT
 from fmgateway.catalog import Model
 from fmgateway.errors import InvalidRequest, ModelError
@@ -119,14 +118,3 @@ def output_format(body: dict[str, Any], caller_tools: dict | None) -> OutputForm
     if caller_tools and any(spec["toolSpec"]["name"] == name for spec in caller_tools["tools"]):
         raise InvalidRequest(f"body.response_format: its name '{name}' is also the name of a tool; rename one of them")
     return result
-
-
-def adapting(step: Any, fmt: OutputFormat | None) -> Any:
-    """An invocation step that gives each candidate its own form of the structured output."""
-    if fmt is None:
-        return step
-
-    def adapted(candidate: Candidate, body: dict[str, Any], deadline: float) -> Any:
-        return step(candidate, fmt.body_for(candidate.model, body), deadline)
-
-    return adapted

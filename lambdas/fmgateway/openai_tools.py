@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fmgateway.errors import InvalidRequest
+from fmgateway import json_schema_check
+from fmgateway.capabilities import STRUCTURED_OUTPUT
+from fmgateway.catalog import Model
+from fmgateway.errors import InvalidRequest, ModelError
 
 EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
@@ -28,7 +31,10 @@ def tool_specs(tools: list[dict]) -> list[dict]:
         if function.get("description"):
             spec["description"] = function["description"]
         if function.get("strict"):
-            spec["strict"] = True  # Bedrock's strict tool use: the input follows the schema
+            spec["strict"] = True  # Bedrock's strict tool use where the model has it (without_strict), checked anyway
+            where_schema = f"{where}.function.parameters"
+            if problem := json_schema_check.unsupported(spec["inputSchema"]["json"], where_schema):
+                raise InvalidRequest(problem)
         specs.append({"toolSpec": spec})
     return specs
 
@@ -66,6 +72,42 @@ def tool_config(body: dict[str, Any]) -> tuple[dict | None, bool]:
         kept = [spec for spec in specs if spec["toolSpec"]["name"] in wanted]
         return {"tools": kept, "toolChoice": {"auto": {}} if mode == "auto" else {"any": {}}}, False
     raise InvalidRequest("body.tool_choice: must be none, auto, required, a function or allowed_tools (no custom tools)")
+
+
+def strict_schemas(tool_config: dict | None) -> dict[str, Any]:
+    """Tool name -> input schema of the caller's ``strict`` tools: their calls are checked before they are returned."""
+    specs = (tool_config or {}).get("tools") or []
+    return {spec["toolSpec"]["name"]: spec["toolSpec"]["inputSchema"]["json"] for spec in specs if spec["toolSpec"].get("strict")}
+
+
+def without_strict(model: Model, body: dict[str, Any]) -> dict[str, Any]:
+    """Bedrock's strict tool use comes with its structured outputs: a model without them gets the tools without
+    ``strict`` (Bedrock would refuse the request), and its calls are checked by the gateway instead."""
+    config = body.get("toolConfig")
+    if (
+        STRUCTURED_OUTPUT in model.capabilities
+        or not config
+        or not any(t.get("toolSpec", {}).get("strict") for t in config["tools"])
+    ):
+        return body
+    tools = [
+        {"toolSpec": {k: v for k, v in t["toolSpec"].items() if k != "strict"}} if "toolSpec" in t else t for t in config["tools"]
+    ]
+    return {**body, "toolConfig": {**config, "tools": tools}}
+
+
+def check_strict_calls(calls: list[dict], schemas: dict[str, Any]) -> None:
+    """A call of a strict tool whose arguments miss the tool's schema is a 502, never passed on as if valid."""
+    for call in calls:
+        schema = schemas.get(call["function"]["name"])
+        if schema is None:
+            continue
+        problems = json_schema_check.errors(json.loads(call["function"]["arguments"]), schema)
+        if problems:
+            raise ModelError(
+                f"the model called strict tool '{call['function']['name']}' with arguments that miss its parameters "
+                f"schema: {'; '.join(problems[:3])}"
+            )
 
 
 def without_tool_blocks(messages: list[dict]) -> list[dict]:

@@ -108,7 +108,7 @@ def openai_frames(
     """OpenAI ``chat.completion.chunk`` events: text as ``content`` deltas, tool calls as ``tool_calls`` deltas (the
     call's index, id, type and name first, then pieces of its arguments). A structured output (response_format) is
     held back and sent as one content delta once it is checked against its format; an answer that fails the check
-    ends the stream with an error event instead."""
+    (or a strict tool's call whose arguments miss its schema) ends the stream with an error event instead."""
     translation = translation or openai_compat.Translation(ChatRequest(messages=[]))
     fmt = translation.output_format
     created = int(time.time())
@@ -138,15 +138,15 @@ def openai_frames(
         elif name == "error":
             yield error(data)
             return
-    if fmt is not None and stream.result is not None:
-        try:
+    if (fmt is not None or translation.strict_tools) and stream.result is not None:
+        try:  # the structured output, and the calls of strict tools, checked against their schemas
             message, finish_reason = openai_compat.answer_message(stream.result, translation)
         except GatewayError as err:
             yield error({"type": err.type, "message": err.message})
             return
-        if message["content"] is not None:
+        if fmt is not None and message["content"] is not None:
             yield chunk({"content": message["content"]})
-        elif message["refusal"]:
+        elif fmt is not None and message["refusal"]:
             yield chunk({"refusal": message["refusal"]})
     yield chunk({}, finish_reason, gateway=stream.gateway_block())
     if include_usage and stream.result is not None:

@@ -418,3 +418,26 @@ def test_an_exponential_schema_is_bounded():
     assert json_schema_check.unsupported(schema) is None
     assert json_schema_check.errors("x", schema) == []  # the first branch matches at every level: linear
     assert "takes too long" in " ".join(json_schema_check.errors(1, schema))
+
+
+def test_strict_tools_go_strict_only_to_models_with_structured_outputs_and_their_calls_are_checked():
+    translation = translate(body(tools=[WEATHER]), CATALOG)  # WEATHER is strict
+    assert translation.strict_tools == {"get_weather": WEATHER["function"]["parameters"]}
+    sent = []
+    step = translation.step(lambda candidate, converse, deadline: sent.append(converse))
+    config = translation.request.fields["toolConfig"]
+    for alias in ("claude-sonnet-4-5", "nova-pro"):
+        step(type("C", (), {"model": CATALOG.models[alias]})(), {"toolConfig": config}, 0.0)
+    assert sent[0]["toolConfig"]["tools"][0]["toolSpec"]["strict"] is True
+    assert "strict" not in sent[1]["toolConfig"]["tools"][0]["toolSpec"]  # Bedrock would refuse it: the gateway checks
+    good = {"toolUse": {"toolUseId": "t", "name": "get_weather", "input": {"city": "Paris"}}}
+    assert answer_message(result([good], "tool_use", "nova-pro"), translation)[1] == "tool_calls"
+    bad = {"toolUse": {"toolUseId": "t", "name": "get_weather", "input": {"town": "Paris"}}}
+    with pytest.raises(ModelError, match=r"strict tool 'get_weather' .* \$.city: required"):
+        answer_message(result([bad], "tool_use", "nova-pro"), translation)
+
+
+def test_strict_tool_schemas_the_checker_cannot_check_are_400s():
+    tool = {"type": "function", "function": {"name": "f", "strict": True, "parameters": {"type": "object", "if": {}}}}
+    with pytest.raises(InvalidRequest, match=r"body.tools\[0\].function.parameters.if: keyword not supported"):
+        translate(body(tools=[tool]), CATALOG)

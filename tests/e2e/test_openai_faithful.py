@@ -235,3 +235,11 @@ def test_every_field_is_honoured_or_refused_by_name(local_gateway, field, value,
     else:
         assert response.status_code == 400, response.text
         assert f"body.{field}" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "nova-pro"])  # strict tool use natively / checked by the gateway
+def test_strict_tools_answer_on_every_tool_model(client, model):
+    strict = {**WEATHER, "function": {**WEATHER["function"], "strict": True}}
+    completion = client.chat.completions.create(model=model, messages=ASK, tools=[strict], tool_choice="required")
+    (call,) = completion.choices[0].message.tool_calls
+    jsonschema.validate(json.loads(call.function.arguments), WEATHER["function"]["parameters"])

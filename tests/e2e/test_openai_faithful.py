@@ -218,6 +218,13 @@ def test_bodies_of_other_apis_are_pointed_to_their_endpoint(local_gateway, body,
     assert needle in response.json()["error"]["message"]
 
 
+CONVERSE_TARGETS = {
+    "service_tier": "serviceTier", "tools": "toolConfig", "tool_choice": "toolConfig", "response_format": "toolConfig",
+    "max_tokens": "inferenceConfig", "stop": "inferenceConfig", "temperature": "inferenceConfig", "top_p": "inferenceConfig",
+}  # fmt: skip
+METADATA_KEYS = {"user": "openai-user", "safety_identifier": "openai-safety-identifier"}
+
+
 @pytest.mark.parametrize(("field", "value", "honoured"), FIELD_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(FIELD_CASES)])
 def test_every_field_is_honoured_or_refused_by_name(local_gateway, field, value, honoured):
     assert field in README_FIELDS
@@ -232,6 +239,11 @@ def test_every_field_is_honoured_or_refused_by_name(local_gateway, field, value,
         response = http.post("/v1/chat/completions", json=body)
     if honoured:
         assert response.status_code == 200, response.text
+        received = sim_requests(local_gateway)[-1]
+        if field in CONVERSE_TARGETS:  # the field reached "Bedrock" as its Converse counterpart
+            assert CONVERSE_TARGETS[field] in received["fields"], received
+        if field in METADATA_KEYS:
+            assert received["requestMetadata"][METADATA_KEYS[field]] == value
     else:
         assert response.status_code == 400, response.text
         assert f"body.{field}" in response.json()["error"]["message"]

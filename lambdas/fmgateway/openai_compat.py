@@ -2,100 +2,138 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Any, NamedTuple
 
+from fmgateway import openai_fields, openai_format, openai_messages, openai_tools, schemas
+from fmgateway.candidates import Candidate
+from fmgateway.catalog import Catalog
 from fmgateway.config import TIERS
 from fmgateway.errors import InvalidRequest
-from fmgateway.gateway import ChatRequest, ChatResult
-from fmgateway.validation import check_base64
+from fmgateway.exchange import ChatRequest, ChatResult
+from fmgateway.openai_format import OutputFormat
 
-_DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp);base64,(.+)$", re.DOTALL)
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
+    "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
     "content_filtered": "content_filter",
     "guardrail_intervened": "content_filter",
 }
+SEED_CAPABILITY = "seed"
 
 
-def _blocks(content: Any, where: str) -> list[dict]:
-    if isinstance(content, str):
-        return [{"text": content}] if content.strip() else []
-    blocks: list[dict] = []
-    for index, part in enumerate(content):
-        if part.get("type") == "text":
-            if not isinstance(part.get("text"), str):
-                raise InvalidRequest(f"{where}.content[{index}].text: a text part needs a 'text' string")
-            if part["text"].strip():  # Converse refuses blank text blocks; OpenAI ignores them
-                blocks.append({"text": part["text"]})
-        elif part.get("type") == "image_url":
-            url = part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else ""
-            match = _DATA_URL.match(url)
-            if not match:
-                raise InvalidRequest(f"{where}.content[{index}].image_url.url: only data:image/...;base64 URLs are supported")
-            check_base64(match.group(2), f"{where}.content[{index}].image_url.url")
-            fmt = "jpeg" if match.group(1) == "jpg" else match.group(1)
-            blocks.append({"image": {"format": fmt, "source": {"bytes": match.group(2)}}})
-        else:
-            raise InvalidRequest(f"{where}.content[{index}].type: unsupported content part '{part.get('type')}'")
-    return blocks
+class Translation(NamedTuple):
+    """An OpenAI request as the gateway runs it: the Converse-shaped request, plus what the answer's translation needs."""
+
+    request: ChatRequest
+    output_format: OutputFormat | None = None
+    parallel_tool_calls: bool = True
+    strict_tools: dict[str, Any] = {}  # tool name -> parameters schema of the caller's strict tools
+
+    def step(self, inner: Any) -> Any:
+        """The invocation step for this request: ``inner`` with each candidate's form of the structured output and of
+        strict tools."""
+        fmt, strict = self.output_format, bool(self.strict_tools)
+        if fmt is None and not strict:
+            return inner
+
+        def adapted(candidate: Candidate, body: dict[str, Any], deadline: float) -> Any:
+            if fmt is not None:
+                body = fmt.body_for(candidate.model, body)
+            if strict:
+                body = openai_tools.without_strict(candidate.model, body)
+            return inner(candidate, body, deadline)
+
+        return adapted
 
 
-def to_chat_request(body: dict[str, Any], streaming: bool = False) -> ChatRequest:
-    """``streaming``: the caller serves ``stream: true`` (the streaming function); elsewhere it is refused."""
+def translate(body: dict[str, Any], catalog: Catalog | None = None, streaming: bool = False) -> Translation:
+    """A body that passed ``schemas/openai-chat-request.json`` -> the request to run. Every field is honoured or
+    refused here (``fmgateway.openai_fields``). ``streaming``: the caller serves ``stream: true`` (the streaming
+    function); elsewhere it is refused. ``catalog``: where ``seed`` learns whether the named model takes one."""
+    openai_fields.refusals(body)
+    schemas.validate("openai-chat-request", body)
+    if not body.get("model"):
+        raise InvalidRequest("body.model: required (an alias, a Bedrock model id, a tier name or 'auto')")
     if body.get("stream") and not streaming:
         raise InvalidRequest("body.stream: streaming is served on POST /v1/chat/completions of the streaming function")
     if body.get("stream_options") is not None and not body.get("stream"):
         raise InvalidRequest("body.stream_options: only allowed with stream=true")
-    if body.get("n") not in (None, 1):  # null is the schema's default: one choice
-        raise InvalidRequest("body.n: only n=1 is supported")
-    system: list[dict] = []
-    messages: list[dict] = []
-    for index, message in enumerate(body["messages"]):
-        role = message["role"]
-        blocks = _blocks(message.get("content") or "", f"body.messages[{index}]")
-        if role in ("system", "developer"):
-            system.extend(block for block in blocks if "text" in block)
-            continue
-        if not blocks:
-            raise InvalidRequest(f"body.messages[{index}].content: must not be empty")
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)  # Converse wants user/assistant turns to alternate
-        else:
-            messages.append({"role": role, "content": blocks})
-    if not messages or messages[0]["role"] != "user":
-        raise InvalidRequest("body.messages: the first non-system message must have role 'user'")
-
-    inference: dict[str, Any] = {}
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    if max_tokens:
-        inference["maxTokens"] = max_tokens
-    if body.get("temperature") is not None:
-        inference["temperature"] = min(float(body["temperature"]), 1.0)  # OpenAI allows up to 2
-    if body.get("top_p") is not None:
-        inference["topP"] = body["top_p"]
-    stops = [body["stop"]] if isinstance(body.get("stop"), str) else body.get("stop") or []
-    if any(not stop for stop in stops):
-        raise InvalidRequest("body.stop: stop sequences must not be empty")
-    if stops:
-        inference["stopSequences"] = stops
-
+    if (body.get("stream_options") or {}).get("include_obfuscation"):
+        raise InvalidRequest("body.stream_options.include_obfuscation: not supported (the gateway pads no chunks)")
+    system, messages = openai_messages.to_converse(body["messages"])
+    tools, no_tools = openai_tools.tool_config(body)
+    if no_tools and openai_tools.has_tool_blocks(messages):
+        messages = openai_tools.without_tool_blocks(messages)
+    fmt = openai_format.output_format(body, tools)
+    fields: dict[str, Any] = {}
+    if fmt is not None:
+        fields["toolConfig"] = fmt.forced_tool_config()
+    elif tools is not None:
+        fields["toolConfig"] = tools
+    if (tier := openai_fields.service_tier(body)) is not None:
+        fields["serviceTier"] = tier
+    if body.get("seed") is not None:
+        fields["additionalModelRequestFields"] = {"seed": _seed(body, catalog)}
     model = body.get("model")
-    tier = model if model in TIERS else None
-    return ChatRequest(
+    tier_name = model if model in TIERS else None
+    request = ChatRequest(
         messages=messages,
         system=system or None,
-        inference=inference or None,
-        model=None if tier else model,
-        tier=tier,
+        inference=openai_fields.inference_config(body) or None,
+        model=None if tier_name else model,
+        tier=tier_name,
+        fields=fields or None,
+        metadata=openai_fields.caller_metadata(body),
     )
+    return Translation(request, fmt, body.get("parallel_tool_calls") is not False, openai_tools.strict_schemas(tools))
 
 
-def to_response(result: ChatResult, request_id: str, created: int) -> dict[str, Any]:
-    text = "".join(block.get("text", "") for block in result.message.get("content", []))
+def _seed(body: dict[str, Any], catalog: Catalog | None) -> int:
+    """``seed`` goes to a model whose catalog capabilities include ``seed``, named in ``model`` (a tier or ``auto`` may
+    answer with any of several models, and a seed means the same model every time)."""
+    found = catalog.find(body["model"]) if catalog is not None else None
+    if found is None or SEED_CAPABILITY not in found.capabilities:
+        able = sorted(m.alias for m in (catalog.models.values() if catalog else ()) if SEED_CAPABILITY in m.capabilities)
+        raise InvalidRequest(
+            f"body.seed: '{body['model']}' does not take a seed; only a model named in 'model' whose catalog capabilities "
+            f"include 'seed' does ({', '.join(able) or 'none in this catalog'})"
+        )
+    return int(body["seed"])
+
+
+def to_chat_request(body: dict[str, Any], streaming: bool = False) -> ChatRequest:
+    return translate(body, streaming=streaming).request
+
+
+def answer_message(result: ChatResult, translation: Translation | None = None) -> tuple[dict[str, Any], str]:
+    """The OpenAI ``message`` and ``finish_reason`` of a Converse answer: text, ``tool_calls``, or the structured
+    output (checked against the response format: ``ModelError`` when it does not match)."""
+    translation = translation or Translation(ChatRequest(messages=[]))
+    blocks = result.message.get("content", [])
+    fmt = translation.output_format
+    finish_reason = FINISH_REASONS.get(result.stop_reason, "stop")
+    text = "".join(block.get("text", "") for block in blocks)
+    if fmt is not None and finish_reason == "content_filter":  # a guardrail's message is no JSON: OpenAI's refusal
+        return {"role": "assistant", "content": None, "refusal": text}, finish_reason
+    if fmt is not None and (content := fmt.answer(blocks, result.stop_reason)) is not None:
+        return {
+            "role": "assistant",
+            "content": content,
+            "refusal": None,
+        }, "stop" if finish_reason == "tool_calls" else finish_reason
+    calls = openai_tools.tool_calls(blocks, skip=fmt.name if fmt else None, parallel=translation.parallel_tool_calls)
+    openai_tools.check_strict_calls(calls, translation.strict_tools)
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else ""), "refusal": None}
+    if calls:
+        message["tool_calls"] = calls
+    return message, finish_reason
+
+
+def to_response(result: ChatResult, request_id: str, created: int, translation: Translation | None = None) -> dict[str, Any]:
+    message, finish_reason = answer_message(result, translation)
     return {
         "id": f"chatcmpl-{request_id}",
         "object": "chat.completion",
@@ -104,8 +142,8 @@ def to_response(result: ChatResult, request_id: str, created: int) -> dict[str, 
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": FINISH_REASONS.get(result.stop_reason, "stop"),
+                "message": message,
+                "finish_reason": finish_reason,
                 "logprobs": None,
             }
         ],

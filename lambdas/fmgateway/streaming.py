@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any, NamedTuple
 
@@ -27,7 +27,7 @@ from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE
 from fmgateway.candidates import Candidate
 from fmgateway.errors import GatewayError, ModelError, UpstreamTimeout
-from fmgateway.gateway import ChatResult, Chosen, Gateway, Prepared
+from fmgateway.gateway import ChatResult, Chosen, Gateway, InvocationStep, Prepared
 
 DEFAULT_STREAM_BUDGET_SECONDS = 300
 # Events that may come before the first token: a failure while only these were read is still invisible to the caller.
@@ -68,9 +68,13 @@ def converse_stream_step(gateway: Gateway):
     return step
 
 
-def open_stream(gateway: Gateway, prepared: Prepared) -> ChatStream:
-    """Run the candidate loop with the streaming step. Raises the error contract's exceptions (nothing sent yet)."""
-    outcome = gateway.choose(prepared, converse_stream_step(gateway), record_success=False)
+def open_stream(
+    gateway: Gateway, prepared: Prepared, wrap: Callable[[InvocationStep], InvocationStep] | None = None
+) -> ChatStream:
+    """Run the candidate loop with the streaming step (``wrap``: adapts it, e.g. per candidate's capabilities). Raises
+    the error contract's exceptions (nothing sent yet)."""
+    step = converse_stream_step(gateway)
+    outcome = gateway.choose(prepared, wrap(step) if wrap else step, record_success=False)
     if isinstance(outcome, ChatResult):
         return ChatStream(gateway, prepared, cached=outcome)
     return ChatStream(gateway, prepared, chosen=outcome)

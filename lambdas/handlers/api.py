@@ -18,10 +18,10 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from fmgateway import http, openai_compat, request_metadata, runtime, schemas, validation
+    from fmgateway import http, openai_compat, request_metadata, runtime, validation
     from fmgateway.candidates import Candidate
     from fmgateway.errors import InvalidRequest
-    from fmgateway.gateway import ChatRequest, ChatResult
+    from fmgateway.gateway import ChatRequest, ChatResult, InvocationStep
     from fmgateway.health import HealthFigures
     from fmgateway.telemetry import lambda_entry, logger, metrics
 
@@ -99,10 +99,12 @@ def task(event: dict, tier: str) -> dict:
 
 
 def chat_completions(event: dict) -> dict:
-    body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
-    schemas.validate("openai-chat-request", body)
-    result = run(openai_compat.to_chat_request(body), event)
-    payload = openai_compat.to_response(result, http.request_id(event), int(time.time()))
+    gateway = runtime.gateway()
+    config = gateway.config.get()
+    body = http.json_body(event, config.max_request_bytes)
+    translation = openai_compat.translate(body, config.catalog)
+    result = run(translation.request, event, translation.step(gateway.converse_step))
+    payload = openai_compat.to_response(result, http.request_id(event), int(time.time()), translation)
     return http.respond(200, payload, openai_compat.gateway_headers(result))
 
 
@@ -110,14 +112,15 @@ def _converse_response(event: dict, result: ChatResult) -> dict:
     return http.respond(200, result.body())
 
 
-def run(request: ChatRequest, event: dict | None = None) -> ChatResult:
-    """``event``: the API Gateway event, whose API key id and request id go into the request's requestMetadata."""
+def run(request: ChatRequest, event: dict | None = None, step: InvocationStep | None = None) -> ChatResult:
+    """``event``: the API Gateway event, whose API key id and request id go into the request's requestMetadata;
+    ``step``: the invocation step (default: Converse)."""
     gateway = runtime.gateway()
     if event is not None:
         request = request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
-    result = gateway.chat(request)
+    result = gateway.chat(request, step)
     account(result)
     return result
 

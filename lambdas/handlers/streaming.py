@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from fmgateway import http, openai_compat, request_metadata, runtime, schemas, streaming, validation
-from fmgateway.errors import InvalidRequest
-from fmgateway.gateway import ChatRequest
+from fmgateway import http, openai_compat, openai_tools, request_metadata, runtime, streaming, validation
+from fmgateway.errors import GatewayError, InvalidRequest
+from fmgateway.gateway import ChatRequest, InvocationStep
 from fmgateway.streaming import ChatStream
 from fmgateway.telemetry import logger, metrics
 from handlers import api
@@ -54,12 +54,12 @@ def sse(data: Any, event: str | None = None) -> bytes:
     return (f"event: {event}\n" if event else "").encode() + f"data: {text}\n\n".encode()
 
 
-def _open(event: dict, request: ChatRequest) -> ChatStream:
+def _open(event: dict, request: ChatRequest, wrap: Callable[[InvocationStep], InvocationStep] | None = None) -> ChatStream:
     gateway = runtime.gateway()
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
     request = request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
-    return streaming.open_stream(gateway, gateway.prepare(request))
+    return streaming.open_stream(gateway, gateway.prepare(request), wrap)
 
 
 def _stream_headers(stream: ChatStream) -> dict[str, str]:
@@ -102,24 +102,52 @@ def chat_stream(event: dict, path_route: str | None = None) -> dict[str, Any]:
 # ---- OpenAI chat completions -----------------------------------------------------------------------------------
 
 
-def openai_frames(stream: ChatStream, request_id: str, include_usage: bool) -> Iterator[bytes]:
+def openai_frames(
+    stream: ChatStream, request_id: str, include_usage: bool, translation: openai_compat.Translation | None = None
+) -> Iterator[bytes]:
+    """OpenAI ``chat.completion.chunk`` events: text as ``content`` deltas, tool calls as ``tool_calls`` deltas (the
+    call's index, id, type and name first, then pieces of its arguments). A structured output (response_format) is
+    held back and sent as one content delta once it is checked against its format; an answer that fails the check
+    (or a strict tool's call whose arguments miss its schema) ends the stream with an error event instead."""
+    translation = translation or openai_compat.Translation(ChatRequest(messages=[]))
+    fmt = translation.output_format
     created = int(time.time())
     model = stream.model.alias if stream.model else ""
+    calls = openai_tools.ToolCallDeltas(skip=fmt.name if fmt else None, parallel=translation.parallel_tool_calls)
 
     def chunk(delta: dict | None, finish_reason: str | None = None, **extra: Any) -> bytes:
         return sse(openai_compat.chunk(request_id, created, model, delta, finish_reason, **extra))
+
+    def error(data: dict) -> bytes:  # the openai SDK raises APIError on it; no [DONE]: the answer is incomplete
+        return sse({"error": {**data, "requestId": request_id}})
 
     finish_reason = "stop"
     for name, data in stream.events():
         if name == "messageStart":
             yield chunk({"role": "assistant", "content": ""})
-        elif name == "contentBlockDelta" and data.get("delta", {}).get("text"):
-            yield chunk({"content": data["delta"]["text"]})
+        elif name == "contentBlockStart" and (call := calls.start(data)):
+            yield chunk({"tool_calls": [call]})
+        elif name == "contentBlockDelta":
+            delta = data.get("delta", {})
+            if delta.get("text") and fmt is None:
+                yield chunk({"content": delta["text"]})
+            elif "toolUse" in delta and (call := calls.delta(data)):
+                yield chunk({"tool_calls": [call]})
         elif name == "messageStop":
             finish_reason = openai_compat.FINISH_REASONS.get(data.get("stopReason", ""), "stop")
-        elif name == "error":  # the openai SDK raises APIError on it; no [DONE]: the answer is incomplete
-            yield sse({"error": {**data, "requestId": request_id}})
+        elif name == "error":
+            yield error(data)
             return
+    if (fmt is not None or translation.strict_tools) and stream.result is not None:
+        try:  # the structured output, and the calls of strict tools, checked against their schemas
+            message, finish_reason = openai_compat.answer_message(stream.result, translation)
+        except GatewayError as err:
+            yield error({"type": err.type, "message": err.message})
+            return
+        if fmt is not None and message["content"] is not None:
+            yield chunk({"content": message["content"]})
+        elif fmt is not None and message["refusal"]:
+            yield chunk({"refusal": message["refusal"]})
     yield chunk({}, finish_reason, gateway=stream.gateway_block())
     if include_usage and stream.result is not None:
         yield chunk(None, usage=openai_compat.usage(stream.result.usage))
@@ -127,12 +155,14 @@ def openai_frames(stream: ChatStream, request_id: str, include_usage: bool) -> I
 
 
 def chat_completions(event: dict) -> dict[str, Any]:
-    body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
-    if not body.get("stream"):
+    config = runtime.gateway().config.get()
+    body = http.json_body(event, config.max_request_bytes)
+    if not isinstance(body, dict) or not body.get("stream"):
         return api.chat_completions(event)  # the sync path, unchanged: the same SDK sends both kinds here
-    schemas.validate("openai-chat-request", body)
-    stream = _open(event, openai_compat.to_chat_request(body, streaming=True))
-    return _streamed(stream, openai_frames(stream, http.request_id(event), openai_compat.include_usage(body)))
+    translation = openai_compat.translate(body, config.catalog, streaming=True)
+    stream = _open(event, translation.request, wrap=translation.step)
+    frames = openai_frames(stream, http.request_id(event), openai_compat.include_usage(body), translation)
+    return _streamed(stream, frames)
 
 
 # ---- routing and accounting ------------------------------------------------------------------------------------

@@ -65,8 +65,41 @@ def _chat_limits(schema: dict) -> None:
 
 
 def _openai_limits(schema: dict) -> None:
-    schema["properties"]["messages"]["maxItems"] = 4
-    schema["properties"]["messages"]["items"]["properties"]["content"]["maxItems"] = 3
+    """The real schema leaves the top level and content parts open (the function names what it refuses); generation
+    closes them to OpenAI's own shapes and keeps tool schemas, tool choices and response formats to a few forms, so
+    that the bodies exercise every field rather than random extra keys."""
+    schema["additionalProperties"] = False
+    properties = schema["properties"]
+    properties["messages"]["maxItems"] = 4
+    message = properties["messages"]["items"]
+    message["properties"] = {key: message["properties"][key] for key in ("role", "content", "name")}
+    message["properties"]["role"] = {"enum": ["system", "developer", "user", "assistant"]}
+    message["properties"]["content"]["maxItems"] = 3
+    properties["model"] = {"enum": ["auto", "simple", "complex", "claude-sonnet-4-5", "nova-pro", "gpt-9"]}
+    schema["definitions"]["contentPart"] = {
+        "type": "object", "required": ["type"], "additionalProperties": False,
+        "properties": {
+            "type": {"enum": ["text", "image_url"]},
+            "text": {"type": "string"},
+            "image_url": {"type": "object", "required": ["url"], "additionalProperties": False,
+                          "properties": {"url": {"type": "string"}}},
+        },
+    }  # fmt: skip
+    tool = {"type": "object", "required": ["type", "function"], "additionalProperties": False,
+            "properties": {"type": {"enum": ["function"]}, "function": {
+                "type": "object", "required": ["name"], "additionalProperties": False,
+                "properties": {"name": {"enum": ["get_weather", "get_time", "json_object"]},
+                               "parameters": {"enum": [{"type": "object", "properties": {}}]}}}}}  # fmt: skip
+    properties["tools"] = {"type": "array", "maxItems": 2, "items": tool}
+    properties["tool_choice"] = {"enum": ["none", "auto", "required"]}
+    properties["response_format"] = {"enum": [
+        {"type": "text"}, {"type": "json_object"},
+        {"type": "json_schema", "json_schema": {"name": "get_time", "schema": {"type": "object", "properties": {}}}},
+    ]}  # fmt: skip
+    for name in ("metadata", "audio", "prediction", "web_search_options", "moderation", "prompt_cache_options", "logit_bias"):
+        properties[name] = {"type": ["object", "null"], "maxProperties": 2, "additionalProperties": {"type": "string"}}
+    properties["functions"] = {"type": "array", "maxItems": 1, "items": {"type": "object", "maxProperties": 0}}
+    properties["function_call"] = {"enum": ["none", "auto"]}
 
 
 @cache
@@ -197,15 +230,80 @@ def _field_problems(body: dict) -> list[str]:
 _DATA_URL = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp);base64,(.+)$", re.DOTALL)
 
 
+# What the OpenAI route refuses unless the value asks for nothing (README "OpenAI Chat Completions: every field")
+OPENAI_HARMLESS: dict[str, list[Any]] = {
+    "audio": [None], "frequency_penalty": [None, 0], "presence_penalty": [None, 0], "logit_bias": [None, {}],
+    "logprobs": [None, False], "top_logprobs": [None], "moderation": [None], "prediction": [None],
+    "prompt_cache_key": [None], "prompt_cache_options": [None], "prompt_cache_retention": [None],
+    "reasoning_effort": [None], "verbosity": [None], "web_search_options": [None], "store": [None, False],
+    "functions": [], "function_call": [], "seed": [None],  # seed: no model of the shipped catalog takes one
+}  # fmt: skip
+METADATA_TEXT = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,.-]*")
+
+
+def _harmless(value: Any, allowed: list[Any]) -> bool:
+    return any(
+        (value is None and option is None)
+        or (isinstance(option, bool) and value is option)
+        or (not isinstance(option, bool) and option is not None and not isinstance(value, bool) and value == option)
+        for option in allowed
+    )
+
+
+def _metadata_problems(body: dict) -> list[str]:
+    pairs = dict(body.get("metadata") or {})
+    for field in ("user", "safety_identifier"):
+        if body.get(field) is not None:
+            pairs[f"openai-{field}"] = body[field]
+    if len(pairs) > 11:
+        return ["more than 11 metadata pairs"]
+    for key, value in pairs.items():
+        if key.lower().startswith("fmgw-") or not METADATA_TEXT.fullmatch(key) or not 1 <= len(key) <= 256:
+            return ["metadata key"]
+        if not METADATA_TEXT.fullmatch(value) or len(value) > 256:
+            return ["metadata value"]
+    if any(key in ("openai-user", "openai-safety_identifier", "openai-safety-identifier") for key in body.get("metadata") or {}):
+        return ["reserved metadata key"]
+    return []
+
+
 def openai_problems(body: Any, route: str = "/v1/chat/completions") -> list[str]:
     problems = json_problems(body)
     problems += [e.message for e in jsonschema.Draft4Validator(OPENAI_SCHEMA).iter_errors(body)]
     if problems or not isinstance(body, dict):
         return problems or ["not an object"]
+    if not body.get("model"):
+        problems.append("no model")
+    for field, allowed in OPENAI_HARMLESS.items():
+        if field in body and not _harmless(body[field], allowed):
+            problems.append(f"{field} refused")
+    if body.get("modalities") not in (None, ["text"]):
+        problems.append("modalities")
+    if body.get("service_tier") not in (None, "auto", "default", "flex", "priority"):
+        problems.append("service_tier")
+    if body.get("max_tokens") is not None and body.get("max_completion_tokens") not in (None, body["max_tokens"]):
+        problems.append("max_tokens conflict")
+    problems += _metadata_problems(body)
+    tools = [tool["function"]["name"] for tool in body.get("tools") or []]
+    if len(set(tools)) != len(tools):
+        problems.append("a tool defined twice")
+    if not tools and body.get("tool_choice") in ("auto", "required"):
+        problems.append("tool_choice without tools")
+    json_schema = (body.get("response_format") or {}).get("json_schema") or {}
+    fmt_name = "json_object" if (body.get("response_format") or {}).get("type") == "json_object" else json_schema.get("name")
+    if tools and body.get("tool_choice") != "none" and fmt_name in tools:
+        problems.append("response_format name is a tool name")
+    for message in body["messages"]:
+        if message.get("name") is not None:
+            problems.append("message name")
+    if body.get("stop") == "":
+        problems.append("empty stop")
     if body.get("n") not in (None, 1):
         problems.append("n unsupported")
     if body.get("stream_options") is not None and not body.get("stream"):
         problems.append("stream_options without stream")
+    if (body.get("stream_options") or {}).get("include_obfuscation"):
+        problems.append("include_obfuscation")
     first_role = None
     for message in body["messages"]:
         content = message.get("content") or ""
@@ -335,13 +433,62 @@ def test_generated_converse_bodies_on_every_converse_route(client, tally):
     assert accepted >= len(bodies) // 10, "the generated bodies should also reach the models, not only be refused"
 
 
+@cache
+def generated_openai_bodies() -> list[Any]:
+    return generate(generation_schema(OPENAI_SCHEMA, _openai_limits), GENERATED_OPENAI)
+
+
 def test_generated_openai_bodies(client, tally):
-    bodies = generate(generation_schema(OPENAI_SCHEMA, _openai_limits), GENERATED_OPENAI)
+    bodies = generated_openai_bodies()
     before = len(tally.failures)
     for index, body in enumerate(bodies):
         status, payload = send(client, "/v1/chat/completions", encode(body))
         tally.check(f"generated openai #{index}", status, payload, openai_problems(body))
     assert tally.failures[before:] == []
+
+
+def openai_repaired(body: dict, index: int) -> dict:
+    """A generated OpenAI body made valid: a model of the catalog or a tier, the refused fields and those with a
+    value the route refuses taken out, one user message (the generated ones are covered above): it should be
+    answered, with whatever tools, tool choice, response format and scalar fields it drew."""
+    body = {key: value for key, value in body.items() if key not in OPENAI_HARMLESS}
+    body["model"] = ["auto", "simple", "claude-sonnet-4-5", "nova-pro"][index % 4]
+    body["messages"] = [{"role": "user", "content": "Hello there"}]
+    for field, keep in (("n", (None, 1)), ("modalities", (None, ["text"])),
+                        ("service_tier", (None, "auto", "default", "flex", "priority"))):  # fmt: skip
+        if body.get(field) not in keep:
+            body.pop(field)
+    if body.get("max_completion_tokens") is not None:
+        body.pop("max_tokens", None)
+    if body.get("stop") == "":
+        body.pop("stop")
+    if not body.get("stream"):
+        body.pop("stream_options", None)
+    body.get("stream_options", {}) and body["stream_options"].pop("include_obfuscation", None)
+    if _metadata_problems(body):
+        for field in ("metadata", "user", "safety_identifier"):
+            body.pop(field, None)
+    names = [tool["function"]["name"] for tool in body.get("tools") or []]
+    if len(set(names)) != len(names):
+        body["tools"] = body["tools"][:1]
+    if not body.get("tools") and body.get("tool_choice") in ("auto", "required"):
+        body.pop("tool_choice")
+    if body.get("response_format", {}).get("type") in ("json_object", "json_schema"):
+        body.pop("tools", None), body.pop("tool_choice", None)  # a format tool named like a tool: covered above
+    return body
+
+
+def test_repaired_generated_openai_bodies_are_answered(client, tally):
+    bodies = [openai_repaired(body, index) for index, body in enumerate(generated_openai_bodies())]
+    before = len(tally.failures)
+    answered = 0
+    for index, body in enumerate(bodies):
+        assert openai_problems(body) == [], body
+        status, payload = send(client, "/v1/chat/completions", encode(body))
+        tally.check(f"openai repaired #{index}", status, payload, [], allowed={200})
+        answered += status == 200
+    assert tally.failures[before:] == []
+    assert answered == len(bodies)
 
 
 def _clean(text: str) -> str:
@@ -715,7 +862,52 @@ OPENAI_HOSTILE: list[tuple[str, bytes, int]] = [
         400,
     ),
     ("n = 2", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "n": 2}), 400),
-    ("tools", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "tools": []}), 400),
+    (
+        "custom tool",
+        encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "custom", "custom": {}}]}),
+        400,
+    ),
+    ("logprobs", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "logprobs": True}), 400),
+    ("seed", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "seed": 1}), 400),
+    ("unknown field", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "best_of": 2}), 400),
+    ("temperature 1.5", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": 1.5}), 400),
+    (
+        "max_tokens conflict",
+        encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5, "max_completion_tokens": 6}),
+        400,
+    ),
+    (
+        "Anthropic body",
+        encode({"model": "auto", "system": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}),
+        400,
+    ),
+    ("Converse body", encode({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}), 400),
+    (
+        "tool message answering nothing",
+        encode(
+            {
+                "model": "auto",
+                "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "x", "content": "r"}],
+            }
+        ),
+        400,
+    ),
+    (
+        "unknown json_schema keyword",
+        encode(
+            {
+                "model": "auto",
+                "messages": [{"role": "user", "content": "hi"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"if": {}}}},
+            }
+        ),
+        400,
+    ),
+    (
+        "fmgw- metadata key",
+        encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "metadata": {"fmgw-tenant": "x"}}),
+        400,
+    ),
     ("tool role", encode({"model": "auto", "messages": [{"role": "tool", "content": "hi"}]}), 400),
     ("blank content", encode({"model": "auto", "messages": [{"role": "user", "content": "   "}]}), 400),
     ("empty stop", encode({"model": "auto", "messages": [{"role": "user", "content": "hi"}], "stop": [""]}), 400),
@@ -751,7 +943,21 @@ def test_valid_requests_still_answer(client, tally):
         ("/v1/jobs", {"messages": [HELLO], "metadata": _nest(30)}, 202),  # 32 levels in all: the limit itself
         ("/v1/chat", {"messages": [HELLO, {"role": "assistant", "content": [{"text": "hi"}]}, HELLO]}, 200),
         ("/v1/chat", {"messages": [{"role": "user", "content": [{"text": "What is this?"}, image]}], "tier": "medium"}, 200),
-        ("/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": 2}, 200),
+        ("/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": 1}, 200),
+        (
+            "/v1/chat/completions",
+            {
+                "model": "simple",
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [],
+                "logprobs": False,
+                "frequency_penalty": 0,
+                "store": False,
+                "user": "u-1",
+                "response_format": {"type": "json_object"},
+            },
+            200,
+        ),
         # issue 10: the valid neighbours of the hostile field cases
         ("/v1/chat", {**CHAT_OK, "toolConfig": {"tools": [TOOL], "toolChoice": {"tool": {"name": "lookup"}}}}, 200),
         (

@@ -18,7 +18,7 @@ def test_request_conversion():
                 {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGk="}}]},
             ],
             "max_tokens": 50,
-            "temperature": 1.5,
+            "temperature": 0.7,
             "top_p": 0.9,
             "stop": "END",
         }
@@ -27,7 +27,7 @@ def test_request_conversion():
     assert request.system == [{"text": "Be brief."}]
     assert request.messages[0] == {"role": "user", "content": [{"text": "Hi"}, {"text": "there"}]}  # merged turns
     assert request.messages[2]["content"][0] == {"image": {"format": "png", "source": {"bytes": "aGk="}}}
-    assert request.inference == {"maxTokens": 50, "temperature": 1.0, "topP": 0.9, "stopSequences": ["END"]}
+    assert request.inference == {"maxTokens": 50, "temperature": 0.7, "topP": 0.9, "stopSequences": ["END"]}
 
 
 def test_tier_names_and_auto_are_models_too():
@@ -71,7 +71,12 @@ def test_response_shape():
     body = to_response(result, "req-1", 1700000000)
     assert body["object"] == "chat.completion" and body["id"] == "chatcmpl-req-1"
     assert body["choices"] == [
-        {"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "length", "logprobs": None}
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello", "refusal": None},
+            "finish_reason": "length",
+            "logprobs": None,
+        }
     ]
     assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     headers = gateway_headers(result)

@@ -9,6 +9,7 @@ an *access* failure (model not enabled, IAM) is the operator's problem, reported
 from __future__ import annotations
 
 import base64
+import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -131,15 +132,26 @@ class BedrockInvoker:
         return self._short[read_fit]
 
     def converse(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
-        return self._call("converse", invoke_id, request, deadline)
+        return self._call("converse", invoke_id, with_binary_content(request), deadline)
+
+    def invoke_model(self, invoke_id: str, body: dict[str, Any], deadline: float | None = None) -> tuple[bytes, dict[str, str]]:
+        """InvokeModel with a provider's native JSON body: the response body's bytes and the response headers (Bedrock
+        puts token counts and latency there). Retried and classified like ``converse``."""
+        payload = {"body": json.dumps(body, ensure_ascii=False).encode("utf-8"), "contentType": "application/json",
+                   "accept": "application/json"}
+        response = self._call("invoke_model", invoke_id, payload, deadline)
+        try:
+            raw = response["body"].read()
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:  # the connection broke while reading the body
+            raise InvocationError("unavailable", type(exc).__name__, str(exc)) from exc
+        return raw, dict(response.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
 
     def converse_stream(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> ModelStream:
         """ConverseStream: the call is retried like ``converse`` until the stream opens; its events are read by the
         caller (``ModelStream``), whose errors are classified the same way but never retried."""
-        return ModelStream(self._call("converse_stream", invoke_id, request, deadline)["stream"])
+        return ModelStream(self._call("converse_stream", invoke_id, with_binary_content(request), deadline)["stream"])
 
-    def _call(self, operation: str, invoke_id: str, request: dict[str, Any], deadline: float | None) -> dict[str, Any]:
-        payload = with_binary_content(request)
+    def _call(self, operation: str, invoke_id: str, payload: dict[str, Any], deadline: float | None) -> dict[str, Any]:
         connect, _, attempts = self._signature
         for attempt in range(1, max(1, attempts) + 1):
             try:

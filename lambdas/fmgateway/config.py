@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from fmgateway import schemas
+from fmgateway import embedding_catalog, schemas
 from fmgateway.catalog import Catalog, Model
 from fmgateway.errors import ConfigError, Unavailable
 
@@ -31,6 +31,7 @@ class GatewayConfig(NamedTuple):
     routes: dict[str, str]
     breaker: dict[str, Any]
     content_routing: dict[str, Any]
+    embeddings: embedding_catalog.EmbeddingCatalog = embedding_catalog.EmbeddingCatalog({}, {}, None)
 
     @property
     def version(self) -> str:
@@ -112,6 +113,7 @@ def parse_config(doc: Any) -> GatewayConfig:
             **doc["circuitBreaker"],
         },
         content_routing=doc.get("contentRouting", {}),
+        embeddings=embedding_catalog.parse(doc.get("embeddings")),
     )
 
 

@@ -134,6 +134,10 @@ def default_routes(config: dict, api: Callable, jobs: Callable | None = None, st
         Route("/v1/models", {"GET": None}, api),
         Route("/v1/chat", {"POST": "chat-request"}, api),
         Route("/v1/chat/completions", {"POST": "openai-chat-request"}, streaming or api),
+        Route("/v1/embeddings", {"POST": None}, api),
+        # the Bedrock Runtime paths (boto3 bedrock-runtime with endpoint_url): bodies are checked by the function
+        Route("/model/{modelId}/converse", {"POST": None}, api),
+        Route("/model/{modelId}/invoke", {"POST": None}, api),
     ]
     routes += [Route(path, {"POST": "chat-request"}, api) for path in config["routes"]]
     if streaming is not None:
@@ -149,7 +153,10 @@ def default_routes(config: dict, api: Callable, jobs: Callable | None = None, st
 def streaming_routes(config: dict, streaming: Callable) -> list[Route]:
     """The streaming function's own resources (it also serves /v1/chat/completions)."""
     paths = ["/v1/chat/stream", *(f"{path}/stream" for path in config["routes"])]
-    return [Route(path, {"POST": "chat-request"}, streaming) for path in paths]
+    native = ("/model/{modelId}/converse-stream", "/model/{modelId}/invoke-with-response-stream")
+    return [Route(path, {"POST": "chat-request"}, streaming) for path in paths] + [
+        Route(path, {"POST": None}, streaming) for path in native
+    ]
 
 
 def api_key_id(key: str) -> str:

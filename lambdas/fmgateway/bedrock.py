@@ -137,8 +137,11 @@ class BedrockInvoker:
     def invoke_model(self, invoke_id: str, body: dict[str, Any], deadline: float | None = None) -> tuple[bytes, dict[str, str]]:
         """InvokeModel with a provider's native JSON body: the response body's bytes and the response headers (Bedrock
         puts token counts and latency there). Retried and classified like ``converse``."""
-        payload = {"body": json.dumps(body, ensure_ascii=False).encode("utf-8"), "contentType": "application/json",
-                   "accept": "application/json"}
+        payload = {
+            "body": json.dumps(body, ensure_ascii=False).encode("utf-8"),
+            "contentType": "application/json",
+            "accept": "application/json",
+        }
         response = self._call("invoke_model", invoke_id, payload, deadline)
         try:
             raw = response["body"].read()

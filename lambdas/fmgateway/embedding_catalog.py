@@ -64,8 +64,16 @@ class EmbeddingModel(NamedTuple):
             lifecycle=entry.get("lifecycle", "active"),
             successor=None,
         )
-        return cls(model, entry["embeddingSpace"], family, dimensions, default, entry["maxInputTokens"],
-                   entry.get("maxInputChars", entry["maxInputTokens"] * 4), entry.get("maxBatch", 1))
+        return cls(
+            model,
+            entry["embeddingSpace"],
+            family,
+            dimensions,
+            default,
+            entry["maxInputTokens"],
+            entry.get("maxInputChars", entry["maxInputTokens"] * 4),
+            entry.get("maxBatch", 1),
+        )
 
 
 class EmbeddingCatalog:

@@ -1,4 +1,5 @@
-"""Sync API: /v1/health, /v1/models, /v1/chat, the static task routes and /v1/chat/completions.
+"""Sync API: /v1/health, /v1/models, /v1/chat, the static task routes, /v1/chat/completions, /v1/embeddings and the
+non-stream Bedrock Runtime paths (/model/{modelId}/converse, /invoke: handlers.native).
 
 A dict lookup dispatches the routes: Powertools' APIGatewayRestResolver would add ~170 ms of imports to
 every cold start for routing API Gateway has already done.
@@ -130,6 +131,12 @@ ROUTES: dict[str, dict[str, http.Route]] = {
     "/v1/chat": {"POST": chat},
     "/v1/chat/completions": {"POST": chat_completions},
 }
+
+
+# The Bedrock Runtime paths (converse, invoke) and /v1/embeddings; handlers.native uses this module's run/account.
+from handlers import native  # noqa: E402
+
+ROUTES.update(native.ROUTES)
 
 
 def task_routes(path: str) -> dict | None:

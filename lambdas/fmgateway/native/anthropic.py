@@ -38,12 +38,19 @@ def request_to_converse(body: dict[str, Any]) -> dict[str, Any]:
     check_fields(body, FIELDS, FAMILY)
     require(isinstance(body.get("messages"), list) and body["messages"], "body.messages", "a non-empty list is required")
     max_tokens = body.get("max_tokens")
-    require(isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 1, "body.max_tokens",
-            "required, an integer >= 1")
+    require(
+        isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 1,
+        "body.max_tokens",
+        "required, an integer >= 1",
+    )
     messages = []
     for index, message in enumerate(body["messages"]):
         where = f"body.messages[{index}]"
-        require(isinstance(message, dict) and message.get("role") in ("user", "assistant"), f"{where}.role", "must be 'user' or 'assistant'")
+        require(
+            isinstance(message, dict) and message.get("role") in ("user", "assistant"),
+            f"{where}.role",
+            "must be 'user' or 'assistant'",
+        )
         unknown = set(message) - {"role", "content"}
         require(not unknown, f"{where}.{next(iter(unknown), '')}", "not a field of a message")
         messages.append({"role": message["role"], "content": _content(message.get("content"), f"{where}.content")})
@@ -69,8 +76,11 @@ def request_to_converse(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _text_block(block: Any, where: str) -> str:
-    require(isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str), where,
-            "a text block {'type': 'text', 'text': ...}")
+    require(
+        isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str),
+        where,
+        "a text block {'type': 'text', 'text': ...}",
+    )
     return block["text"]
 
 
@@ -86,8 +96,11 @@ def _content(content: Any, where: str) -> list[dict]:
             blocks.append({"text": _text_block(block, at)})
         elif kind == "image":
             source = block.get("source") or {}
-            require(source.get("type") == "base64" and source.get("media_type") in IMAGE_FORMATS, f"{at}.source",
-                    f"a base64 image of type {', '.join(IMAGE_FORMATS)}")
+            require(
+                source.get("type") == "base64" and source.get("media_type") in IMAGE_FORMATS,
+                f"{at}.source",
+                f"a base64 image of type {', '.join(IMAGE_FORMATS)}",
+            )
             blocks.append({"image": {"format": IMAGE_FORMATS[source["media_type"]], "source": {"bytes": source.get("data")}}})
         elif kind == "tool_use":
             require(isinstance(block.get("id"), str) and isinstance(block.get("name"), str), at, "tool_use needs id and name")
@@ -137,7 +150,9 @@ def converse_to_request(converse: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"anthropic_version": VERSION, "max_tokens": inference.get("maxTokens", 1024)}
     if system := system_text(converse):
         body["system"] = system
-    body["messages"] = [{"role": m["role"], "content": [_native_block(b, i) for b in m["content"]]} for i, m in enumerate(converse["messages"])]
+    body["messages"] = [
+        {"role": m["role"], "content": [_native_block(b, i) for b in m["content"]]} for i, m in enumerate(converse["messages"])
+    ]
     for name, native in (("temperature", "temperature"), ("topP", "top_p"), ("stopSequences", "stop_sequences")):
         if inference.get(name) is not None:
             body[native] = inference[name]
@@ -163,8 +178,10 @@ def _native_block(block: dict, index: int) -> dict:
         return {"type": "tool_use", "id": use["toolUseId"], "name": use["name"], "input": use.get("input", {})}
     if "toolResult" in block:
         result = block["toolResult"]
-        texts = [{"type": "text", "text": part["text"]} if "text" in part else {"type": "text", "text": json.dumps(part.get("json"))}
-                 for part in result.get("content", [])]
+        texts = [
+            {"type": "text", "text": part["text"]} if "text" in part else {"type": "text", "text": json.dumps(part.get("json"))}
+            for part in result.get("content", [])
+        ]
         native = {"type": "tool_result", "tool_use_id": result["toolUseId"], "content": texts}
         if result.get("status") == "error":
             native["is_error"] = True
@@ -236,8 +253,16 @@ class StreamRenderer:
 
     def feed(self, name: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         if name == "messageStart":
-            message = {"id": message_id(self.model_id, []), "type": "message", "role": "assistant", "model": self.model_id,
-                       "content": [], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
+            message = {
+                "id": message_id(self.model_id, []),
+                "type": "message",
+                "role": "assistant",
+                "model": self.model_id,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+            }
             return [{"type": "message_start", "message": message}]
         if name == "contentBlockStart":
             index = data.get("contentBlockIndex", 0)
@@ -252,10 +277,21 @@ class StreamRenderer:
                 self.open_blocks.add(index)
                 out.append({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
             if "toolUse" in delta:
-                out.append({"type": "content_block_delta", "index": index,
-                            "delta": {"type": "input_json_delta", "partial_json": delta["toolUse"].get("input", "")}})
+                out.append(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": delta["toolUse"].get("input", "")},
+                    }
+                )
             else:
-                out.append({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": delta.get("text", "")}})
+                out.append(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": delta.get("text", "")},
+                    }
+                )
             return out
         if name == "contentBlockStop":
             return [{"type": "content_block_stop", "index": data.get("contentBlockIndex", 0)}]
@@ -267,8 +303,11 @@ class StreamRenderer:
             tokens = data.get("usage") or {}
             metrics = invocation_metrics(data)
             return [
-                {"type": "message_delta", "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
-                 "usage": {"output_tokens": tokens.get("outputTokens", 0)}},
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": tokens.get("outputTokens", 0)},
+                },
                 {"type": "message_stop", "amazon-bedrock-invocationMetrics": metrics},
             ]
         return []

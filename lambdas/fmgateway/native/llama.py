@@ -27,8 +27,11 @@ def request_to_converse(body: dict[str, Any]) -> dict[str, Any]:
     converse: dict[str, Any] = {"messages": messages}
     if system:
         converse["system"] = [{"text": system}]
-    inference = {name: body[native] for native, name in (("max_gen_len", "maxTokens"), ("temperature", "temperature"),
-                                                         ("top_p", "topP")) if body.get(native) is not None}
+    inference = {
+        name: body[native]
+        for native, name in (("max_gen_len", "maxTokens"), ("temperature", "temperature"), ("top_p", "topP"))
+        if body.get(native) is not None
+    }
     if inference:
         converse["inferenceConfig"] = inference
     return converse
@@ -96,13 +99,25 @@ class StreamRenderer:
 
     def feed(self, name: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         if name == "contentBlockDelta" and "text" in (data.get("delta") or {}):
-            return [{"generation": data["delta"]["text"], "prompt_token_count": None, "generation_token_count": None,
-                     "stop_reason": None}]
+            return [
+                {
+                    "generation": data["delta"]["text"],
+                    "prompt_token_count": None,
+                    "generation_token_count": None,
+                    "stop_reason": None,
+                }
+            ]
         if name == "messageStop":
             self.stop = "length" if data.get("stopReason") == "max_tokens" else "stop"
         if name == "metadata":
             tokens = data.get("usage") or {}
-            return [{"generation": "", "prompt_token_count": tokens.get("inputTokens", 0),
-                     "generation_token_count": tokens.get("outputTokens", 0), "stop_reason": self.stop,
-                     "amazon-bedrock-invocationMetrics": invocation_metrics(data)}]
+            return [
+                {
+                    "generation": "",
+                    "prompt_token_count": tokens.get("inputTokens", 0),
+                    "generation_token_count": tokens.get("outputTokens", 0),
+                    "stop_reason": self.stop,
+                    "amazon-bedrock-invocationMetrics": invocation_metrics(data),
+                }
+            ]
         return []

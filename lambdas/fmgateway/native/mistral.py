@@ -9,7 +9,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fmgateway.native import Untranslatable, check_fields, header_tokens, invocation_metrics, merge_turns, require, system_text, text_of, text_only, usage
+from fmgateway.native import (
+    Untranslatable,
+    check_fields,
+    header_tokens,
+    invocation_metrics,
+    merge_turns,
+    require,
+    system_text,
+    text_of,
+    text_only,
+    usage,
+)
 
 FAMILY = "Mistral"
 FIELDS = frozenset({"prompt", "max_tokens", "temperature", "top_p", "top_k", "stop"})
@@ -22,8 +33,16 @@ def request_to_converse(body: dict[str, Any]) -> dict[str, Any]:
     prompt = body.get("prompt")
     require(isinstance(prompt, str) and prompt.strip(), "body.prompt", "a non-blank string is required")
     converse: dict[str, Any] = {"messages": _turns(prompt)}
-    inference = {name: body[native] for native, name in (("max_tokens", "maxTokens"), ("temperature", "temperature"),
-                                                         ("top_p", "topP"), ("stop", "stopSequences")) if body.get(native) is not None}
+    inference = {
+        name: body[native]
+        for native, name in (
+            ("max_tokens", "maxTokens"),
+            ("temperature", "temperature"),
+            ("top_p", "topP"),
+            ("stop", "stopSequences"),
+        )
+        if body.get(native) is not None
+    }
     if inference:
         converse["inferenceConfig"] = inference
     if body.get("top_k") is not None:
@@ -59,7 +78,12 @@ def converse_to_request(converse: dict[str, Any]) -> dict[str, Any]:
             prompt += f" {text}</s>"
     body: dict[str, Any] = {"prompt": prompt}
     inference = converse.get("inferenceConfig") or {}
-    for name, native in (("maxTokens", "max_tokens"), ("temperature", "temperature"), ("topP", "top_p"), ("stopSequences", "stop")):
+    for name, native in (
+        ("maxTokens", "max_tokens"),
+        ("temperature", "temperature"),
+        ("topP", "top_p"),
+        ("stopSequences", "stop"),
+    ):
         if inference.get(name) is not None:
             body[native] = inference[name]
     if "top_k" in extra:
@@ -93,6 +117,10 @@ class StreamRenderer:
         if name == "messageStop":
             self.stop = "length" if data.get("stopReason") == "max_tokens" else "stop"
         if name == "metadata":
-            return [{"outputs": [{"text": "", "stop_reason": self.stop}],
-                     "amazon-bedrock-invocationMetrics": invocation_metrics(data)}]
+            return [
+                {
+                    "outputs": [{"text": "", "stop_reason": self.stop}],
+                    "amazon-bedrock-invocationMetrics": invocation_metrics(data),
+                }
+            ]
         return []

@@ -72,8 +72,11 @@ def response_to_converse(native: dict[str, Any], headers: dict[str, str] | None 
 
 
 def converse_to_response(converse: dict[str, Any], model_id: str) -> dict[str, Any]:
-    return {"output": {"message": converse["output"]["message"]}, "stopReason": converse.get("stopReason", "end_turn"),
-            "usage": converse.get("usage") or usage(0, 0)}
+    return {
+        "output": {"message": converse["output"]["message"]},
+        "stopReason": converse.get("stopReason", "end_turn"),
+        "usage": converse.get("usage") or usage(0, 0),
+    }
 
 
 class StreamRenderer:

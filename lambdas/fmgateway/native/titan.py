@@ -14,8 +14,18 @@ from fmgateway.native import check_fields, invocation_metrics, merge_turns, requ
 FAMILY = "Amazon Titan Text"
 FIELDS = frozenset({"inputText", "textGenerationConfig"})
 CONFIG = {"maxTokenCount": "maxTokens", "temperature": "temperature", "topP": "topP", "stopSequences": "stopSequences"}
-COMPLETION = {"FINISH": "end_turn", "LENGTH": "max_tokens", "STOP_CRITERIA_MET": "stop_sequence", "CONTENT_FILTERED": "content_filtered"}
-REASONS = {"end_turn": "FINISH", "max_tokens": "LENGTH", "stop_sequence": "STOP_CRITERIA_MET", "content_filtered": "CONTENT_FILTERED"}
+COMPLETION = {
+    "FINISH": "end_turn",
+    "LENGTH": "max_tokens",
+    "STOP_CRITERIA_MET": "stop_sequence",
+    "CONTENT_FILTERED": "content_filtered",
+}
+REASONS = {
+    "end_turn": "FINISH",
+    "max_tokens": "LENGTH",
+    "stop_sequence": "STOP_CRITERIA_MET",
+    "content_filtered": "CONTENT_FILTERED",
+}
 _TURN = re.compile(r"^(User|Bot):[ \t]?", re.MULTILINE)
 
 
@@ -98,14 +108,28 @@ class StreamRenderer:
 
     def feed(self, name: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         if name == "contentBlockDelta" and "text" in (data.get("delta") or {}):
-            return [{"outputText": data["delta"]["text"], "index": 0, "totalOutputTextTokenCount": None,
-                     "completionReason": None, "inputTextTokenCount": None}]
+            return [
+                {
+                    "outputText": data["delta"]["text"],
+                    "index": 0,
+                    "totalOutputTextTokenCount": None,
+                    "completionReason": None,
+                    "inputTextTokenCount": None,
+                }
+            ]
         if name == "messageStop":
             self.stop = data.get("stopReason", "end_turn")
         if name == "metadata":
             tokens = data.get("usage") or {}
             metrics = invocation_metrics(data)
-            return [{"outputText": "", "index": 0, "totalOutputTextTokenCount": tokens.get("outputTokens", 0),
-                     "completionReason": REASONS.get(self.stop, "FINISH"), "inputTextTokenCount": tokens.get("inputTokens", 0),
-                     "amazon-bedrock-invocationMetrics": metrics}]
+            return [
+                {
+                    "outputText": "",
+                    "index": 0,
+                    "totalOutputTextTokenCount": tokens.get("outputTokens", 0),
+                    "completionReason": REASONS.get(self.stop, "FINISH"),
+                    "inputTextTokenCount": tokens.get("inputTokens", 0),
+                    "amazon-bedrock-invocationMetrics": metrics,
+                }
+            ]
         return []

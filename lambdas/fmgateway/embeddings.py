@@ -56,10 +56,8 @@ def from_openai(body: dict[str, Any]) -> tuple[str, EmbeddingRequest, str]:
     model = body.get("model")
     require(isinstance(model, str) and model != "", "body.model", "required: an embedding model alias, Bedrock id or route")
     raw = body.get("input")
-    texts = [raw] if isinstance(raw, str) else raw
-    require(
-        isinstance(texts, list) and 0 < len(texts) <= MAX_INPUTS, "body.input", f"a string or a list of 1-{MAX_INPUTS} strings"
-    )
+    texts: list[Any] = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    require(0 < len(texts) <= MAX_INPUTS, "body.input", f"a string or a list of 1-{MAX_INPUTS} strings")
     for index, text in enumerate(texts):
         require(isinstance(text, str), f"body.input[{index}]", "must be a string (token arrays are not supported)")
         require(text.strip() != "", f"body.input[{index}]", "must not be blank")
@@ -70,11 +68,11 @@ def from_openai(body: dict[str, Any]) -> tuple[str, EmbeddingRequest, str]:
             "body.dimensions",
             "a positive integer",
         )
-    encoding = body.get("encoding_format") or "float"
+    encoding = str(body.get("encoding_format") or "float")
     require(encoding in ("float", "base64"), "body.encoding_format", "'float' or 'base64'")
     user = body.get("user")
     require(user is None or isinstance(user, str), "body.user", "a string")
-    return model, EmbeddingRequest(texts, dimensions), encoding
+    return str(model), EmbeddingRequest(texts, dimensions), encoding
 
 
 def from_native(family: str, body: dict[str, Any]) -> EmbeddingRequest:
@@ -95,7 +93,7 @@ def from_native(family: str, body: dict[str, Any]) -> EmbeddingRequest:
         "a non-empty list of non-blank strings",
     )
     require(body.get("input_type") in COHERE_INPUT_TYPES, "body.input_type", f"one of {', '.join(COHERE_INPUT_TYPES)}")
-    return EmbeddingRequest(list(texts), None, family, body)
+    return EmbeddingRequest(list(texts or ()), None, family, body)
 
 
 # ---- the plan -----------------------------------------------------------------------------------------------------

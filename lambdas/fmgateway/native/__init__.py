@@ -44,6 +44,14 @@ def header_tokens(headers: dict[str, str] | None, name: str) -> int:
     return 0
 
 
+def prompt_text(body: dict[str, Any], name: str) -> str:
+    """A required non-blank string field (the prompt of the one-string families)."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"body.{name}: a non-blank string is required")
+    return value
+
+
 def check_fields(body: dict[str, Any], allowed: set[str] | frozenset[str], family: str) -> None:
     """Every field honoured or refused: a field the family's body does not have is a 400 that names it."""
     for name in body:
@@ -51,7 +59,7 @@ def check_fields(body: dict[str, Any], allowed: set[str] | frozenset[str], famil
             raise InvalidRequest(f"body.{name}: not a field of the {family} request body (fields: {', '.join(sorted(allowed))})")
 
 
-def require(condition: bool, where: str, message: str) -> None:
+def require(condition: object, where: str, message: str) -> None:
     if not condition:
         raise InvalidRequest(f"{where}: {message}")
 

@@ -253,7 +253,7 @@ class StreamRenderer:
 
     def feed(self, name: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         if name == "messageStart":
-            message = {
+            message: dict[str, Any] = {
                 "id": message_id(self.model_id, []),
                 "type": "message",
                 "role": "assistant",
@@ -268,7 +268,7 @@ class StreamRenderer:
             index = data.get("contentBlockIndex", 0)
             use = (data.get("start") or {}).get("toolUse") or {}
             self.open_blocks.add(index)
-            block = {"type": "tool_use", "id": use.get("toolUseId"), "name": use.get("name"), "input": {}}
+            block: dict[str, Any] = {"type": "tool_use", "id": use.get("toolUseId"), "name": use.get("name"), "input": {}}
             return [{"type": "content_block_start", "index": index, "content_block": block}]
         if name == "contentBlockDelta":
             index, delta = data.get("contentBlockIndex", 0), data.get("delta") or {}

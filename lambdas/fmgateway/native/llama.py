@@ -9,7 +9,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fmgateway.native import check_fields, invocation_metrics, merge_turns, require, system_text, text_of, text_only, usage
+from fmgateway.native import (
+    check_fields,
+    invocation_metrics,
+    merge_turns,
+    prompt_text,
+    require,
+    system_text,
+    text_of,
+    text_only,
+    usage,
+)
 
 FAMILY = "Meta Llama"
 FIELDS = frozenset({"prompt", "max_gen_len", "temperature", "top_p"})
@@ -21,8 +31,7 @@ STOP = {"stop": "end_turn", "length": "max_tokens"}
 
 def request_to_converse(body: dict[str, Any]) -> dict[str, Any]:
     check_fields(body, FIELDS, FAMILY)
-    prompt = body.get("prompt")
-    require(isinstance(prompt, str) and prompt.strip(), "body.prompt", "a non-blank string is required")
+    prompt = prompt_text(body, "prompt")
     system, messages = _turns(prompt)
     converse: dict[str, Any] = {"messages": messages}
     if system:

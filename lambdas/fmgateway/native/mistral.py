@@ -15,7 +15,7 @@ from fmgateway.native import (
     header_tokens,
     invocation_metrics,
     merge_turns,
-    require,
+    prompt_text,
     system_text,
     text_of,
     text_only,
@@ -30,8 +30,7 @@ STOP = {"stop": "end_turn", "length": "max_tokens"}
 
 def request_to_converse(body: dict[str, Any]) -> dict[str, Any]:
     check_fields(body, FIELDS, FAMILY)
-    prompt = body.get("prompt")
-    require(isinstance(prompt, str) and prompt.strip(), "body.prompt", "a non-blank string is required")
+    prompt = prompt_text(body, "prompt")
     converse: dict[str, Any] = {"messages": _turns(prompt)}
     inference = {
         name: body[native]

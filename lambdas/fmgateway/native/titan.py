@@ -1,7 +1,8 @@
 """Amazon Titan Text bodies (``inputText`` + ``textGenerationConfig``) <-> Converse.
 
 Titan takes one prompt string. A conversation is written in Titan's documented chat convention, ``User: ...`` and
-``Bot: ...`` lines ending with ``Bot:``; such a prompt is read back into turns, anything else is one user message.
+``Bot: ...`` lines ending with ``Bot:``, after the system prompt's lines; such a prompt is read back into the system
+prompt and turns, anything else is one user message.
 """
 
 from __future__ import annotations
@@ -9,7 +10,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fmgateway.native import check_fields, invocation_metrics, merge_turns, require, system_text, text_of, text_only, usage
+from fmgateway.native import (
+    check_fields,
+    invocation_metrics,
+    merge_turns,
+    prompt_text,
+    require,
+    system_text,
+    text_of,
+    text_only,
+    usage,
+)
 
 FAMILY = "Amazon Titan Text"
 FIELDS = frozenset({"inputText", "textGenerationConfig"})
@@ -31,31 +42,36 @@ _TURN = re.compile(r"^(User|Bot):[ \t]?", re.MULTILINE)
 
 def request_to_converse(body: dict[str, Any]) -> dict[str, Any]:
     check_fields(body, FIELDS, FAMILY)
-    text = body.get("inputText")
-    require(isinstance(text, str) and text.strip(), "body.inputText", "a non-blank string is required")
+    text = prompt_text(body, "inputText")
     config = body.get("textGenerationConfig") or {}
     require(isinstance(config, dict), "body.textGenerationConfig", "an object")
     inference: dict[str, Any] = {}
     for name, value in config.items():
         require(name in CONFIG, f"body.textGenerationConfig.{name}", f"not a Titan setting ({', '.join(CONFIG)})")
         inference[CONFIG[name]] = value
-    converse: dict[str, Any] = {"messages": _turns(text)}
+    preamble, messages = _turns(text)
+    converse: dict[str, Any] = {"messages": messages}
+    if preamble:
+        converse["system"] = [{"text": preamble}]
     if inference:
         converse["inferenceConfig"] = inference
     return converse
 
 
-def _turns(text: str) -> list[dict]:
+def _turns(text: str) -> tuple[str, list[dict]]:
+    """(the lines before the first ``User:``, which the gateway writes from a system prompt; the turns)."""
     marks = list(_TURN.finditer(text))
     if not marks or marks[0].group(1) != "User":
-        return [{"role": "user", "content": [{"text": text}]}]
+        return "", [{"role": "user", "content": [{"text": text}]}]
     messages = []
     for index, mark in enumerate(marks):
         end = marks[index + 1].start() if index + 1 < len(marks) else len(text)
         part = text[mark.end() : end].strip()
         if part:
             messages.append({"role": "user" if mark.group(1) == "User" else "assistant", "content": [{"text": part}]})
-    return merge_turns(messages) or [{"role": "user", "content": [{"text": text}]}]
+    if not messages:
+        return "", [{"role": "user", "content": [{"text": text}]}]
+    return text[: marks[0].start()].strip(), merge_turns(messages)
 
 
 def converse_to_request(converse: dict[str, Any]) -> dict[str, Any]:

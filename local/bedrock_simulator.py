@@ -71,6 +71,8 @@ given top-level keys), ``POST /_sim/faults`` ``{"model": ..., <fault fields>}`` 
 ``POST /_sim/latency`` ``{"model": ..., "fixedMs", "perTokenMs"}`` (merge), ``POST /_sim/reset``
 (back to the loaded defaults, reseed, clear counters), ``GET /_sim/stats`` (per model: calls, successes, errors by
 code; a stream whose caller closed the connection before its end counts as the error ``clientDisconnected``).
+``GET /_sim/requests`` (the last 100 Converse requests: model, operation, requestMetadata, whether tools were given).
+Tools, structured output, guardrails and cache points are answered by ``local/simulator_features.py``.
 
 CLI: ``python -m local.bedrock_simulator --port 8090 [--host H] [--config FILE] [--verbose]``.
 """
@@ -99,6 +101,7 @@ from urllib.parse import unquote
 if str(Path(__file__).resolve().parents[1] / "lambdas") not in sys.path:  # run as a script too
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
 from fmgateway import eventstream
+from local import simulator_features
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("simulator.json")
 ENV_CONFIG = "FMGW_SIM_CONFIG"
@@ -326,6 +329,7 @@ class _State:
         self.verbose = verbose
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.features = simulator_features.Features(count_tokens)
         self.reset()
 
     def reset(self) -> None:
@@ -333,6 +337,7 @@ class _State:
             self.settings = copy.deepcopy(self.defaults)
             self.rng = random.Random(self.settings["seed"])
             self.counters: dict[str, dict] = {}
+        self.features.reset()
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -563,6 +568,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_json(200, state.snapshot())
             if method == "GET" and path == "/_sim/stats":
                 return self._send_json(200, state.stats())
+            if method == "GET" and path == "/_sim/requests":
+                return self._send_json(200, {"requests": state.features.requests()})
             if method == "PUT" and path == "/_sim/config":
                 return self._send_json(200, state.replace(body))
             if method == "POST" and path in ("/_sim/faults", "/_sim/latency"):
@@ -594,6 +601,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._native_call(model_id, operation, body, faults, latency, draw, started)
             texts, last_user, max_tokens = _parse_request(operation, body)
             s3_inputs = media_sources(body["messages"])
+            # tools, guardrails, cache points... (local/simulator_features.py)
+            state.features.record(model_id, operation, body)
+            try:
+                simulator_features.check(body)
+            except simulator_features.Refused as exc:
+                raise SimError("ValidationException", str(exc)) from exc
             state.apply_faults(faults, draw)
         except SimError as exc:
             state.record(model_id, error=exc.code)
@@ -602,43 +615,47 @@ class _Handler(BaseHTTPRequestHandler):
         usage = {"inputTokens": sum(count_tokens(t) for t in texts), "outputTokens": count_tokens(text)}
         usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"]
         stop_reason = "max_tokens" if truncated else "end_turn"
+        answer = state.features.answer(model_id, body, text, usage, stop_reason)
+        content, usage, stop_reason, extra = answer.content, answer.usage, answer.stop_reason, answer.fields
         if operation == "converse-stream":
-            return self._stream(model_id, text, usage, stop_reason, faults, latency, started)
+            return self._stream(model_id, content, usage, stop_reason, faults, latency, started, extra)
         state.sleep_ms(latency["fixedMs"] + latency["perTokenMs"] * usage["outputTokens"])
         latency_ms = int((time.monotonic() - started) * 1000)
         state.record(model_id, success=True, s3_inputs=s3_inputs)
         self._send_json(
             200,
             {
-                "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+                "output": {"message": {"role": "assistant", "content": content}},
                 "stopReason": stop_reason,
                 "usage": usage,
                 "metrics": {"latencyMs": latency_ms},
+                **extra,
             },
         )
 
     def _stream(
         self,
         model_id: str,
-        text: str,
+        content: list[dict],
         usage: dict,
         stop_reason: str,
         faults: dict,
         latency: dict,
         started: float,
+        extra: dict | None = None,
     ) -> None:
-        words = text.split(" ")
-        deltas = [" ".join(words[i : i + 3]) for i in range(0, len(words), 3)]
-        deltas = [d if i == 0 else " " + d for i, d in enumerate(deltas)]
+        def text_deltas(text: str) -> list[str]:
+            words = text.split(" ")
+            deltas = [" ".join(words[i : i + 3]) for i in range(0, len(words), 3)]
+            return [d if i == 0 else " " + d for i, d in enumerate(deltas)]
+
         per_token = latency["perTokenMs"]
         events: list[tuple[str, dict, float]] = [("messageStart", {"role": "assistant"}, latency["fixedMs"])]
-        for delta in deltas:
-            payload = {"delta": {"text": delta}, "contentBlockIndex": 0}
-            events.append(("contentBlockDelta", payload, per_token * count_tokens(delta)))
+        for name, payload, piece in simulator_features.stream_events(content, text_deltas):
+            events.append((name, payload, per_token * count_tokens(piece) if piece else 0))
         events += [
-            ("contentBlockStop", {"contentBlockIndex": 0}, 0),
             ("messageStop", {"stopReason": stop_reason}, 0),
-            ("metadata", {}, 0),
+            ("metadata", dict(extra or {}), 0),
         ]
         self._stream_events(model_id, events, faults, usage, started)
 
@@ -707,7 +724,7 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             state.sleep_ms(delay_ms)
             if event_type == "metadata":
-                payload = {"usage": usage, "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)}}
+                payload = {"usage": usage, "metrics": {"latencyMs": int((time.monotonic() - started) * 1000)}, **payload}
             self._write_chunk(_event(event_type, payload))
         else:
             state.record(model_id, success=True)
@@ -790,6 +807,10 @@ class BedrockSimulator:
 
     def stats(self) -> dict:
         return self._state.stats()
+
+    def requests(self) -> list[dict]:
+        """The last 100 Converse requests received (like ``GET /_sim/requests``): model, operation, requestMetadata..."""
+        return self._state.features.requests()
 
     def client(self, region_name: str = "us-east-1", total_max_attempts: int = 1, **kwargs: Any) -> Any:
         """boto3 bedrock-runtime client for this simulator; by default no retries (boto3 imported lazily)."""

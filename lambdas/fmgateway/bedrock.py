@@ -134,10 +134,13 @@ class BedrockInvoker:
     def converse(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
         return self._call("converse", invoke_id, with_binary_content(request), deadline)
 
-    def invoke_model(self, invoke_id: str, body: dict[str, Any], deadline: float | None = None) -> tuple[bytes, dict[str, str]]:
+    def invoke_model(
+        self, invoke_id: str, body: dict[str, Any], deadline: float | None = None, metadata: dict[str, str] | None = None
+    ) -> tuple[bytes, dict[str, str]]:
         """InvokeModel with a provider's native JSON body: the response body's bytes and the response headers (Bedrock
-        puts token counts and latency there). Retried and classified like ``converse``."""
-        payload = {
+        puts token counts and latency there). Retried and classified like ``converse``. ``metadata``: the call's
+        requestMetadata, which InvokeModel takes as a JSON object in the ``X-Amzn-Bedrock-Request-Metadata`` header."""
+        payload: dict[str, Any] = {
             "body": json.dumps(body, ensure_ascii=False).encode("utf-8"),
             "contentType": "application/json",
             "accept": "application/json",
@@ -201,21 +204,28 @@ class ModelStream:
 
 
 def with_binary_content(request: dict[str, Any]) -> dict[str, Any]:
-    """JSON carries image/document bytes as base64 text; boto3 wants the raw bytes."""
+    """JSON carries image/document bytes as base64 text (in messages and in tool results); boto3 wants the raw bytes."""
     if not any("text" not in block for message in request["messages"] for block in message["content"]):
         return request
     messages = []
     for message in request["messages"]:
         content = []
         for block in message["content"]:
-            kind = next((k for k in ("image", "document", "video") if k in block), None)
-            source = block[kind]["source"] if kind else None
-            if source and isinstance(source.get("bytes"), str):
-                try:
-                    raw = base64.b64decode(source["bytes"], validate=True)
-                except ValueError:  # binascii.Error, and the ValueError of non-ASCII text
-                    raise InvocationError("invalid", "ValidationException", f"{kind}.source.bytes is not valid base64") from None
-                block = {kind: {**block[kind], "source": {"bytes": raw}}}
-            content.append(block)
+            if "toolResult" in block and isinstance(block["toolResult"].get("content"), list):
+                inner = [_decoded(item) for item in block["toolResult"]["content"]]
+                block = {"toolResult": {**block["toolResult"], "content": inner}}
+            content.append(_decoded(block))
         messages.append({**message, "content": content})
     return {**request, "messages": messages}
+
+
+def _decoded(block: dict[str, Any]) -> dict[str, Any]:
+    kind = next((k for k in ("image", "document", "video") if k in block), None)
+    source = block[kind]["source"] if kind else None
+    if kind and source and isinstance(source.get("bytes"), str):
+        try:
+            raw = base64.b64decode(source["bytes"], validate=True)
+        except ValueError:  # binascii.Error, and the ValueError of non-ASCII text
+            raise InvocationError("invalid", "ValidationException", f"{kind}.source.bytes is not valid base64") from None
+        return {kind: {**block[kind], "source": {"bytes": raw}}}
+    return block

@@ -18,6 +18,10 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
     price_output_per_1k: float
     lifecycle: str
     successor: str | None
+    # Converse features the model supports (fmgateway.capabilities); image / document follow input_modalities
+    features: frozenset[str] = frozenset()
+    price_cache_read_per_1k: float | None = None  # prompt caching: None when the model has no cache prices
+    price_cache_write_per_1k: float | None = None
 
     @property
     def invoke_id(self) -> str:
@@ -27,9 +31,32 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
     def speaks(self, language: str) -> bool:
         return "*" in self.languages or language in self.languages
 
-    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
-        cost = input_tokens / 1000 * self.price_input_per_1k + output_tokens / 1000 * self.price_output_per_1k
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the capability filter matches a request against: the listed features plus image / document input."""
+        return self.features | (self.input_modalities & {"image", "document"})
+
+    def cost_usd(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> float:
+        """Uncached input, output, and prompt-cache reads and writes, each at its price; cache tokens of a model with no
+        cache price cost what input tokens cost (never free by omission)."""
+        read_price = self.price_input_per_1k if self.price_cache_read_per_1k is None else self.price_cache_read_per_1k
+        write_price = self.price_input_per_1k if self.price_cache_write_per_1k is None else self.price_cache_write_per_1k
+        cost = (
+            input_tokens / 1000 * self.price_input_per_1k
+            + output_tokens / 1000 * self.price_output_per_1k
+            + cache_read / 1000 * read_price
+            + cache_write / 1000 * write_price
+        )
         return round(cost, 10)  # 1e-10 USD: exact for per-token prices, free of float noise
+
+    def usage_cost(self, usage: dict) -> float:
+        """``cost_usd`` of a Converse ``usage`` block (cache token counts included when present)."""
+        return self.cost_usd(
+            int(usage.get("inputTokens", 0)),
+            int(usage.get("outputTokens", 0)),
+            int(usage.get("cacheReadInputTokens", 0)),
+            int(usage.get("cacheWriteInputTokens", 0)),
+        )
 
     @classmethod
     def from_config(cls, alias: str, entry: dict) -> Model:
@@ -46,6 +73,9 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             price_output_per_1k=entry["pricePer1k"]["output"],
             lifecycle=entry["lifecycle"],
             successor=entry.get("successor"),
+            features=frozenset(entry.get("capabilities", ())),
+            price_cache_read_per_1k=entry["pricePer1k"].get("cacheRead"),
+            price_cache_write_per_1k=entry["pricePer1k"].get("cacheWrite"),
         )
 
     def describe(self) -> dict:
@@ -59,7 +89,13 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             "maxOutputTokens": self.max_output_tokens,
             "inputModalities": sorted(self.input_modalities),
             "languages": sorted(self.languages),
-            "pricePer1k": {"input": self.price_input_per_1k, "output": self.price_output_per_1k},
+            "capabilities": sorted(self.capabilities),
+            "pricePer1k": {
+                "input": self.price_input_per_1k,
+                "output": self.price_output_per_1k,
+                **({"cacheRead": self.price_cache_read_per_1k} if self.price_cache_read_per_1k is not None else {}),
+                **({"cacheWrite": self.price_cache_write_per_1k} if self.price_cache_write_per_1k is not None else {}),
+            },
             "lifecycle": self.lifecycle,
             "successor": self.successor,
         }

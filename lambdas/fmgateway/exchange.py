@@ -91,6 +91,7 @@ class ChatResult(NamedTuple):
     overhead_ms: float
     notes: list[str] = []  # never mutated: results are built once
     routing: dict[str, Any] | None = None  # how ``auto`` decided
+    response_fields: dict[str, Any] | None = None  # trace, additionalModelResponseFields... (converse_fields)
 
     def gateway_block(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class ChatResult(NamedTuple):
             "output": {"message": self.message},
             "stopReason": self.stop_reason,
             "usage": self.usage,
+            **(self.response_fields or {}),
             "gateway": self.gateway_block(),
         }
 

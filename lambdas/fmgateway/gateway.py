@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fmgateway import classifier, difficulty, routing
+from fmgateway import capabilities, classifier, converse_fields, difficulty, request_metadata, routing
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE, SKIP, CircuitBreaker
 from fmgateway.cache import ResponseCache
@@ -87,6 +87,7 @@ class Gateway:
         model_seconds = extra_cost = 0.0
         if plan is None:
             features = routing.extract_features(request.messages, request.system, inference["maxTokens"])
+            features = features._replace(capabilities=capabilities.required(request.messages, request.system, request.fields))
             if decision is None and self.is_auto(request, config):
                 decision, model_seconds, extra_cost = self.decide_tier(config, features, deadline)
             plan = routing.plan(
@@ -217,6 +218,8 @@ class Gateway:
             body["system"] = prepared.request.system
         if prepared.request.fields:
             body.update(prepared.request.fields)
+        plan = prepared.plan  # the caller's tags plus the gateway's five keys, fmgw-model being this candidate
+        body["requestMetadata"] = request_metadata.for_call(prepared.request.metadata, plan.route, plan.tier, candidate.alias)
         return body
 
     def converse_step(self, candidate: Candidate, body: dict[str, Any], deadline: float) -> dict[str, Any]:
@@ -284,10 +287,11 @@ class Gateway:
             route=prepared.plan.route,
             attempts=attempts,
             degraded=False,
-            cost_usd=round(candidate.model.cost_usd(usage["inputTokens"], usage["outputTokens"]) + prepared.extra_cost_usd, 10),
+            cost_usd=round(candidate.model.usage_cost(usage) + prepared.extra_cost_usd, 10),
             overhead_ms=(time.perf_counter() - prepared.started - model_seconds - prepared.model_seconds) * 1000,
             notes=prepared.plan.notes,
             routing=prepared.plan.decision.describe() if prepared.plan.decision else None,
+            response_fields=converse_fields.response_fields(response),
         )
 
     def last_resort(self, prepared: Prepared, attempts: list[Attempt], model_seconds: float, out_of_time: bool) -> ChatResult:
@@ -365,6 +369,4 @@ class Gateway:
 
 
 def _usage(usage: dict) -> dict:
-    input_tokens = int(usage.get("inputTokens", 0))
-    output_tokens = int(usage.get("outputTokens", 0))
-    return {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}
+    return converse_fields.usage(usage)  # prompt-cache token counts kept when the model reports them

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from fmgateway import routing
+from fmgateway import capabilities, request_metadata, routing
 from fmgateway.config import GatewayConfig
 from fmgateway.errors import Conflict, GatewayError, NotFound
 from fmgateway.gateway import ChatRequest, Gateway
@@ -140,6 +140,7 @@ class Jobs:
         request = ChatRequest.from_body(body)
         max_tokens = (request.inference or {}).get("maxTokens", config.default_max_tokens)
         features = routing.extract_features(request.messages, request.system, max_tokens)
+        features = features._replace(capabilities=capabilities.required(request.messages, request.system, request.fields))
         routing.plan(config, features, model=request.model, tier=request.tier)
 
     def _repeat(self, marker: dict, request_hash: str) -> dict:
@@ -219,7 +220,9 @@ class Jobs:
         job.update(started)
 
         try:
-            result = self._gateway().chat(ChatRequest.from_body(job["request"]))
+            # requestMetadata: the submitter's API key id, and the job id as the request id
+            request = request_metadata.identified(ChatRequest.from_body(job["request"]), job["tenant"], job["jobId"])
+            result = self._gateway().chat(request)
         except GatewayError as err:
             if err.status in PERMANENT_STATUSES:
                 return self._finish(job, run_id, FAILED, error={"type": err.type, "message": err.message})

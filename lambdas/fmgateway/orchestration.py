@@ -19,7 +19,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from fmgateway import validation
+from fmgateway import request_metadata, validation
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE, SKIP
 from fmgateway.candidates import Candidate
@@ -116,6 +116,9 @@ def admit(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
 def invoke(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """Call one admitted candidate. Success: the response body, with every attempt and the execution ARN."""
     prepared = _prepared(gateway, payload)
+    # requestMetadata: the API key's id and API Gateway's request id, as on /v1/chat
+    identity = request_metadata.identified(prepared.request, payload.get("tenant") or "", payload.get("requestId") or "")
+    prepared = prepared._replace(request=identity)
     candidate = Candidate(prepared.config.catalog.models[payload["candidate"]["alias"]])
     decision = payload.get("decision", "allow")
     if time.perf_counter() > prepared.deadline - MIN_ATTEMPT_SECONDS:

@@ -4,7 +4,7 @@
    learned difficulty score of ``fmgateway.difficulty``, the keyword heuristic, or a classifier model that
    the gateway asks before planning)
 2. plan: lifecycle (retired -> successor), fallback chain of the tier, capability filter
-   (context window, input modality, language).
+   (context window, input modality, language, the Converse capabilities the request needs).
 
 ``python -m fmgateway.routing score`` scores JSON-lines prompts offline through the same ``auto`` decision
 (see ``fmgateway.score_cli``).
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from fmgateway import difficulty
+from fmgateway import capabilities, difficulty
 from fmgateway.candidates import Candidate
 from fmgateway.catalog import Model
 from fmgateway.config import TIERS, GatewayConfig
@@ -62,6 +62,7 @@ class Features(NamedTuple):
     max_tokens: int
     modalities: frozenset[str]
     language: str
+    capabilities: frozenset[str] = frozenset()  # what the request needs (fmgateway.capabilities.required)
 
 
 def extract_features(messages: list[dict], system: list[dict] | None, max_tokens: int) -> Features:
@@ -333,6 +334,9 @@ def unfit_reason(model: Model, features: Features) -> str | None:
         return f"modality: does not accept {', '.join(sorted(missing))}"
     if not model.speaks(features.language):
         return f"language: does not support '{features.language}'"
+    lacking = capabilities.missing(features.capabilities, model.capabilities)
+    if lacking:
+        return f"capability: does not support {', '.join(lacking)}"
     return None
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any, NamedTuple
 
+from fmgateway import converse_fields
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import PROBE
 from fmgateway.candidates import Candidate
@@ -103,14 +104,13 @@ class ChatStream:
         assert self.chosen is not None
         chosen, opened = self.chosen, self.chosen.response
         budget_end = self.prepared.started + stream_budget_seconds(self.prepared)
-        text: list[str] = []
+        assembler = converse_fields.Assembler()  # text and toolUse blocks, for the cache and the result
         stop_reason, usage = "end_turn", {}
         try:
             for event in chain(opened.head, opened.upstream):
                 ((name, data),) = event.items()
-                if name == "contentBlockDelta":
-                    text.append(data.get("delta", {}).get("text", ""))
-                elif name == "messageStop":
+                assembler.feed(name, data)
+                if name == "messageStop":
                     stop_reason = data.get("stopReason", stop_reason)
                 elif name == "metadata":
                     usage = data.get("usage", {})
@@ -141,11 +141,7 @@ class ChatStream:
             return
         config = self.prepared.config
         self.gateway.breaker.record_success(chosen.candidate.breaker_key, config.breaker)
-        response = {
-            "output": {"message": {"role": "assistant", "content": [{"text": "".join(text)}]}},
-            "stopReason": stop_reason,
-            "usage": usage,
-        }
+        response = {"output": {"message": assembler.message()}, "stopReason": stop_reason, "usage": usage, **assembler.fields}
         model_seconds = chosen.model_seconds + (time.perf_counter() - opened.first_token_at)
         self.result = self.gateway.answer(self.prepared, chosen.candidate, response, chosen.attempts, model_seconds)
 
@@ -165,13 +161,8 @@ class ChatStream:
 
     @staticmethod
     def _cached_events(result: ChatResult) -> Iterator[Event]:
-        """A degraded cached answer as one chunk, in the shape of a live stream."""
-        text = "".join(block.get("text", "") for block in result.message.get("content", []))
-        yield "messageStart", {"role": "assistant"}
-        yield "contentBlockDelta", {"delta": {"text": text}, "contentBlockIndex": 0}
-        yield "contentBlockStop", {"contentBlockIndex": 0}
-        yield "messageStop", {"stopReason": result.stop_reason}
-        yield "metadata", {"usage": result.usage, "metrics": {"latencyMs": 0}}
+        """A degraded cached answer, each block as one chunk, in the shape of a live stream."""
+        yield from converse_fields.replay(result.message, result.stop_reason, result.usage)
 
     def gateway_block(self) -> dict[str, Any]:
         """The final ``gateway`` event: the result's block plus time to first token (what is known after an error)."""

@@ -15,7 +15,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from fmgateway import schemas
+from fmgateway import converse_fields, request_metadata, schemas
 from fmgateway.errors import InvalidRequest
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -39,8 +39,11 @@ def check_base64(text: Any, where: str) -> None:
 
 def chat_body(body: dict[str, Any], s3_buckets: Collection[str] = ()) -> dict[str, Any]:
     """Validate a /v1/chat, task-route or job body; returns it. ``s3_buckets``: the buckets an ``s3Location`` may name."""
+    if "requestMetadata" in body:  # before the schema: these messages say which pair and why
+        request_metadata.check(body["requestMetadata"])
     schemas.validate("chat-request", body)  # draft-04: 10.0 is not an integer, so boto3 never sees a float maxTokens
     conversation(body["messages"], body.get("system"), s3_buckets=s3_buckets)
+    converse_fields.check(body)
     return body
 
 
@@ -84,12 +87,10 @@ def check_s3_location(location: Any, where: str, s3_buckets: Collection[str]) ->
 def _block(block: dict, where: str, role: Any, previous: dict | None, s3_buckets: Collection[str] = ()) -> None:
     if "text" in block and not block["text"].strip():
         raise InvalidRequest(f"{where}.text: must not be blank")
-    for kind in ("image", "document", "video"):
-        source = (block.get(kind) or {}).get("source") if kind in block else None
-        if isinstance(source, dict) and "bytes" in source:
-            check_base64(source["bytes"], f"{where}.{kind}.source.bytes")
-        if isinstance(source, dict) and "s3Location" in source:
-            check_s3_location(source["s3Location"], f"{where}.{kind}.source.s3Location", s3_buckets)
+    _sources(block, where, s3_buckets)
+    for index, inner in enumerate((block.get("toolResult") or {}).get("content") or () if "toolResult" in block else ()):
+        if isinstance(inner, dict):
+            _sources(inner, f"{where}.toolResult.content[{index}]", s3_buckets)
     if "toolResult" in block:
         tool_use_id = (block["toolResult"] or {}).get("toolUseId")
         asked = {
@@ -99,3 +100,13 @@ def _block(block: dict, where: str, role: Any, previous: dict | None, s3_buckets
         }
         if role != "user" or tool_use_id not in asked:
             raise InvalidRequest(f"{where}.toolResult: must answer a toolUse of the assistant message just before it")
+
+
+def _sources(block: dict, where: str, s3_buckets: Collection[str]) -> None:
+    """Image, document and video sources: strict base64 bytes, or an allowed bucket."""
+    for kind in ("image", "document", "video"):
+        source = (block.get(kind) or {}).get("source") if kind in block else None
+        if isinstance(source, dict) and "bytes" in source:
+            check_base64(source["bytes"], f"{where}.{kind}.source.bytes")
+        if isinstance(source, dict) and "s3Location" in source:
+            check_s3_location(source["s3Location"], f"{where}.{kind}.source.s3Location", s3_buckets)

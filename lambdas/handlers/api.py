@@ -19,7 +19,7 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from fmgateway import http, openai_compat, runtime, schemas, validation
+    from fmgateway import http, openai_compat, request_metadata, runtime, schemas, validation
     from fmgateway.errors import InvalidRequest
     from fmgateway.gateway import ChatRequest, ChatResult
     from fmgateway.telemetry import lambda_entry, logger, metrics
@@ -69,7 +69,7 @@ def _chat_body(event: dict) -> dict:
 
 def chat(event: dict) -> dict:
     body = _chat_body(event)
-    return _converse_response(event, run(ChatRequest.from_body(body)))
+    return _converse_response(event, run(ChatRequest.from_body(body), event))
 
 
 def task(event: dict, tier: str) -> dict:
@@ -78,13 +78,13 @@ def task(event: dict, tier: str) -> dict:
         if field in body:
             path = event.get("resource") or event.get("path")
             raise InvalidRequest(f"body.{field}: {path} takes its tier from the path; use /v1/chat to choose")
-    return _converse_response(event, run(ChatRequest.from_body(body, path_route=tier)))
+    return _converse_response(event, run(ChatRequest.from_body(body, path_route=tier), event))
 
 
 def chat_completions(event: dict) -> dict:
     body = http.json_body(event, runtime.gateway().config.get().max_request_bytes)
     schemas.validate("openai-chat-request", body)
-    result = run(openai_compat.to_chat_request(body))
+    result = run(openai_compat.to_chat_request(body), event)
     payload = openai_compat.to_response(result, http.request_id(event), int(time.time()))
     return http.respond(200, payload, openai_compat.gateway_headers(result))
 
@@ -93,8 +93,11 @@ def _converse_response(event: dict, result: ChatResult) -> dict:
     return http.respond(200, result.body())
 
 
-def run(request: ChatRequest) -> ChatResult:
+def run(request: ChatRequest, event: dict | None = None) -> ChatResult:
+    """``event``: the API Gateway event, whose API key id and request id go into the request's requestMetadata."""
     gateway = runtime.gateway()
+    if event is not None:
+        request = request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
     result = gateway.chat(request)

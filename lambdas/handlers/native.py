@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from fmgateway import embeddings, eventstream, http, runtime, streaming
+from fmgateway import embeddings, eventstream, http, request_metadata, runtime, streaming
 from fmgateway.errors import GatewayError, InvalidRequest
-from fmgateway.exchange import ChatResult
+from fmgateway.exchange import ChatRequest, ChatResult
 from fmgateway.native import invocation
 from fmgateway.streaming import ChatStream
 from fmgateway.telemetry import logger, metrics
@@ -30,8 +30,8 @@ OPTION_HEADERS = {
     "x-amzn-bedrock-guardrailversion": None,
     "x-amzn-bedrock-performanceconfig-latency": "standard",
     "x-amzn-bedrock-service-tier": None,
-    "x-amzn-bedrock-request-metadata": None,
 }
+METADATA_HEADER = "X-Amzn-Bedrock-Request-Metadata"  # InvokeModel's requestMetadata: a JSON object, honoured
 
 
 def bedrock_errors(route: http.Route) -> http.Route:
@@ -72,6 +72,23 @@ def _check_options(event: dict) -> None:
         raise InvalidRequest(f"header Content-Type: {content_type} is not supported; InvokeModel bodies are application/json")
 
 
+def _caller_metadata(event: dict) -> dict[str, str] | None:
+    """InvokeModel's requestMetadata header, checked by the rules of Converse's ``requestMetadata``."""
+    raw = http.header(event, METADATA_HEADER)
+    if raw is None:
+        return None
+    try:
+        metadata = json.loads(raw)
+    except ValueError:
+        raise InvalidRequest(f"header {METADATA_HEADER}: must be a JSON object of string keys and values") from None
+    return request_metadata.check(metadata, root=f"header {METADATA_HEADER}")
+
+
+def _identified(event: dict, request: ChatRequest) -> ChatRequest:
+    """The caller's API key id and the request id in the request's metadata, as every route does."""
+    return request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
+
+
 def _headers(result: ChatResult) -> dict[str, str]:
     from fmgateway.openai_compat import gateway_headers
 
@@ -85,7 +102,7 @@ def converse(event: dict) -> dict:
     gateway = runtime.gateway()
     target = invocation.resolve(gateway.config.get(), _model_id(event))
     request = invocation.converse_request(gateway.config.get(), target, _body(event))
-    result = api.run(request)
+    result = api.run(request, event)
     return http.respond(200, invocation.converse_body(result), _headers(result))
 
 
@@ -97,8 +114,8 @@ def invoke(event: dict) -> dict:
     body = _body(event)
     if target.embedding is not None:
         return _invoke_embedding(event, target, body)
-    family, request = invocation.invoke_request(config, target, body)
-    prepared = invocation.fit(gateway, gateway.prepare(request), family)
+    family, request = invocation.invoke_request(config, target, body, _caller_metadata(event))
+    prepared = invocation.fit(gateway, gateway.prepare(_identified(event, request)), family)
     raw, result = invocation.invoke(gateway, family, body, prepared)
     api.account(result)
     headers = {"Content-Type": "application/json", **_headers(result)}
@@ -171,7 +188,7 @@ def converse_stream(event: dict) -> dict:
     gateway = runtime.gateway()
     target = invocation.resolve(gateway.config.get(), _model_id(event))
     request = invocation.converse_request(gateway.config.get(), target, _body(event))
-    stream = streaming.open_stream(gateway, gateway.prepare(request))
+    stream = streaming.open_stream(gateway, gateway.prepare(_identified(event, request)))
     return _streamed(stream, invocation.converse_frames(stream))
 
 
@@ -185,8 +202,8 @@ def invoke_stream(event: dict) -> dict:
         raise InvalidRequest(
             f"modelId: {target.embedding.alias} is an embedding model; embeddings are not streamed (use /invoke)"
         )
-    family, request = invocation.invoke_request(config, target, body)
-    stream = streaming.open_stream(gateway, invocation.fit(gateway, gateway.prepare(request), family))
+    family, request = invocation.invoke_request(config, target, body, _caller_metadata(event))
+    stream = streaming.open_stream(gateway, invocation.fit(gateway, gateway.prepare(_identified(event, request)), family))
     return _streamed(stream, invocation.invoke_frames(stream, family), {"X-Amzn-Bedrock-Content-Type": "application/json"})
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from fmgateway import http, openai_compat, runtime, schemas, streaming, validation
+from fmgateway import http, openai_compat, request_metadata, runtime, schemas, streaming, validation
 from fmgateway.errors import InvalidRequest
 from fmgateway.gateway import ChatRequest
 from fmgateway.streaming import ChatStream
@@ -58,6 +58,7 @@ def _open(event: dict, request: ChatRequest) -> ChatStream:
     gateway = runtime.gateway()
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
+    request = request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
     return streaming.open_stream(gateway, gateway.prepare(request))
 
 

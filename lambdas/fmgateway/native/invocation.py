@@ -107,8 +107,11 @@ def converse_frames(stream: ChatStream) -> Iterator[bytes]:
 # ---- InvokeModel ---------------------------------------------------------------------------------------------------
 
 
-def invoke_request(config: GatewayConfig, target: Target, body: dict[str, Any]) -> tuple[str, ChatRequest]:
-    """The caller's family and the Converse request of a native chat body."""
+def invoke_request(
+    config: GatewayConfig, target: Target, body: dict[str, Any], metadata: dict[str, str] | None = None
+) -> tuple[str, ChatRequest]:
+    """The caller's family and the Converse request of a native chat body (``metadata``: the caller's requestMetadata,
+    from InvokeModel's ``X-Amzn-Bedrock-Request-Metadata`` header)."""
     chat_target(target)
     family = target.family or native.family_of_body(body)
     if target.family is None and family is None:
@@ -121,7 +124,8 @@ def invoke_request(config: GatewayConfig, target: Target, body: dict[str, Any]) 
         raise InvalidRequest(f"body: the gateway has no translation of {family or 'this model'}'s InvokeModel body; use Converse")
     converse = native.module(family).request_to_converse(body)
     validation.conversation(converse["messages"], converse.get("system"), s3_buckets=config.s3_input_buckets)
-    return family, ChatRequest.from_body({**converse, **target.selector})
+    request = ChatRequest.from_body({**converse, **target.selector})
+    return family, request._replace(metadata=metadata) if metadata else request
 
 
 def fit(gateway: Gateway, prepared: Prepared, family: str) -> Prepared:
@@ -171,7 +175,8 @@ def invoke_step(gateway: Gateway, family: str, original: dict[str, Any]):
         target = native.family_of_model(candidate.model) or family
         translation = native.module(target)
         payload = original if target == family else translation.converse_to_request(body)
-        raw, headers = gateway.invoker.invoke_model(candidate.invoke_id, payload, deadline=deadline)
+        metadata = body.get("requestMetadata")  # the caller's tags and the gateway's fmgw-* keys, as on Converse
+        raw, headers = gateway.invoker.invoke_model(candidate.invoke_id, payload, deadline=deadline, metadata=metadata)
         try:
             answer = json.loads(raw)
         except ValueError:

@@ -686,6 +686,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         embedding = native.family(model_id) in ("titan-embed", "cohere-embed")
         try:
+            state.features.record(model_id, operation, {"requestMetadata": native.header_metadata(self.headers)})
             if embedding and operation != "invoke":
                 raise SimError("ValidationException", f"The model {model_id} does not support streaming (simulated).")
             answer, headers = native.embed(model_id, body) if embedding else ({}, {})

@@ -241,6 +241,20 @@ def stream_chunks(parsed: Parsed, model_id: str, text: str, truncated: bool, usa
     ]
 
 
+def header_metadata(headers: Any) -> dict | None:
+    """InvokeModel's requestMetadata: a JSON object in the ``X-Amzn-Bedrock-Request-Metadata`` header."""
+    raw = headers.get("X-Amzn-Bedrock-Request-Metadata")
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise SimError("ValidationException", "X-Amzn-Bedrock-Request-Metadata must be a JSON object") from None
+    if not isinstance(value, dict) or len(value) > 16:
+        raise SimError("ValidationException", "X-Amzn-Bedrock-Request-Metadata: at most 16 string pairs")
+    return value
+
+
 def chunk_payload(chunk: dict) -> dict:
     return {"bytes": base64.b64encode(json.dumps(chunk).encode()).decode("ascii")}
 

@@ -145,6 +145,8 @@ class BedrockInvoker:
             "contentType": "application/json",
             "accept": "application/json",
         }
+        if metadata:
+            payload["requestMetadata"] = json.dumps(metadata, separators=(",", ":"))
         response = self._call("invoke_model", invoke_id, payload, deadline)
         try:
             raw = response["body"].read()

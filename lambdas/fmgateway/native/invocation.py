@@ -89,6 +89,7 @@ def converse_body(result: ChatResult) -> dict[str, Any]:
         "stopReason": result.stop_reason,
         "usage": result.usage,
         "metrics": {"latencyMs": int(round(result_latency_ms(result)))},
+        **(result.response_fields or {}),  # trace, additionalModelResponseFields...: Converse's own members
     }
 
 

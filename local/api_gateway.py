@@ -134,7 +134,7 @@ def default_routes(config: dict, api: Callable, jobs: Callable | None = None, st
         Route("/v1/models", {"GET": None}, api),
         Route("/v1/chat", {"POST": "chat-request"}, api),
         Route("/v1/chat/completions", {"POST": "openai-chat-request"}, streaming or api),
-        Route("/v1/embeddings", {"POST": None}, api),
+        Route("/v1/embeddings", {"POST": "openai-embeddings-request"}, api),
         # the Bedrock Runtime paths (boto3 bedrock-runtime with endpoint_url): bodies are checked by the function
         Route("/model/{modelId}/converse", {"POST": None}, api),
         Route("/model/{modelId}/invoke", {"POST": None}, api),

@@ -230,7 +230,7 @@ def test_embeddings_fields_are_honoured_or_refused(gw):
         client.embeddings.create(model="text-embedding-3-small", input="x")
     with gw.client() as http:
         refused = http.post("/v1/embeddings", json={"model": "titan-embed-text-v2", "input": "x", "extra": 1})
-    assert refused.status_code == 400 and refused.json()["error"]["message"].startswith("body.extra")
+    assert refused.status_code == 400 and "extra" in refused.json()["error"]["message"]  # API Gateway's model refuses it
 
 
 def test_a_titan_embeddings_body_through_invoke_model_returns_titans_shape(gw):

@@ -88,7 +88,8 @@ def check(body: dict) -> None:
         if not tool_config.get("tools"):
             raise Refused("toolConfig.tools must contain at least one tool.")
         chosen = ((tool_config.get("toolChoice") or {}).get("tool") or {}).get("name")
-        if chosen is not None and chosen not in {spec.get("name") for spec in _tools(body)}:
+        named = {(tool.get("toolSpec") or tool.get("systemTool") or {}).get("name") for tool in tool_config["tools"]}
+        if chosen is not None and chosen not in named:
             raise Refused(f"toolConfig.toolChoice.tool.name '{chosen}' does not match any tool in toolConfig.tools.")
     text_format = (body.get("outputConfig") or {}).get("textFormat")
     if text_format is not None:

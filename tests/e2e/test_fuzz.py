@@ -63,6 +63,10 @@ def _chat_limits(schema: dict) -> None:
     schema["properties"]["messages"]["maxItems"] = 4
     schema["properties"]["system"]["maxItems"] = 2
     schema["properties"]["metadata"]["maxProperties"] = 3
+    schema["properties"]["requestMetadata"]["maxProperties"] = 3
+    schema["properties"]["toolConfig"]["properties"]["tools"]["maxItems"] = 2
+    schema["properties"]["additionalModelRequestFields"]["maxProperties"] = 3
+    schema["properties"]["promptVariables"]["maxProperties"] = 2
     schema["definitions"]["message"]["properties"]["content"]["maxItems"] = 3
 
 
@@ -140,23 +144,61 @@ def converse_problems(body: Any, route: str) -> list[str]:
         problems.append("task routes take no model or tier")
     if route.startswith("/model/") and ("model" in body or "tier" in body):
         problems.append("the Bedrock-native paths take the model from the path")
-    for text in body.get("system") or []:
-        if not text["text"].strip():
+    for block in body.get("system") or []:
+        if "text" in block and not block["text"].strip():
             problems.append("blank system text")
-    previous = None
+    problems += _field_problems(body)
+    previous: dict | None = None
     for message in body["messages"]:
-        if (previous is None and message["role"] != "user") or message["role"] == previous:
+        if (previous is None and message["role"] != "user") or message["role"] == (previous or {}).get("role"):
             problems.append("role order")
-        previous = message["role"]
+        asked = {b["toolUse"]["toolUseId"] for b in (previous or {}).get("content", []) if "toolUse" in b}
+        previous = message
         for block in message["content"]:
             if "text" in block and not block["text"].strip():
                 problems.append("blank text")
-            for kind in ("image", "document"):
-                source = block[kind]["source"] if kind in block else {}
-                if "bytes" in source and not _strict_base64(source["bytes"]):
-                    problems.append("base64")
-                if "s3Location" in source:  # the fuzzed gateway allows no input bucket (limits.s3InputBuckets)
-                    problems.append("s3 bucket not allowed")
+            if ("toolUse" in block or "toolResult" in block) and "toolConfig" not in body:
+                problems.append("tool block without toolConfig")
+            if "toolUse" in block and message["role"] != "assistant":
+                problems.append("tool use outside an assistant message")
+            if "toolResult" in block and (message["role"] != "user" or block["toolResult"]["toolUseId"] not in asked):
+                problems.append("tool result answering no tool use")
+            for holder in [block, *(block["toolResult"]["content"] if "toolResult" in block else [])]:
+                for kind in ("image", "document"):
+                    source = holder[kind]["source"] if kind in holder else {}
+                    if "bytes" in source and not _strict_base64(source["bytes"]):
+                        problems.append("base64")
+                    if "s3Location" in source:  # the fuzzed gateway allows no input bucket (limits.s3InputBuckets)
+                        problems.append("s3 bucket not allowed")
+    return problems
+
+
+_METADATA_TEXT = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,.-]*")
+
+
+def _field_problems(body: dict) -> list[str]:
+    """Converse's rules for the forwarded fields (issue 10) that the schema cannot say."""
+    problems = []
+    names: list[str] = []
+    for tool in (body.get("toolConfig") or {}).get("tools", []):
+        name = (tool.get("toolSpec") or tool.get("systemTool") or {}).get("name")
+        if name is not None and name in names:
+            problems.append("duplicate tool name")
+        names += [name] if name is not None else []
+    chosen = (((body.get("toolConfig") or {}).get("toolChoice") or {}).get("tool") or {}).get("name")
+    if chosen is not None and chosen not in names:
+        problems.append("toolChoice names no tool")
+    text_format = (body.get("outputConfig") or {}).get("textFormat")
+    if text_format is not None:
+        try:
+            schema = json.loads(text_format["structure"]["jsonSchema"]["schema"])
+        except ValueError:
+            schema = None
+        if not isinstance(schema, dict):
+            problems.append("output schema is not a JSON object")
+    for key in body.get("requestMetadata") or {}:
+        if key.lower().startswith("fmgw-") or not 1 <= len(key) <= 256 or not _METADATA_TEXT.fullmatch(key):
+            problems.append("requestMetadata key")
     return problems
 
 
@@ -322,6 +364,8 @@ def repaired(body: dict) -> dict:
     body.pop("model", None)
     for index, message in enumerate(body["messages"]):
         message["role"] = "assistant" if index % 2 else "user"
+        # tool blocks would need matching ids across turns: text in their place
+        message["content"] = [{"text": "hello"} if "toolUse" in b or "toolResult" in b else b for b in message["content"]]
         for block in message["content"]:
             if "text" in block:
                 block["text"] = _clean(block["text"])
@@ -331,7 +375,20 @@ def repaired(body: dict) -> dict:
                     if kind == "document":
                         block[kind]["name"] = _clean(block[kind]["name"])
     for block in body.get("system") or []:
-        block["text"] = _clean(block["text"])
+        if "text" in block:
+            block["text"] = _clean(block["text"])
+    tool_config = body.get("toolConfig") or {}
+    for index, tool in enumerate(tool_config.get("tools", [])):  # unique names; toolChoice names the first
+        for kind in ("toolSpec", "systemTool"):
+            if kind in tool:
+                tool[kind]["name"] = f"{kind}{index}"
+    names = [tool[kind]["name"] for tool in tool_config.get("tools", []) for kind in ("toolSpec", "systemTool") if kind in tool]
+    if "tool" in tool_config.get("toolChoice", {}):
+        tool_config["toolChoice"] = {"tool": {"name": names[0]}} if names else {"auto": {}}
+    if "textFormat" in body.get("outputConfig", {}):
+        body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"] = '{"type": "object"}'
+    if "requestMetadata" in body:
+        body["requestMetadata"] = {f"k{index}": value for index, value in enumerate(body["requestMetadata"].values())}
     inference = body.get("inferenceConfig") or {}
     if "stopSequences" in inference:
         inference["stopSequences"] = [_clean(stop) for stop in inference["stopSequences"]]
@@ -417,6 +474,13 @@ def test_hostile_mutations_of_generated_bodies(client, tally):
 
 HELLO = {"role": "user", "content": [{"text": "Hello"}]}
 CHAT_OK = {"messages": [HELLO]}
+TOOL = {"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object", "properties": {"q": {"type": "string"}}}}}}
+TOOL_USE = {"toolUse": {"toolUseId": "tooluse_1", "name": "lookup", "input": {"q": "x"}}}
+
+
+def _output_config(schema: str) -> dict:
+    return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"schema": schema}}}}
+
 
 CONVERSE_HOSTILE: list[tuple[str, bytes, int]] = [
     (
@@ -548,6 +612,68 @@ CONVERSE_HOSTILE: list[tuple[str, bytes, int]] = [
     ("not UTF-8", b'{"messages": [{"role": "user", "content": [{"text": "\xc3\x28"}]}]}', 400),
     ("UTF-8 BOM", b"\xef\xbb\xbf" + encode(CHAT_OK), 400),
     ("body over the limit", encode({"messages": [{"role": "user", "content": [{"text": "x" * 300_000}]}]}), 413),
+    # issue 10: the forwarded Converse fields
+    (
+        "toolChoice names no tool",
+        encode({**CHAT_OK, "toolConfig": {"tools": [TOOL], "toolChoice": {"tool": {"name": "nope"}}}}),
+        400,
+    ),
+    ("two toolChoice kinds", encode({**CHAT_OK, "toolConfig": {"tools": [TOOL], "toolChoice": {"any": {}, "auto": {}}}}), 400),
+    ("duplicate tool names", encode({**CHAT_OK, "toolConfig": {"tools": [TOOL, TOOL]}}), 400),
+    ("no tools", encode({**CHAT_OK, "toolConfig": {"tools": []}}), 400),
+    (
+        "tool name with a space",
+        encode({**CHAT_OK, "toolConfig": {"tools": [{"toolSpec": {**TOOL["toolSpec"], "name": "a b"}}]}}),
+        400,
+    ),
+    ("tool use without toolConfig", encode({"messages": [HELLO, {"role": "assistant", "content": [TOOL_USE]}, HELLO]}), 400),
+    (
+        "tool use from the user",
+        encode({"messages": [{"role": "user", "content": [TOOL_USE]}], "toolConfig": {"tools": [TOOL]}}),
+        400,
+    ),
+    (
+        "tool use input not an object",
+        encode(
+            {
+                "messages": [
+                    HELLO,
+                    {"role": "assistant", "content": [{"toolUse": {**TOOL_USE["toolUse"], "input": "x"}}]},
+                    HELLO,
+                ],
+                "toolConfig": {"tools": [TOOL]},
+            }
+        ),
+        400,
+    ),
+    (
+        "cache point ttl 2h",
+        encode({"messages": [{"role": "user", "content": [{"text": "hi"}, {"cachePoint": {"type": "default", "ttl": "2h"}}]}]}),
+        400,
+    ),
+    ("cache point without type", encode({**CHAT_OK, "system": [{"text": "s"}, {"cachePoint": {}}]}), 400),
+    (
+        "guardrail trace on",
+        encode({**CHAT_OK, "guardrailConfig": {"guardrailIdentifier": "g1", "guardrailVersion": "1", "trace": "on"}}),
+        400,
+    ),
+    (
+        "guardrail version v1",
+        encode({**CHAT_OK, "guardrailConfig": {"guardrailIdentifier": "g1", "guardrailVersion": "v1"}}),
+        400,
+    ),
+    ("service tier gold", encode({**CHAT_OK, "serviceTier": {"type": "gold"}}), 400),
+    ("latency fast", encode({**CHAT_OK, "performanceConfig": {"latency": "fast"}}), 400),
+    ("response field path not a pointer", encode({**CHAT_OK, "additionalModelResponseFieldPaths": ["stop_sequence"]}), 400),
+    ("additional fields as a list", encode({**CHAT_OK, "additionalModelRequestFields": [1]}), 400),
+    ("prompt variable without text", encode({**CHAT_OK, "promptVariables": {"city": {"value": "x"}}}), 400),
+    ("output schema not JSON", encode({**CHAT_OK, "outputConfig": _output_config("{not json")}), 400),
+    ("output format json_object", encode({**CHAT_OK, "outputConfig": {"textFormat": {"type": "json_object"}}}), 400),
+    ("reserved metadata key", encode({**CHAT_OK, "requestMetadata": {"fmgw-tenant": "me"}}), 400),
+    ("metadata value with ;", encode({**CHAT_OK, "requestMetadata": {"team": "a;b"}}), 400),
+    ("metadata key with ;", encode({**CHAT_OK, "requestMetadata": {"a;b": "team"}}), 400),
+    ("twelve metadata pairs", encode({**CHAT_OK, "requestMetadata": {f"k{i}": "v" for i in range(12)}}), 400),
+    ("metadata value not a string", encode({**CHAT_OK, "requestMetadata": {"n": 1}}), 400),
 ]
 
 OPENAI_HOSTILE: list[tuple[str, bytes, int]] = [
@@ -634,6 +760,30 @@ def test_valid_requests_still_answer(client, tally):
         ("/v1/chat", {"messages": [HELLO, {"role": "assistant", "content": [{"text": "hi"}]}, HELLO]}, 200),
         ("/v1/chat", {"messages": [{"role": "user", "content": [{"text": "What is this?"}, image]}], "tier": "medium"}, 200),
         ("/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "temperature": 2}, 200),
+        # issue 10: the valid neighbours of the hostile field cases
+        ("/v1/chat", {**CHAT_OK, "toolConfig": {"tools": [TOOL], "toolChoice": {"tool": {"name": "lookup"}}}}, 200),
+        (
+            "/v1/chat",
+            {
+                "messages": [
+                    HELLO,
+                    {"role": "assistant", "content": [TOOL_USE]},
+                    {"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_1", "content": [{"json": {"a": 1}}]}}]},
+                ],
+                "toolConfig": {"tools": [TOOL]},
+            },
+            200,
+        ),
+        ("/v1/chat", {**CHAT_OK, "system": [{"text": "s"}, {"cachePoint": {"type": "default", "ttl": "1h"}}]}, 200),
+        (
+            "/v1/chat",
+            {**CHAT_OK, "guardrailConfig": {"guardrailIdentifier": "g1", "guardrailVersion": "DRAFT", "trace": "enabled"}},
+            200,
+        ),
+        ("/v1/chat", {**CHAT_OK, "requestMetadata": {f"k{i}": "v a:l_u@e$#=/+,.-" for i in range(11)}}, 200),
+        ("/v1/chat", {**CHAT_OK, "outputConfig": _output_config('{"type": "object"}'), "tier": "simple"}, 200),
+        ("/v1/jobs", {**CHAT_OK, "serviceTier": {"type": "flex"}, "performanceConfig": {"latency": "optimized"}}, 202),
+        ("/v1/chat", {**CHAT_OK, "additionalModelRequestFields": {"top_k": 5}, "additionalModelResponseFieldPaths": ["/x"]}, 200),
     ]:
         got, payload = send(client, route, encode(body))
         tally.check(f"valid {route}", got, payload, [], allowed={status})

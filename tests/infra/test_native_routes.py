@@ -27,7 +27,8 @@ def test_stream_paths_stream_from_the_streaming_function(synth):
     for path in (f"{NATIVE}/converse-stream", f"{NATIVE}/invoke-with-response-stream"):
         integration = methods[path]["Properties"]["Integration"]
         assert integration["ResponseTransferMode"] == "STREAM", path
-        assert function_id in render(integration["Uri"]) and render(integration["Uri"]).endswith("/response-streaming-invocations")
+        uri = render(integration["Uri"])
+        assert function_id in uri and uri.endswith("/response-streaming-invocations"), path
         assert integration["TimeoutInMillis"] == function["Properties"]["Timeout"] * 1000
 
 

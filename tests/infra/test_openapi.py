@@ -68,3 +68,32 @@ def test_the_bundle_serves_the_document_generated_at_synth(synth, gateway_config
     with build_lock():  # another synth may be restaging the bundle
         bundled = json.loads(Path(LAMBDA_DIR, "openapi.json").read_text())
     assert bundled["paths"] == openapi.document(gateway_config)["paths"]
+
+
+def test_the_chat_request_model_takes_every_forwarded_converse_field(synth, document):
+    """Issue 10: API Gateway's validator (the model of the synthesized API) and the document accept every Converse field
+    the gateway forwards, the new content blocks included, and still refuse a wrong shape of each."""
+    import copy
+
+    import jsonschema
+
+    from fmgateway.exchange import FORWARDED_FIELDS
+    from tests.unit.test_converse_fields import FULL
+
+    models = {
+        res["Properties"]["Name"]: res["Properties"]["Schema"] for res in synth.resources("AWS::ApiGateway::Model").values()
+    }
+    for schema in (models["ChatRequest"], {"$schema": openapi.DRAFT4, **document["components"]["schemas"]["ChatRequest"]}):
+        assert set(FORWARDED_FIELDS) | {"requestMetadata"} <= set(schema["properties"])
+        validator = jsonschema.Draft4Validator(schema)
+        assert list(validator.iter_errors(FULL)) == []
+        for field, wrong in [
+            ("toolConfig", {"tools": [{"toolSpec": {"name": "x"}}]}),
+            ("serviceTier", {"type": "gold"}),
+            ("guardrailConfig", {"trace": "on"}),
+            ("requestMetadata", {"k": "a;b"}),
+            ("outputConfig", {"textFormat": {"type": "json_object"}}),
+        ]:
+            body = copy.deepcopy(FULL)
+            body[field] = wrong
+            assert list(validator.iter_errors(body)), field

@@ -69,7 +69,9 @@ class Api:
         return response["statusCode"], response["headers"], json.loads(response["body"])
 
     def answers(self, model_id: str | None = None, **kwargs) -> None:
-        expected = None if model_id is None else {"modelId": model_id, "messages": ANY, "inferenceConfig": ANY, "requestMetadata": ANY}
+        expected = (
+            None if model_id is None else {"modelId": model_id, "messages": ANY, "inferenceConfig": ANY, "requestMetadata": ANY}
+        )
         self.stub.add_response("converse", converse_response(**kwargs), expected)
 
     def fails(self, code: str, status: int) -> None:

@@ -377,6 +377,7 @@ def test_a_notice_lost_to_a_crash_is_sent_by_the_next_delivery(pipeline, monkeyp
     assert [n["attributes"]["status"] for n in pipeline.notices()] == ["SUCCEEDED"]
 
 
+TOOL = {"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}
 DEEP = {"a": [1]}
 for _ in range(40):
     DEEP = {"a": DEEP}
@@ -392,6 +393,11 @@ for _ in range(40):
         (json.dumps({"messages": [{"role": "assistant", "content": [{"text": "hi"}]}]}), "messages[0].role"),
         (json.dumps({"messages": [CHAT["messages"][0], CHAT["messages"][0]]}), "messages[1].role: roles must alternate"),
         (json.dumps({**CHAT, "model": "no-such-model"}), "body.model: unknown model"),
+        (  # issue 10: a capability no candidate has, and the requestMetadata rules, are refused at submit
+            json.dumps({**CHAT, "model": "llama3-3-70b", "toolConfig": {"tools": [TOOL], "toolChoice": {"any": {}}}}),
+            "llama3-3-70b: capability: does not support toolChoice",
+        ),
+        (json.dumps({**CHAT, "requestMetadata": {"fmgw-route": "x"}}), "body.requestMetadata['fmgw-route']"),
         (
             json.dumps({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"bytes": "aGé="}}}]}]}),
             "messages[0].content[0].image.source.bytes",

@@ -78,7 +78,11 @@ def _with(path: str, value):
         ("messages.1.content.1.toolUse.toolUseId", "has space", "body.messages[1].content[1].toolUse.toolUseId"),
         ("messages.1.content.1.toolUse.input", "text", "body.messages[1].content[1].toolUse.input"),
         ("messages.2.content.0.toolResult.status", "maybe", "body.messages[2].content[0].toolResult.status"),
-        ("messages.2.content.0.toolResult.content", [{"json": 1, "text": "x"}], "body.messages[2].content[0].toolResult.content[0]"),
+        (
+            "messages.2.content.0.toolResult.content",
+            [{"json": 1, "text": "x"}],
+            "body.messages[2].content[0].toolResult.content[0]",
+        ),
         ("messages.2.content.0.toolResult.toolUseId", "tooluse_9", "body.messages[2].content[0].toolResult"),
         ("messages.0.content.1.cachePoint", {"type": "default", "ttl": "2h"}, "body.messages[0].content[1].cachePoint.ttl"),
         ("messages.0.content.1.cachePoint", {"ttl": "5m"}, "body.messages[0].content[1].cachePoint"),
@@ -94,8 +98,16 @@ def _with(path: str, value):
         ("serviceTier", {"type": "gold"}, "body.serviceTier.type"),
         ("serviceTier", {}, "body.serviceTier"),
         ("outputConfig.textFormat.type", "json_object", "body.outputConfig.textFormat.type"),
-        ("outputConfig.textFormat.structure.jsonSchema.schema", "{not json", "body.outputConfig.textFormat.structure.jsonSchema.schema"),
-        ("outputConfig.textFormat.structure.jsonSchema.schema", "[1, 2]", "body.outputConfig.textFormat.structure.jsonSchema.schema"),
+        (
+            "outputConfig.textFormat.structure.jsonSchema.schema",
+            "{not json",
+            "body.outputConfig.textFormat.structure.jsonSchema.schema",
+        ),
+        (
+            "outputConfig.textFormat.structure.jsonSchema.schema",
+            "[1, 2]",
+            "body.outputConfig.textFormat.structure.jsonSchema.schema",
+        ),
         ("toolConfig", KeyError, "body.messages[1].content[1].toolUse: tool blocks need body.toolConfig"),
         ("requestMetadata", {"fmgw-tenant": "me"}, "body.requestMetadata['fmgw-tenant']"),
         ("requestMetadata", {"team": "a;b"}, "body.requestMetadata['team']"),
@@ -129,8 +141,18 @@ def test_tool_result_images_must_be_strict_base64():
         ({"toolConfig": {"tools": [WEATHER]}}, [{"text": "hi"}], None, {"toolUse"}),
         ({"toolConfig": {"tools": [WEATHER], "toolChoice": {"auto": {}}}}, [{"text": "hi"}], None, {"toolUse"}),
         ({"toolConfig": {"tools": [WEATHER], "toolChoice": {"any": {}}}}, [{"text": "hi"}], None, {"toolUse", "toolChoice"}),
-        ({"toolConfig": {"tools": [WEATHER], "toolChoice": {"tool": {"name": "x"}}}}, [{"text": "hi"}], None, {"toolUse", "toolChoice"}),
-        ({"toolConfig": {"tools": [WEATHER, {"cachePoint": {"type": "default"}}]}}, [{"text": "hi"}], None, {"toolUse", "promptCaching"}),
+        (
+            {"toolConfig": {"tools": [WEATHER], "toolChoice": {"tool": {"name": "x"}}}},
+            [{"text": "hi"}],
+            None,
+            {"toolUse", "toolChoice"},
+        ),
+        (
+            {"toolConfig": {"tools": [WEATHER, {"cachePoint": {"type": "default"}}]}},
+            [{"text": "hi"}],
+            None,
+            {"toolUse", "promptCaching"},
+        ),
         ({"outputConfig": {"textFormat": {"type": "json_schema"}}}, [{"text": "hi"}], None, {"structuredOutput"}),
         ({"outputConfig": {"effort": "low"}}, [{"text": "hi"}], None, set()),
         ({"guardrailConfig": {}}, [{"text": "hi"}], None, {"guardrails"}),
@@ -192,7 +214,9 @@ def test_an_explicit_model_without_the_capability_is_a_400(config_doc):
 
 def test_catalog_capabilities_and_cache_prices(config_doc):
     models = parse_config(config_doc).catalog.models
-    assert {"toolUse", "toolChoice", "structuredOutput", "promptCaching", "guardrails"} <= models["claude-sonnet-4-5"].capabilities
+    assert {"toolUse", "toolChoice", "structuredOutput", "promptCaching", "guardrails"} <= models[
+        "claude-sonnet-4-5"
+    ].capabilities
     assert "toolUse" not in models["titan-text-premier"].capabilities
     assert "promptCaching" not in models["claude-3-haiku"].capabilities
     for model in models.values():  # a model that caches has both prices; one that does not has neither
@@ -225,7 +249,10 @@ def test_response_fields_pass_through():
 
 
 def test_stream_assembly_and_replay_round_trip():
-    message = {"role": "assistant", "content": [{"text": "Checking."}, {"toolUse": {"toolUseId": "t1", "name": "w", "input": {"a": [1]}}}]}
+    message = {
+        "role": "assistant",
+        "content": [{"text": "Checking."}, {"toolUse": {"toolUseId": "t1", "name": "w", "input": {"a": [1]}}}],
+    }
     assembler = converse_fields.Assembler()
     events = list(converse_fields.replay(message, "tool_use", {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}))
     for name, data in events:

@@ -45,7 +45,9 @@ def list_models(event: dict) -> dict:
     gateway = runtime.gateway()
     config = gateway.config.get()
     models = list(config.catalog.models.values())
-    states = gateway.breaker.current([model.invoke_id for model in models], config.breaker)
+    embedding = list(config.embeddings.models.values())
+    invoke_ids = [model.invoke_id for model in models] + [entry.model.invoke_id for entry in embedding]
+    states = gateway.breaker.current(invoke_ids, config.breaker)
     data = []
     for model in models:
         data.append(
@@ -57,6 +59,18 @@ def list_models(event: dict) -> dict:
                 **model.describe(),
                 "tiers": [tier for tier, chain in config.tiers.items() if model.alias in chain],
                 "breaker": gateway.breaker.display_state(states[model.invoke_id]),
+            }
+        )
+    for entry in embedding:  # /v1/embeddings and embedding bodies on /model/{modelId}/invoke
+        data.append(
+            {
+                "id": entry.alias,
+                "object": "model",
+                "created": 0,
+                "owned_by": entry.model.provider,
+                **entry.describe(),
+                "routes": [name for name, chain in config.embeddings.routes.items() if entry.alias in chain],
+                "breaker": gateway.breaker.display_state(states[entry.model.invoke_id]),
             }
         )
     return http.respond(200, {"object": "list", "data": data, "configVersion": config.version})

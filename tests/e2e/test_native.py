@@ -8,6 +8,7 @@ The code in these tests is the AWS example code: ``converse``, ``invoke_model`` 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 
@@ -240,3 +241,41 @@ def test_a_titan_embeddings_body_through_invoke_model_returns_titans_shape(gw):
     answer = json.loads(response["body"].read())
     assert len(answer["embedding"]) == 512 and answer["inputTextTokenCount"] > 0
     assert response["ResponseMetadata"]["HTTPHeaders"]["x-gateway-model"] == "titan-embed-text-v2"
+
+
+def test_the_bearer_token_botocore_sends_by_itself_is_accepted(gw, monkeypatch):
+    """``AWS_BEARER_TOKEN_BEDROCK`` set: botocore (1.44.5) sends ``Authorization: Bearer <token>`` instead of a SigV4
+    signature, over HTTPS only. Local mode serves HTTP, so a ``before-send`` hook carries botocore's own prepared
+    request (headers and body unchanged) to the local gateway and hands the answer back for botocore to parse."""
+    from botocore.awsrequest import AWSResponse
+
+    class Body(io.BytesIO):  # what botocore reads a response from: stream() for parsed bodies, read() for blobs
+        def stream(self, **_):
+            yield self.getvalue()
+
+    sent: list[str] = []
+
+    def transport(request, **_):
+        headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+        sent.append(headers.get("Authorization", ""))
+        answer = httpx.request(request.method, request.url.replace("https://gateway.example", gw.url), headers=headers,
+                               content=request.body, timeout=30)  # fmt: skip
+        return AWSResponse(request.url, answer.status_code, dict(answer.headers), Body(answer.content))
+
+    def client_with(token: str):
+        monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
+        client = boto3.client(
+            "bedrock-runtime", endpoint_url="https://gateway.example", region_name="us-east-1",
+            aws_access_key_id="dummy", aws_secret_access_key="dummy", config=Config(retries={"total_max_attempts": 1}),
+        )  # fmt: skip
+        client.meta.events.register("before-send.bedrock-runtime.*", transport)
+        return client
+
+    client = client_with(gw.key)
+    answer = client.converse(modelId="auto", messages=[{"role": "user", "content": [{"text": "Hello"}]}])
+    assert answer["output"]["message"]["content"][0]["text"] and sent[-1] == f"Bearer {gw.key}"
+    response = client.invoke_model(modelId="claude-haiku-4-5", body=json.dumps(ANTHROPIC_BODY))
+    assert json.loads(response["body"].read())["type"] == "message"
+    with pytest.raises(ClientError) as caught:
+        client_with("wrong-key-000000000").converse(modelId="auto", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403 and sent[-1] == "Bearer wrong-key-000000000"

@@ -136,10 +136,13 @@ def _invoke_embedding(event: dict, target: invocation.Target, body: dict[str, An
 def openai_embeddings(event: dict) -> dict:
     """``POST /v1/embeddings``: the OpenAI request and response (errors in the gateway's usual shape)."""
     gateway = runtime.gateway()
-    name, request, encoding = embeddings.from_openai(_body(event))
+    body = _body(event)
+    name, request, encoding = embeddings.from_openai(body)
     prepared = embeddings.prepare(gateway, name, request)
     answer, result = embeddings.run(gateway, prepared, request)
     api.account(result)
+    if body.get("user"):  # OpenAI's end-user id: recorded in the log, beside the answer's line
+        logger.info("embeddings", extra={"endUser": body["user"], "inputs": len(request.texts), "model": result.model.alias})
     return http.respond(200, embeddings.openai_response(answer, result, encoding), _headers(result))
 
 

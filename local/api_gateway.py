@@ -35,6 +35,7 @@ import fastjsonschema
 from fmgateway.access import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
 from fmgateway.errors import InvalidRequest
 from fmgateway.http import LARGE_INPUT_HINT, parse_json
+from fmgateway.native.invocation import ERROR_CODES as BEDROCK_ERROR_CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PAYLOAD = 10 * 1024 * 1024
@@ -192,6 +193,8 @@ class LocalApiGateway:
 
         def error(status: int, kind: str, message: str, extra: dict | None = None):
             headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id, **(extra or {})}
+            if status in BEDROCK_ERROR_CODES:  # what boto3 bedrock-runtime reads the error code from, as in the stack
+                headers["x-amzn-ErrorType"] = BEDROCK_ERROR_CODES[status]
             return status, headers, error_payload(status, kind, message, request_id)
 
         route, params = next(((r, p) for r in self.routes if (p := r.match(path)) is not None), (None, None))

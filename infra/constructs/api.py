@@ -27,7 +27,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.compliance import acknowledge, encrypted_log_group
-from infra.constructs.native_routes import EVENT_STREAM, add_native_routes
+from infra.constructs.native_routes import BEDROCK_ERROR_CODES, EVENT_STREAM, add_native_routes
 from infra.openapi import DRAFT4, inline_refs  # noqa: F401 - inline_refs: the models' schemas, as the API description's
 from infra.settings import load_schema
 
@@ -420,6 +420,8 @@ class GatewayApi(Construct):
 
     def _gateway_responses(self) -> None:
         for construct_id, response_type, status, error_type, message, headers in GATEWAY_RESPONSES:
+            if status in BEDROCK_ERROR_CODES:  # boto3 bedrock-runtime clients read the code from this header
+                headers = {**headers, "x-amzn-ErrorType": f"'{BEDROCK_ERROR_CODES[status]}'"}
             self.api.add_gateway_response(
                 construct_id,
                 type=response_type,

@@ -22,6 +22,21 @@ MODEL_ID = {"method.request.path.modelId": True}
 NON_STREAM = ("converse", "invoke")
 STREAM = ("converse-stream", "invoke-with-response-stream")
 EVENT_STREAM = "application/vnd.amazon.eventstream"
+# Bedrock's exception name per status, sent as x-amzn-ErrorType on API Gateway's own error responses (401, 403, 429 ...)
+# as the functions send it (fmgateway.native.invocation.ERROR_CODES; a test checks that they agree), so that boto3 raises
+# e.g. ThrottlingException for a usage-plan throttle.
+BEDROCK_ERROR_CODES = {
+    "400": "ValidationException",
+    "401": "AccessDeniedException",
+    "403": "AccessDeniedException",
+    "404": "ResourceNotFoundException",
+    "413": "ValidationException",
+    "415": "ValidationException",
+    "429": "ThrottlingException",
+    "502": "ModelErrorException",
+    "503": "ServiceUnavailableException",
+    "504": "ModelTimeoutException",
+}
 
 
 def add_native_routes(api: GatewayApi, integration: apigw.Integration, streaming: apigw.Integration | None) -> None:

@@ -199,6 +199,7 @@ def test_no_key_is_401_and_a_signature_alone_is_not_a_key(gw):
     with pytest.raises(ClientError) as caught:
         client.converse(modelId="simple", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"  # x-amzn-ErrorType, as the stack sends it
 
 
 def test_openai_embeddings_of_a_list_come_back_in_order_at_the_requested_dimension(gw):

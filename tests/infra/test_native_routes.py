@@ -63,3 +63,18 @@ def test_both_functions_may_invoke_and_stream_the_embedding_models(synth, gatewa
         resources = as_list(bedrock[0]["Resource"])
         for entry in gateway_config["embeddings"]["models"].values():
             assert any(arn.endswith(f"::foundation-model/{entry['modelId']}") for arn in resources), entry["modelId"]
+
+
+def test_api_gateways_own_errors_carry_the_bedrock_error_type_the_functions_send(synth):
+    from fmgateway.native.invocation import ERROR_CODES
+
+    found = 0
+    for response in synth.resources("AWS::ApiGateway::GatewayResponse").values():
+        props = response["Properties"]
+        status = props.get("StatusCode")
+        if status is None:
+            continue
+        code = (props.get("ResponseParameters") or {}).get("gatewayresponse.header.x-amzn-ErrorType")
+        assert code == f"'{ERROR_CODES[int(status)]}'", props["ResponseType"]
+        found += 1
+    assert found >= 10

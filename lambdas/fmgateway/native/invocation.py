@@ -240,6 +240,7 @@ ERROR_CODES = {
     405: "ValidationException",
     409: "ConflictException",
     413: "ValidationException",
+    415: "ValidationException",
     429: "ThrottlingException",
     502: "ModelErrorException",
     503: "ServiceUnavailableException",

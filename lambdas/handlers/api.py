@@ -150,14 +150,18 @@ ROUTES: dict[str, dict[str, http.Route]] = {
 }
 
 
-# The Bedrock Runtime paths (converse, invoke) and /v1/embeddings; handlers.native uses this module's run/account.
-from handlers import native  # noqa: E402
-
-ROUTES.update(native.ROUTES)
+# The Bedrock Runtime paths and /v1/embeddings (handlers.native, which uses this module's run and account): imported
+# on their first request, so the other routes' cold start does not pay for them.
+NATIVE_PATHS = frozenset({"/model/{modelId}/converse", "/model/{modelId}/invoke", "/v1/embeddings"})
 
 
 def task_routes(path: str) -> dict | None:
-    """Static task routes come from the configuration (``routes``), so they can change without a deploy."""
+    """Static task routes come from the configuration (``routes``), so they can change without a deploy; then the
+    native paths."""
+    if path in NATIVE_PATHS:
+        from handlers import native
+
+        return native.ROUTES[path]
     tier = runtime.gateway().config.get().routes.get(path)
     return None if tier is None else {"POST": lambda event: task(event, tier)}
 

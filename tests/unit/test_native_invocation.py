@@ -111,3 +111,10 @@ def test_candidates_that_cannot_take_the_body_are_dropped_and_the_one_asked_for_
     with pytest.raises(InvalidRequest, match="Meta Llama"):
         _run(gateway, "llama3-3-70b", ANTHROPIC)
     assert invoker.calls == []
+
+
+def test_the_api_function_routes_exactly_the_native_paths():
+    from handlers import api, native
+
+    assert set(native.ROUTES) == api.NATIVE_PATHS
+    assert all(api.task_routes(path) is native.ROUTES[path] for path in api.NATIVE_PATHS)

@@ -280,3 +280,30 @@ def test_the_bearer_token_botocore_sends_by_itself_is_accepted(gw, monkeypatch):
     with pytest.raises(ClientError) as caught:
         client_with("wrong-key-000000000").converse(modelId="auto", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403 and sent[-1] == "Bearer wrong-key-000000000"
+
+
+def test_every_candidate_down_answers_the_cached_answer_degraded_in_the_callers_shape(gw):
+    client = bedrock(gw)
+    body = {**ANTHROPIC_BODY, "messages": [{"role": "user", "content": "Remember this answer for later."}]}
+    first = json.loads(client.invoke_model(modelId="simple", body=json.dumps(body))["body"].read())
+    for model in (
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "us.amazon.nova-lite-v1:0",
+        "us.meta.llama3-3-70b-instruct-v1:0",
+    ):
+        gw.fault(model, down=True)
+    response = client.invoke_model(modelId="simple", body=json.dumps(body))
+    again = json.loads(response["body"].read())
+    assert response["ResponseMetadata"]["HTTPHeaders"]["x-gateway-degraded"] == "true"
+    assert again["type"] == "message" and again["content"] == first["content"]
+
+
+def test_a_usage_plan_throttle_is_a_throttling_exception_for_boto3(gw):
+    """Runs last in this module: it spends the standard plan's burst (20) of its key."""
+    client = bedrock(gw, key=gw.keys[0])  # the standard plan: rate 10, burst 20
+    body = json.dumps({"inputText": "throttle me", "dimensions": 256})
+    with pytest.raises(ClientError) as caught:
+        for _ in range(60):
+            client.invoke_model(modelId="titan-embed-text-v2", body=body)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"

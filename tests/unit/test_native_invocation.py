@@ -7,12 +7,15 @@ import json
 
 import pytest
 
+from fmgateway import native
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import CircuitBreaker
 from fmgateway.config import parse_config
 from fmgateway.errors import InvalidRequest, NotFound, Unavailable
 from fmgateway.gateway import Gateway
 from fmgateway.native import invocation
+from fmgateway.native import llama as llama_module
+from fmgateway.native import nova as nova_module
 from fmgateway.stores import MemoryBreakerStore
 from tests.unit.test_gateway import StaticSource
 
@@ -118,3 +121,20 @@ def test_the_api_function_routes_exactly_the_native_paths():
 
     assert set(native.ROUTES) == api.NATIVE_PATHS
     assert all(api.task_routes(path) is native.ROUTES[path] for path in api.NATIVE_PATHS)
+
+
+def test_the_callers_max_tokens_is_capped_at_the_models_output_limit_without_touching_the_rest(parts):
+    gateway, invoker = parts
+    body = {**ANTHROPIC, "max_tokens": 100_000, "top_k": 7}
+    _run(gateway, "claude-haiku-4-5", body)
+    sent = invoker.calls[0][1]
+    assert sent == {**body, "max_tokens": 64_000}  # claude-haiku-4-5's maxOutputTokens
+    assert body["max_tokens"] == 100_000  # the caller's body itself is unchanged
+    nova = {"schemaVersion": "messages-v1", "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"max_new_tokens": 50_000, "temperature": 0.1}}  # fmt: skip
+    assert native.capped(nova, nova_module.MAX_TOKENS, 10_000)["inferenceConfig"] == {
+        "max_new_tokens": 10_000,
+        "temperature": 0.1,
+    }
+    assert nova["inferenceConfig"]["max_new_tokens"] == 50_000
+    assert native.capped({"prompt": "x"}, llama_module.MAX_TOKENS, 10) == {"prompt": "x"}  # absent: the model's default

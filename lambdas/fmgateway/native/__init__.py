@@ -147,6 +147,25 @@ CHAT_FAMILIES = ("anthropic", "nova", "titan-text", "llama", "mistral")
 EMBEDDING_FAMILIES = ("titan-embed", "cohere-embed")
 
 
+def capped(body: dict[str, Any], path: tuple[str, ...], limit: int) -> dict[str, Any]:
+    """``body`` with the integer at ``path`` (the family's max-tokens field) at most ``limit``, the model's own output
+    limit, as ``/v1/chat`` caps ``maxTokens`` per candidate; the caller's body itself is left as it is."""
+    *parents, leaf = path
+    node: Any = body
+    for name in parents:
+        node = node.get(name) if isinstance(node, dict) else None
+    value = node.get(leaf) if isinstance(node, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= limit:
+        return body
+    copy = dict(body)
+    target = copy
+    for name in parents:
+        target[name] = dict(target[name])
+        target = target[name]
+    target[leaf] = limit
+    return copy
+
+
 def invocation_metrics(metadata: dict[str, Any]) -> dict[str, int]:
     """The ``amazon-bedrock-invocationMetrics`` of a stream's last chunk, from ConverseStream's ``metadata`` event."""
     tokens = metadata.get("usage") or {}

@@ -10,6 +10,7 @@ from fmgateway.native import Untranslatable, check_fields, invocation_metrics, m
 
 FAMILY = "Anthropic Messages"
 VERSION = "bedrock-2023-05-31"
+MAX_TOKENS = ("max_tokens",)  # where the body says how long the answer may be
 FIELDS = frozenset(
     {
         "anthropic_version",

@@ -175,7 +175,10 @@ def invoke_step(gateway: Gateway, family: str, original: dict[str, Any]):
     def step(candidate: Candidate, body: dict[str, Any], deadline: float) -> dict[str, Any]:
         target = native.family_of_model(candidate.model) or family
         translation = native.module(target)
-        payload = original if target == family else translation.converse_to_request(body)
+        if target == family:  # the caller's own body, its answer length within this model's limit
+            payload = native.capped(original, translation.MAX_TOKENS, candidate.model.max_output_tokens)
+        else:
+            payload = translation.converse_to_request(body)
         metadata = body.get("requestMetadata")  # the caller's tags and the gateway's fmgw-* keys, as on Converse
         raw, headers = gateway.invoker.invoke_model(candidate.invoke_id, payload, deadline=deadline, metadata=metadata)
         try:

@@ -22,6 +22,7 @@ from fmgateway.native import (
 )
 
 FAMILY = "Meta Llama"
+MAX_TOKENS = ("max_gen_len",)  # where the body says how long the answer may be
 FIELDS = frozenset({"prompt", "max_gen_len", "temperature", "top_p"})
 BEGIN, END = "<|begin_of_text|>", "<|eot_id|>"
 _HEADER = re.compile(r"<\|start_header_id\|>(system|user|assistant)<\|end_header_id\|>\n*")

@@ -23,6 +23,7 @@ from fmgateway.native import (
 )
 
 FAMILY = "Mistral"
+MAX_TOKENS = ("max_tokens",)  # where the body says how long the answer may be
 FIELDS = frozenset({"prompt", "max_tokens", "temperature", "top_p", "top_k", "stop"})
 _TURN = re.compile(r"\[INST\](.*?)\[/INST\]([^\[]*)", re.DOTALL)
 STOP = {"stop": "end_turn", "length": "max_tokens"}

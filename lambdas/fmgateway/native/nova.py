@@ -8,6 +8,7 @@ from typing import Any
 from fmgateway.native import Untranslatable, check_fields, invocation_metrics, require, usage
 
 FAMILY = "Amazon Nova (messages-v1)"
+MAX_TOKENS = ("inferenceConfig", "max_new_tokens")  # where the body says how long the answer may be
 FIELDS = frozenset({"schemaVersion", "system", "messages", "inferenceConfig", "toolConfig"})
 INFERENCE = {"max_new_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP", "stopSequences": "stopSequences"}
 STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "content_filtered", "guardrail_intervened"}

@@ -23,6 +23,7 @@ from fmgateway.native import (
 )
 
 FAMILY = "Amazon Titan Text"
+MAX_TOKENS = ("textGenerationConfig", "maxTokenCount")  # where the body says how long the answer may be
 FIELDS = frozenset({"inputText", "textGenerationConfig"})
 CONFIG = {"maxTokenCount": "maxTokens", "temperature": "temperature", "topP": "topP", "stopSequences": "stopSequences"}
 COMPLETION = {

@@ -8,7 +8,8 @@ the behaviour is specified in the README's "Bedrock simulator: request fields").
 * ``guardrailConfig`` and the word ``BLOCKME`` in any text: ``stopReason`` ``guardrail_intervened``, with a
   ``trace.guardrail`` naming the guardrail and the word when the trace is enabled;
 * ``cachePoint`` blocks: the tokens before the first one are the cached prefix: the first request with that prefix
-  (per model) reports ``cacheWriteInputTokens``, later ones ``cacheReadInputTokens``;
+  (per model) reports ``cacheWriteInputTokens`` (and ``cacheDetails`` with the cache point's TTL), later ones
+  ``cacheReadInputTokens``;
 * every request is recorded: ``GET /_sim/requests`` lists the last 100 (model, operation, requestMetadata, tools).
 """
 
@@ -120,6 +121,7 @@ class Features:
             "toolConfig": "toolConfig" in body,
             "guardrailConfig": "guardrailConfig" in body,
             "outputConfig": "outputConfig" in body,
+            "fields": sorted(name for name in body if name != "messages"),  # every other request field received
         }
         with self.lock:
             self.received.append(entry)
@@ -155,7 +157,7 @@ class Features:
         tool_tokens = sum(self.count_tokens(json.dumps(spec)) for spec in _tools(body))  # tools are prompt too
         usage = {**usage, "inputTokens": sum(self.count_tokens(part) for part in every_text) + tool_tokens}
         usage = self._cache(model_id, body, usage)
-        usage["totalTokens"] = sum(v for k, v in usage.items() if k != "totalTokens")
+        usage["totalTokens"] = sum(v for k, v in usage.items() if k not in ("totalTokens", "cacheDetails"))
         return Answer(content, stop_reason, usage, fields)
 
     def _tool_use(self, body: dict) -> dict[str, Any]:
@@ -170,7 +172,7 @@ class Features:
         """Prompt caching: the content before the first cachePoint (tools, then system, then messages)."""
         prefix: list[Any] = []
         tokens = 0
-        found = False
+        found: dict[str, Any] | None = None
         sequence = [
             *((body.get("toolConfig") or {}).get("tools") or ()),
             *(body.get("system") or ()),
@@ -178,21 +180,23 @@ class Features:
         ]
         for block in sequence:
             if isinstance(block, dict) and "cachePoint" in block:
-                found = True
+                found = block["cachePoint"] if isinstance(block["cachePoint"], dict) else {}
                 break
             prefix.append(block)
             if isinstance(block, dict) and "toolSpec" in block:
                 tokens += self.count_tokens(json.dumps(block["toolSpec"]))
             else:
                 tokens += sum(self.count_tokens(part) for part in _texts([block]))
-        if not found or tokens == 0:
+        if found is None or tokens == 0:
             return dict(usage)
         key = (model_id, hashlib.sha256(json.dumps(prefix, sort_keys=True, default=str).encode()).hexdigest())
         with self.lock:
             seen = key in self.prefixes
             self.prefixes.add(key)
-        out = {**usage, "inputTokens": max(0, usage["inputTokens"] - tokens)}
+        out: dict[str, Any] = {**usage, "inputTokens": max(0, usage["inputTokens"] - tokens)}
         out["cacheReadInputTokens" if seen else "cacheWriteInputTokens"] = tokens
+        if not seen:  # Bedrock breaks the writes down by TTL
+            out["cacheDetails"] = [{"ttl": found.get("ttl", "5m"), "inputTokens": tokens}]
         return out
 
 

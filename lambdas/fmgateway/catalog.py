@@ -22,6 +22,7 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
     features: frozenset[str] = frozenset()
     price_cache_read_per_1k: float | None = None  # prompt caching: None when the model has no cache prices
     price_cache_write_per_1k: float | None = None
+    price_cache_write_1h_per_1k: float | None = None  # writes with a one-hour TTL, where they cost more
 
     @property
     def invoke_id(self) -> str:
@@ -36,26 +37,35 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
         """What the capability filter matches a request against: the listed features plus image / document input."""
         return self.features | (self.input_modalities & {"image", "document"})
 
-    def cost_usd(self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0) -> float:
-        """Uncached input, output, and prompt-cache reads and writes, each at its price; cache tokens of a model with no
-        cache price cost what input tokens cost (never free by omission)."""
+    def cost_usd(
+        self, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0, cache_write_1h: int = 0
+    ) -> float:
+        """Uncached input, output, and prompt-cache reads and writes (``cache_write_1h`` of them with a one-hour TTL),
+        each at its price; cache tokens of a model with no cache price cost what input tokens cost (never free by
+        omission), one-hour writes without their own price what other writes cost."""
         read_price = self.price_input_per_1k if self.price_cache_read_per_1k is None else self.price_cache_read_per_1k
         write_price = self.price_input_per_1k if self.price_cache_write_per_1k is None else self.price_cache_write_per_1k
+        hour_price = write_price if self.price_cache_write_1h_per_1k is None else self.price_cache_write_1h_per_1k
+        hour_tokens = min(cache_write_1h, cache_write)
         cost = (
             input_tokens / 1000 * self.price_input_per_1k
             + output_tokens / 1000 * self.price_output_per_1k
             + cache_read / 1000 * read_price
-            + cache_write / 1000 * write_price
+            + (cache_write - hour_tokens) / 1000 * write_price
+            + hour_tokens / 1000 * hour_price
         )
         return round(cost, 10)  # 1e-10 USD: exact for per-token prices, free of float noise
 
     def usage_cost(self, usage: dict) -> float:
-        """``cost_usd`` of a Converse ``usage`` block (cache token counts included when present)."""
+        """``cost_usd`` of a Converse ``usage`` block (cache token counts included when present; ``cacheDetails`` breaks
+        the writes down by TTL)."""
+        details = usage.get("cacheDetails") or ()
         return self.cost_usd(
             int(usage.get("inputTokens", 0)),
             int(usage.get("outputTokens", 0)),
             int(usage.get("cacheReadInputTokens", 0)),
             int(usage.get("cacheWriteInputTokens", 0)),
+            sum(int(detail.get("inputTokens", 0)) for detail in details if detail.get("ttl") == "1h"),
         )
 
     @classmethod
@@ -76,6 +86,7 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             features=frozenset(entry.get("capabilities", ())),
             price_cache_read_per_1k=entry["pricePer1k"].get("cacheRead"),
             price_cache_write_per_1k=entry["pricePer1k"].get("cacheWrite"),
+            price_cache_write_1h_per_1k=entry["pricePer1k"].get("cacheWrite1h"),
         )
 
     def describe(self) -> dict:
@@ -95,6 +106,7 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
                 "output": self.price_output_per_1k,
                 **({"cacheRead": self.price_cache_read_per_1k} if self.price_cache_read_per_1k is not None else {}),
                 **({"cacheWrite": self.price_cache_write_per_1k} if self.price_cache_write_per_1k is not None else {}),
+                **({"cacheWrite1h": self.price_cache_write_1h_per_1k} if self.price_cache_write_1h_per_1k is not None else {}),
             },
             "lifecycle": self.lifecycle,
             "successor": self.successor,

@@ -65,14 +65,16 @@ def check(body: Mapping[str, Any], root: str = "body") -> None:
         request_metadata.check(body["requestMetadata"], f"{root}.requestMetadata")
 
 
-def usage(raw: Mapping[str, Any]) -> dict[str, int]:
+def usage(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Converse ``usage`` as the gateway reports it: cache token counts kept when the model reports them; the total
     counts every input token, cached or not, as Bedrock's does."""
-    out = {"inputTokens": int(raw.get("inputTokens", 0)), "outputTokens": int(raw.get("outputTokens", 0))}
+    out: dict[str, Any] = {"inputTokens": int(raw.get("inputTokens", 0)), "outputTokens": int(raw.get("outputTokens", 0))}
     for name in CACHE_USAGE:
         if name in raw:
             out[name] = int(raw[name])
     out["totalTokens"] = sum(out.values())
+    if raw.get("cacheDetails"):  # the cache writes by TTL, as Bedrock reports them
+        out["cacheDetails"] = [{"ttl": d.get("ttl"), "inputTokens": int(d.get("inputTokens", 0))} for d in raw["cacheDetails"]]
     return out
 
 

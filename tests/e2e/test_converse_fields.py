@@ -80,6 +80,19 @@ def test_tool_choice_any_gets_a_tool_use_block_then_the_tool_result_a_final_answ
     assert final["output"]["message"]["content"][0]["text"] == 'Tool result received: {"temperature": 21}'
 
 
+def test_every_forwarded_field_reaches_the_model_through_boto3(gw, client):
+    """botocore's own parameter validation and the simulator accept every field the gateway forwards."""
+    from tests.unit.test_converse_fields import FULL
+
+    response = client.post("/v1/chat", json=FULL)
+    assert response.status_code == 200, response.text
+    assert response.json()["output"]["message"]["content"][0]["text"].startswith("Tool result received:")
+    (call,) = received(gw)
+    forwarded = {"system", "inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields"}
+    forwarded |= {"additionalModelResponseFieldPaths", "requestMetadata", "promptVariables", "performanceConfig"}
+    assert call["fields"] == sorted(forwarded | {"serviceTier", "outputConfig"})
+
+
 def test_request_metadata_reaches_the_model_merged_with_the_five_gateway_keys(gw, client):
     tags = {"team": "search", "use-case": "faq bot: v2"}
     response = client.post("/v1/chat", json={"tier": "simple", "messages": [ASK], "requestMetadata": tags})
@@ -125,7 +138,7 @@ def test_a_guardrail_intervention_comes_back_with_its_trace(gw, client):
 
 
 def test_cache_point_usage_is_reported_and_costed(gw, client):
-    system = [{"text": "You answer questions about this long handbook. " * 60}, {"cachePoint": {"type": "default", "ttl": "5m"}}]
+    system = [{"text": "You answer questions about this long handbook. " * 60}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
     bodies = [
         {"tier": "simple", "system": system, "messages": [{"role": "user", "content": [{"text": question}]}]}
         for question in ("What is chapter one about?", "And chapter two?")
@@ -135,13 +148,14 @@ def test_cache_point_usage_is_reported_and_costed(gw, client):
     write, read = first.json()["usage"], second.json()["usage"]
     assert write["cacheWriteInputTokens"] > 0 and "cacheReadInputTokens" not in write
     assert read["cacheReadInputTokens"] == write["cacheWriteInputTokens"] and "cacheWriteInputTokens" not in read
+    assert write["cacheDetails"] == [{"ttl": "1h", "inputTokens": write["cacheWriteInputTokens"]}]  # the TTL asked for
     prices = gw.config["models"]["claude-haiku-4-5"]["pricePer1k"]
     for usage, response in ((write, first), (read, second)):
         expected = (
             usage["inputTokens"] * prices["input"]
             + usage["outputTokens"] * prices["output"]
             + usage.get("cacheReadInputTokens", 0) * prices["cacheRead"]
-            + usage.get("cacheWriteInputTokens", 0) * prices["cacheWrite"]
+            + usage.get("cacheWriteInputTokens", 0) * prices["cacheWrite1h"]  # one-hour writes
         ) / 1000
         assert response.json()["gateway"]["costUsd"] == pytest.approx(expected, abs=1e-9)
         assert response.json()["gateway"]["usage"] == usage

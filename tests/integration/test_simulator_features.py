@@ -119,6 +119,11 @@ def test_cache_points_write_then_read_the_prefix_per_model(client):
     )  # 100 words of 2 tokens
     assert write["inputTokens"] == read["inputTokens"] == 8  # the uncached remainder: the question
     assert read["totalTokens"] == read["inputTokens"] + read["outputTokens"] + read["cacheReadInputTokens"]
+    assert write["cacheDetails"] == [{"ttl": "5m", "inputTokens": 200}] and "cacheDetails" not in read
+    hour = [{"text": "manual " * 50}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
+    assert client.converse(modelId=MODEL, system=hour, messages=ASK)["usage"]["cacheDetails"] == [
+        {"ttl": "1h", "inputTokens": 100}
+    ]
     plain = client.converse(modelId=MODEL, system=system[:1], messages=ASK)["usage"]
     assert "cacheReadInputTokens" not in plain and "cacheWriteInputTokens" not in plain
 
@@ -133,6 +138,7 @@ def test_requests_are_recorded_and_reset(sim, client):
     assert listed[0] == {
         "modelId": MODEL, "operation": "converse", "requestMetadata": {"team": "a"}, "toolConfig": True,
         "guardrailConfig": False, "outputConfig": False,
+        "fields": ["requestMetadata", "toolConfig"],
     }  # fmt: skip
     assert len(listed) == 2 and listed[1]["toolConfig"] is False
     for _ in range(105):

@@ -233,10 +233,27 @@ def test_cost_counts_cache_reads_and_writes_at_their_prices():
     assert _model().usage_cost(usage) == pytest.approx(0.001 + 0.002 + 0.002 + 0.004)
 
 
+def test_one_hour_cache_writes_cost_their_own_price():
+    model = _model(price_cache_read_per_1k=0.0001, price_cache_write_per_1k=0.00125, price_cache_write_1h_per_1k=0.002)
+    usage = {"inputTokens": 0, "outputTokens": 0, "cacheWriteInputTokens": 3000}
+    details = [{"ttl": "1h", "inputTokens": 1000}, {"ttl": "5m", "inputTokens": 2000}]
+    assert model.usage_cost({**usage, "cacheDetails": details}) == pytest.approx(0.002 + 0.0025)
+    assert model.usage_cost(usage) == pytest.approx(0.00375)  # no breakdown: every write at the 5-minute price
+    hourless = model._replace(price_cache_write_1h_per_1k=None)  # no one-hour price: what other writes cost
+    assert hourless.usage_cost({**usage, "cacheDetails": details}) == pytest.approx(0.00375)
+
+
 def test_usage_keeps_cache_tokens_and_counts_them_in_the_total():
     raw = {"inputTokens": 5, "outputTokens": 7, "totalTokens": 999, "cacheReadInputTokens": 100}
     assert converse_fields.usage(raw) == {"inputTokens": 5, "outputTokens": 7, "cacheReadInputTokens": 100, "totalTokens": 112}
     assert converse_fields.usage({"inputTokens": 1, "outputTokens": 2}) == {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}
+    written = converse_fields.usage(
+        {"inputTokens": 1, "outputTokens": 2, "cacheWriteInputTokens": 9, "cacheDetails": [{"ttl": "1h", "inputTokens": 9}]}
+    )
+    assert written == {
+        "inputTokens": 1, "outputTokens": 2, "cacheWriteInputTokens": 9, "totalTokens": 12,
+        "cacheDetails": [{"ttl": "1h", "inputTokens": 9}],
+    }  # fmt: skip
 
 
 def test_response_fields_pass_through():

@@ -19,12 +19,13 @@ CALLER = st.dictionaries(KEYS, VALUES, max_size=request_metadata.MAX_CALLER_PAIR
 
 
 @given(CALLER)
+@settings(deadline=None)
 def test_valid_caller_metadata_is_accepted_unchanged(metadata):
     assert request_metadata.check(metadata) == metadata
 
 
 @given(CALLER, st.text(min_size=1, max_size=80), st.text(max_size=80), st.text(max_size=40), st.text(max_size=40))
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 def test_what_reaches_bedrock_is_the_caller_pairs_plus_exactly_the_five_keys(metadata, tenant, request_id, route, model):
     sent = request_metadata.for_call(request_metadata.with_identity(metadata, tenant, request_id), route, "medium", model)
     assert set(sent) == set(metadata) | set(request_metadata.GATEWAY_KEYS)
@@ -36,12 +37,14 @@ def test_what_reaches_bedrock_is_the_caller_pairs_plus_exactly_the_five_keys(met
 
 
 @given(st.dictionaries(KEYS, VALUES, min_size=request_metadata.MAX_CALLER_PAIRS + 1, max_size=20))
+@settings(deadline=None)
 def test_more_than_eleven_pairs_is_a_400(metadata):
     with pytest.raises(InvalidRequest, match=r"body.requestMetadata: at most 11 pairs"):
         request_metadata.check(metadata)
 
 
 @given(st.sampled_from(["fmgw-", "FMGW-", "Fmgw-"]), st.text(ALLOWED_CHARS, max_size=20), VALUES)
+@settings(deadline=None)
 def test_a_reserved_key_is_a_400_naming_it(prefix, rest, value):
     key = prefix + rest
     with pytest.raises(InvalidRequest, match="reserved for the gateway") as caught:
@@ -53,6 +56,7 @@ BAD = st.text(min_size=1, max_size=30).filter(lambda text: not BEDROCK.fullmatch
 
 
 @given(KEYS, BAD)
+@settings(deadline=None)
 def test_a_bad_value_character_is_a_400_naming_the_pair(key, bad):
     with pytest.raises(InvalidRequest, match="the value may only contain") as caught:
         request_metadata.check({key: "x" + bad})
@@ -60,6 +64,7 @@ def test_a_bad_value_character_is_a_400_naming_the_pair(key, bad):
 
 
 @given(BAD)
+@settings(deadline=None)
 def test_a_bad_key_character_is_a_400_naming_the_pair(bad):
     with pytest.raises(InvalidRequest, match="the key may only contain") as caught:
         request_metadata.check({"team" + bad: "v"})

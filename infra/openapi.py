@@ -24,8 +24,20 @@ from infra.settings import load_schema
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 OPENAPI_VERSION = "3.1.0"
 # schema file -> API Gateway model name (also the document's component name)
-MODELS = {"chat-request.json": "ChatRequest", "openai-chat-request.json": "OpenAIChatCompletionRequest"}
-CHAT, OPENAI = "chat-request.json", "openai-chat-request.json"
+MODELS = {
+    "chat-request.json": "ChatRequest",
+    "openai-chat-request.json": "OpenAIChatCompletionRequest",
+    "openai-embeddings-request.json": "OpenAIEmbeddingsRequest",
+}
+CHAT, OPENAI, EMBEDDINGS = "chat-request.json", "openai-chat-request.json", "openai-embeddings-request.json"
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+MODEL_ID = {
+    "name": "modelId",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "a catalog alias, a tier, auto, or a Bedrock model / inference profile id the catalog knows (URL-encoded)",
+}
 PUBLIC_PATHS = frozenset({("GET", "/v1/health"), ("GET", "/v1/openapi.json")})
 
 
@@ -89,6 +101,7 @@ def operations(
         for path, tier in config.get("routes", {}).items():
             ops.append({"method": "POST", "path": f"{path}/stream", "summary": f"Task route '{tier}', streamed (SSE)",
                         "body": CHAT, "produces": sse})  # fmt: skip
+    ops += native_operations(streaming)
     if jobs:
         idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
         job_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -104,6 +117,25 @@ def operations(
             {"method": "GET", "path": "/v1/jobs/{id}", "summary": "A job's status and result", "parameters": [job_id]},
             {"method": "DELETE", "path": "/v1/jobs/{id}", "summary": "Cancel a job not yet started", "parameters": [job_id]},
         ]
+    return ops
+
+
+def native_operations(streaming: bool = True) -> list[dict[str, Any]]:
+    """/v1/embeddings and the Bedrock Runtime paths (boto3 ``bedrock-runtime`` with ``endpoint_url``); their bodies are
+    Bedrock's own (Converse, or the model family's InvokeModel body), checked by the functions."""
+    ops: list[dict[str, Any]] = [
+        {"method": "POST", "path": "/v1/embeddings", "summary": "OpenAI embeddings (Titan, Cohere)", "body": EMBEDDINGS},
+        {"method": "POST", "path": "/model/{modelId}/converse", "summary": "Bedrock Converse", "parameters": [MODEL_ID]},
+        {"method": "POST", "path": "/model/{modelId}/invoke", "summary": "Bedrock InvokeModel (native body, translated "
+         "across families on fallback; Titan / Cohere embedding bodies)", "parameters": [MODEL_ID]},
+    ]  # fmt: skip
+    if streaming:
+        ops += [
+            {"method": "POST", "path": "/model/{modelId}/converse-stream", "summary": "Bedrock ConverseStream (AWS event "
+             "stream)", "parameters": [MODEL_ID], "produces": EVENT_STREAM},
+            {"method": "POST", "path": "/model/{modelId}/invoke-with-response-stream", "summary": "Bedrock "
+             "InvokeModelWithResponseStream (AWS event stream)", "parameters": [MODEL_ID], "produces": EVENT_STREAM},
+        ]  # fmt: skip
     return ops
 
 

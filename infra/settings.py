@@ -118,9 +118,11 @@ def validate_config(doc: Any, source: str = "config") -> dict[str, Any]:
 def invocable_models(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Models the gateway may call: every configured model whose lifecycle is not ``retired``.
 
-    Retired aliases are always remapped to their successors, so they are never invoked and get no IAM grant.
+    Retired aliases are always remapped to their successors, so they are never invoked and get no IAM grant. The
+    embedding models (``embeddings.models``: /v1/embeddings and InvokeModel embedding bodies) are invoked too.
     """
-    return {alias: model for alias, model in config["models"].items() if model["lifecycle"] != "retired"}
+    models = {**config["models"], **config.get("embeddings", {}).get("models", {})}
+    return {alias: model for alias, model in models.items() if model.get("lifecycle", "active") != "retired"}
 
 
 def tier_candidates(config: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:

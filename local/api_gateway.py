@@ -35,6 +35,7 @@ import fastjsonschema
 from fmgateway.access import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
 from fmgateway.errors import InvalidRequest
 from fmgateway.http import LARGE_INPUT_HINT, parse_json
+from fmgateway.native.invocation import ERROR_CODES as BEDROCK_ERROR_CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PAYLOAD = 10 * 1024 * 1024
@@ -134,6 +135,10 @@ def default_routes(config: dict, api: Callable, jobs: Callable | None = None, st
         Route("/v1/models", {"GET": None}, api),
         Route("/v1/chat", {"POST": "chat-request"}, api),
         Route("/v1/chat/completions", {"POST": "openai-chat-request"}, streaming or api),
+        Route("/v1/embeddings", {"POST": "openai-embeddings-request"}, api),
+        # the Bedrock Runtime paths (boto3 bedrock-runtime with endpoint_url): bodies are checked by the function
+        Route("/model/{modelId}/converse", {"POST": None}, api),
+        Route("/model/{modelId}/invoke", {"POST": None}, api),
     ]
     routes += [Route(path, {"POST": "chat-request"}, api) for path in config["routes"]]
     if streaming is not None:
@@ -149,7 +154,10 @@ def default_routes(config: dict, api: Callable, jobs: Callable | None = None, st
 def streaming_routes(config: dict, streaming: Callable) -> list[Route]:
     """The streaming function's own resources (it also serves /v1/chat/completions)."""
     paths = ["/v1/chat/stream", *(f"{path}/stream" for path in config["routes"])]
-    return [Route(path, {"POST": "chat-request"}, streaming) for path in paths]
+    native = ("/model/{modelId}/converse-stream", "/model/{modelId}/invoke-with-response-stream")
+    return [Route(path, {"POST": "chat-request"}, streaming) for path in paths] + [
+        Route(path, {"POST": None}, streaming) for path in native
+    ]
 
 
 def api_key_id(key: str) -> str:
@@ -185,6 +193,8 @@ class LocalApiGateway:
 
         def error(status: int, kind: str, message: str, extra: dict | None = None):
             headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id, **(extra or {})}
+            if status in BEDROCK_ERROR_CODES:  # what boto3 bedrock-runtime reads the error code from, as in the stack
+                headers["x-amzn-ErrorType"] = BEDROCK_ERROR_CODES[status]
             return status, headers, error_payload(status, kind, message, request_id)
 
         route, params = next(((r, p) for r in self.routes if (p := r.match(path)) is not None), (None, None))

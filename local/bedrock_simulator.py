@@ -11,7 +11,9 @@ What is simulated
 * ``converse``         -> ``POST /model/{modelId}/converse``         (Converse JSON)
 * ``converse_stream``  -> ``POST /model/{modelId}/converse-stream``  (event stream: messageStart,
   contentBlockDelta..., contentBlockStop, messageStop, metadata)
-* ``invoke_model``     -> ``POST /model/{modelId}/invoke``           (Anthropic messages body only)
+* ``invoke_model``     -> ``POST /model/{modelId}/invoke``           (the native body of the model's family:
+  Anthropic, Nova, Titan text, Llama, Mistral; Titan / Cohere embeddings: ``local.simulator_native``)
+* ``invoke_model_with_response_stream`` -> ``POST /model/{modelId}/invoke-with-response-stream`` (``chunk`` events)
 
 Answers are deterministic: ``"[simulated <modelId>] "`` followed by a sentence derived from a
 SHA-256 of the model id and the last user message (12-40 words), cut to ``maxTokens`` /
@@ -87,17 +89,18 @@ import os
 import random
 import re
 import signal
-import struct
 import sys
 import threading
 import time
 import uuid
-from binascii import crc32
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+if str(Path(__file__).resolve().parents[1] / "lambdas") not in sys.path:  # run as a script too
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
+from fmgateway import eventstream
 from local import simulator_features
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("simulator.json")
@@ -209,15 +212,8 @@ def truncate_tokens(text: str, max_tokens: int) -> tuple[str, bool]:
 
 
 def encode_event(headers: dict[str, str], payload: bytes) -> bytes:
-    """One AWS event-stream message (string headers only)."""
-    raw_headers = b""
-    for name, value in headers.items():
-        n, v = name.encode(), value.encode()
-        raw_headers += bytes([len(n)]) + n + b"\x07" + struct.pack(">H", len(v)) + v
-    total = 12 + len(raw_headers) + len(payload) + 4
-    prelude = struct.pack(">II", total, len(raw_headers))
-    message = prelude + struct.pack(">I", crc32(prelude) & 0xFFFFFFFF) + raw_headers + payload
-    return message + struct.pack(">I", crc32(message) & 0xFFFFFFFF)
+    """One AWS event-stream message (string headers only): the gateway's own encoder, one implementation."""
+    return eventstream.encode(headers, payload)
 
 
 def _event(event_type: str, body: dict) -> bytes:
@@ -475,8 +471,8 @@ def media_sources(messages: list) -> list[str]:
 
 
 def _parse_request(operation: str, body: dict) -> tuple[list[str], str, int]:
-    """Returns (all input texts, last user message text, max tokens); raises ValidationException."""
-    invoke = operation == "invoke"
+    """Converse bodies (InvokeModel's are ``local.simulator_native``'s): (all input texts, last user message text, max
+    tokens); raises ValidationException."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise SimError("ValidationException", "messages must contain at least one message.")
@@ -486,18 +482,12 @@ def _parse_request(operation: str, body: dict) -> tuple[list[str], str, int]:
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             raise SimError("ValidationException", f"messages.{i}.role must be 'user' or 'assistant'.")
         content = message.get("content")
-        allowed = (list, str) if invoke else (list,)
-        if not content or not isinstance(content, allowed):
+        if not content or not isinstance(content, list):
             raise SimError("ValidationException", f"messages.{i}.content must not be empty.")
         texts += _texts(content)
         if message["role"] == "user":
             last_user = "\n".join(_texts(content))
-    if invoke:
-        max_tokens = body.get("max_tokens")
-        if max_tokens is None:
-            raise SimError("ValidationException", "required key [max_tokens] not found")
-    else:
-        max_tokens = (body.get("inferenceConfig") or {}).get("maxTokens", 4096)
+    max_tokens = (body.get("inferenceConfig") or {}).get("maxTokens", 4096)
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise SimError("ValidationException", "maxTokens must be an integer >= 1.")
     return texts, last_user, max_tokens
@@ -538,7 +528,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._control(method, path, raw)
                 return
             parts = path.split("/")
-            known = ("converse", "converse-stream", "invoke")
+            known = ("converse", "converse-stream", "invoke", "invoke-with-response-stream")
             if method != "POST" or len(parts) != 4 or parts[1] != "model" or parts[3] not in known:
                 raise SimError("UnknownOperationException", f"No simulated operation {method} {path}", 404)
             self._model_call(unquote(parts[2]), parts[3], raw)
@@ -607,14 +597,16 @@ class _Handler(BaseHTTPRequestHandler):
                 raise SimError("ValidationException", "Request body is not valid JSON.") from exc
             if not isinstance(body, dict):
                 raise SimError("ValidationException", "Request body must be a JSON object.")
+            if operation.startswith("invoke"):
+                return self._native_call(model_id, operation, body, faults, latency, draw, started)
             texts, last_user, max_tokens = _parse_request(operation, body)
-            s3_inputs = media_sources(body["messages"]) if operation != "invoke" else []
-            if operation != "invoke":  # tools, guardrails, cache points... (local/simulator_features.py)
-                state.features.record(model_id, operation, body)
-                try:
-                    simulator_features.check(body)
-                except simulator_features.Refused as exc:
-                    raise SimError("ValidationException", str(exc)) from exc
+            s3_inputs = media_sources(body["messages"])
+            # tools, guardrails, cache points... (local/simulator_features.py)
+            state.features.record(model_id, operation, body)
+            try:
+                simulator_features.check(body)
+            except simulator_features.Refused as exc:
+                raise SimError("ValidationException", str(exc)) from exc
             state.apply_faults(faults, draw)
         except SimError as exc:
             state.record(model_id, error=exc.code)
@@ -623,44 +615,21 @@ class _Handler(BaseHTTPRequestHandler):
         usage = {"inputTokens": sum(count_tokens(t) for t in texts), "outputTokens": count_tokens(text)}
         usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"]
         stop_reason = "max_tokens" if truncated else "end_turn"
-        content: list[dict] = [{"text": text}]
-        extra: dict = {}
-        if operation != "invoke":
-            answer = state.features.answer(model_id, body, text, usage, stop_reason)
-            content, usage, stop_reason, extra = answer.content, answer.usage, answer.stop_reason, answer.fields
+        answer = state.features.answer(model_id, body, text, usage, stop_reason)
+        content, usage, stop_reason, extra = answer.content, answer.usage, answer.stop_reason, answer.fields
         if operation == "converse-stream":
             return self._stream(model_id, content, usage, stop_reason, faults, latency, started, extra)
         state.sleep_ms(latency["fixedMs"] + latency["perTokenMs"] * usage["outputTokens"])
         latency_ms = int((time.monotonic() - started) * 1000)
         state.record(model_id, success=True, s3_inputs=s3_inputs)
-        if operation == "converse":
-            return self._send_json(
-                200,
-                {
-                    "output": {"message": {"role": "assistant", "content": content}},
-                    "stopReason": stop_reason,
-                    "usage": usage,
-                    "metrics": {"latencyMs": latency_ms},
-                    **extra,
-                },
-            )
-        digest = hashlib.sha256(f"{model_id}\n{raw!r}".encode()).hexdigest()
         self._send_json(
             200,
             {
-                "id": f"msg_sim_{digest[:24]}",
-                "type": "message",
-                "role": "assistant",
-                "model": model_id,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": stop_reason,
-                "stop_sequence": None,
-                "usage": {"input_tokens": usage["inputTokens"], "output_tokens": usage["outputTokens"]},
-            },
-            {
-                "X-Amzn-Bedrock-Input-Token-Count": str(usage["inputTokens"]),
-                "X-Amzn-Bedrock-Output-Token-Count": str(usage["outputTokens"]),
-                "X-Amzn-Bedrock-Invocation-Latency": str(latency_ms),
+                "output": {"message": {"role": "assistant", "content": content}},
+                "stopReason": stop_reason,
+                "usage": usage,
+                "metrics": {"latencyMs": latency_ms},
+                **extra,
             },
         )
 
@@ -675,8 +644,6 @@ class _Handler(BaseHTTPRequestHandler):
         started: float,
         extra: dict | None = None,
     ) -> None:
-        state = self.server.state
-
         def text_deltas(text: str) -> list[str]:
             words = text.split(" ")
             deltas = [" ".join(words[i : i + 3]) for i in range(0, len(words), 3)]
@@ -690,10 +657,15 @@ class _Handler(BaseHTTPRequestHandler):
             ("messageStop", {"stopReason": stop_reason}, 0),
             ("metadata", dict(extra or {}), 0),
         ]
+        self._stream_events(model_id, events, faults, usage, started)
+
+    def _stream_events(self, model_id: str, events: list, faults: dict, usage: dict, started: float) -> None:
+        state = self.server.state
         fail_after = faults["failAfterEvents"]
         fail_after = int(fail_after) if fail_after is not None and fail_after < len(events) else None
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("X-Amzn-Bedrock-Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header(SIMULATOR_HEADER, "true")
         self.send_header("x-amzn-RequestId", self.request_id)
@@ -704,6 +676,39 @@ class _Handler(BaseHTTPRequestHandler):
             # the caller closed the stream before its end: counted, so tests can see the upstream read stop
             state.record(model_id, error=CLIENT_DISCONNECTED)
             self.close_connection = True
+
+    def _native_call(
+        self, model_id: str, operation: str, body: dict, faults: dict, latency: dict, draw: float, started: float
+    ) -> None:
+        """InvokeModel / InvokeModelWithResponseStream with the family's native body (``local.simulator_native``)."""
+        from local import simulator_native as native
+
+        state = self.server.state
+        embedding = native.family(model_id) in ("titan-embed", "cohere-embed")
+        try:
+            state.features.record(model_id, operation, {"requestMetadata": native.header_metadata(self.headers)})
+            if embedding and operation != "invoke":
+                raise SimError("ValidationException", f"The model {model_id} does not support streaming (simulated).")
+            answer, headers = native.embed(model_id, body) if embedding else ({}, {})
+            parsed = None if embedding else native.parse_chat(model_id, body)
+            state.apply_faults(faults, draw)
+        except SimError as exc:
+            state.record(model_id, error=exc.code)
+            raise
+        if parsed is not None:
+            text, truncated = truncate_tokens(state.reply_for(model_id) or reply_text(model_id, parsed.prompt), parsed.max_tokens)
+            usage = {"inputTokens": sum(count_tokens(t) for t in parsed.texts), "outputTokens": count_tokens(text)}
+            usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"]
+            if operation != "invoke":
+                chunks = native.stream_chunks(parsed, model_id, text, truncated, usage)
+                delays = [latency["fixedMs"], *(latency["perTokenMs"] * 3 for _ in chunks[1:])]
+                events = [("chunk", native.chunk_payload(chunk), delay) for chunk, delay in zip(chunks, delays, strict=True)]
+                return self._stream_events(model_id, events, faults, usage, started)
+            answer, headers = native.chat_response(parsed, model_id, text, truncated, usage)
+            state.sleep_ms(latency["fixedMs"] + latency["perTokenMs"] * usage["outputTokens"])
+        state.record(model_id, success=True)
+        headers["X-Amzn-Bedrock-Invocation-Latency"] = str(int((time.monotonic() - started) * 1000))
+        self._send_json(200, answer, headers)
 
     def _send_events(
         self, model_id: str, events: list, fail_after: int | None, faults: dict, usage: dict, started: float

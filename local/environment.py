@@ -251,6 +251,8 @@ class LocalGateway:
                 "  Streams   /v1/chat/completions (stream: true), /v1/chat/stream, "
                 + ", ".join(f"{path}/stream" for path in self.config["routes"])
                 + " (server-sent events)",
+                "  Native    /model/{modelId}/converse, /converse-stream, /invoke, /invoke-with-response-stream (boto3 "
+                f"bedrock-runtime with endpoint_url={self.url}), /v1/embeddings",
                 "Try:",
                 f"  curl -s {self.url}/v1/chat -H 'x-api-key: {self.api_key}' -H 'content-type: application/json' -d '{body}'",
                 "Ctrl-C stops everything.",

@@ -6,7 +6,8 @@ on every method but the public ones and returns the key to the usage plans (API 
 with 405 and ``Allow`` (a MOCK ``ANY``), an unknown path is 404: never "Missing Authentication Token".
 
 Resources: ``GET /v1/health`` (no key), ``GET /v1/models``, ``POST /v1/chat``, ``POST /v1/chat/completions`` and one
-``POST`` per static route of the configuration; with a jobs handler also ``POST /v1/jobs`` (optional
+``POST`` per static route of the configuration; ``POST /v1/embeddings`` and the Bedrock Runtime paths
+``/model/{modelId}/...`` (``infra/constructs/native_routes.py``); with a jobs handler also ``POST /v1/jobs`` (optional
 ``Idempotency-Key`` header) and ``GET``/``DELETE /v1/jobs/{id}``, on their own function. Request models come from
 ``schemas/`` (draft-04) with their internal ``#/definitions`` references inlined, since API Gateway does not resolve
 them. Gateway responses follow the gateway's error contract ``{"error": {"type", "message", "requestId"}}``.
@@ -26,6 +27,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.compliance import acknowledge, encrypted_log_group
+from infra.constructs.native_routes import BEDROCK_ERROR_CODES, EVENT_STREAM, add_native_routes
 from infra.openapi import DRAFT4, inline_refs  # noqa: F401 - inline_refs: the models' schemas, as the API description's
 from infra.settings import load_schema
 
@@ -185,6 +187,7 @@ class GatewayApi(Construct):
             rest_api_name=prefix,
             description="FM Gateway: one stable API in front of Amazon Bedrock",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            binary_media_types=[EVENT_STREAM],  # the Bedrock-native stream paths answer AWS event-stream bytes
             # AUTHORIZER: the usage plans meter and throttle the key the authorizer returns (usageIdentifierKey)
             api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if self.authorizer else apigw.ApiKeySourceType.HEADER,
             default_method_options=apigw.MethodOptions(authorizer=self.authorizer, api_key_required=True),
@@ -254,6 +257,7 @@ class GatewayApi(Construct):
             self.methods[f"POST {path}"] = self._post(resource, integration, chat_model)
         if streaming is not None:
             self._stream_routes(chat, config, streaming, chat_model)
+        add_native_routes(self, integration, streaming)  # /model/{modelId}/..., /v1/embeddings
         if jobs_handler is not None:
             jobs_integration = apigw.LambdaIntegration(
                 jobs_handler, proxy=True, allow_test_invoke=False, timeout=Duration.seconds(29)
@@ -416,6 +420,8 @@ class GatewayApi(Construct):
 
     def _gateway_responses(self) -> None:
         for construct_id, response_type, status, error_type, message, headers in GATEWAY_RESPONSES:
+            if status in BEDROCK_ERROR_CODES:  # boto3 bedrock-runtime clients read the code from this header
+                headers = {**headers, "x-amzn-ErrorType": f"'{BEDROCK_ERROR_CODES[status]}'"}
             self.api.add_gateway_response(
                 construct_id,
                 type=response_type,

@@ -9,6 +9,7 @@ an *access* failure (model not enabled, IAM) is the operator's problem, reported
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -120,15 +121,35 @@ class BedrockInvoker:
         return self._short[read_fit]
 
     def converse(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
-        return self._call("converse", invoke_id, request, deadline)
+        return self._call("converse", invoke_id, with_binary_content(request), deadline)
+
+    def invoke_model(
+        self, invoke_id: str, body: dict[str, Any], deadline: float | None = None, metadata: dict[str, str] | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """InvokeModel with a provider's native JSON body: the response body's bytes and the response headers (Bedrock
+        puts token counts and latency there), classified like ``converse``. ``metadata``: the call's
+        requestMetadata, which InvokeModel takes as a JSON object in the ``X-Amzn-Bedrock-Request-Metadata`` header."""
+        payload: dict[str, Any] = {
+            "body": json.dumps(body, ensure_ascii=False).encode("utf-8"),
+            "contentType": "application/json",
+            "accept": "application/json",
+        }
+        if metadata:
+            payload["requestMetadata"] = json.dumps(metadata, separators=(",", ":"))
+        response = self._call("invoke_model", invoke_id, payload, deadline)
+        try:
+            raw = response["body"].read()
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:  # the connection broke while reading the body
+            raise InvocationError("unavailable", type(exc).__name__, str(exc)) from exc
+        return raw, dict(response.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
 
     def converse_stream(self, invoke_id: str, request: dict[str, Any], deadline: float | None = None) -> ModelStream:
         """ConverseStream: one call opens the stream; its events are read by the caller (``ModelStream``), whose errors
         are classified the same way."""
-        return ModelStream(self._call("converse_stream", invoke_id, request, deadline)["stream"])
+        return ModelStream(self._call("converse_stream", invoke_id, with_binary_content(request), deadline)["stream"])
 
-    def _call(self, operation: str, invoke_id: str, request: dict[str, Any], deadline: float | None) -> dict[str, Any]:
-        payload = with_binary_content(request)
+    def _call(self, operation: str, invoke_id: str, payload: dict[str, Any], deadline: float | None) -> dict[str, Any]:
+        """One attempt: the gateway decides what a failure means (another candidate, or a retry of its own)."""
         try:
             return getattr(self.client_within(deadline), operation)(modelId=invoke_id, **payload)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

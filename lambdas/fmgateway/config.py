@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from fmgateway import schemas, strategies
+from fmgateway import embedding_catalog, schemas, strategies
 from fmgateway.catalog import Catalog, Model
 from fmgateway.errors import ConfigError, Unavailable
 
@@ -31,6 +31,7 @@ class GatewayConfig(NamedTuple):
     routes: dict[str, str]
     breaker: dict[str, Any]
     content_routing: dict[str, Any]
+    embeddings: embedding_catalog.EmbeddingCatalog = embedding_catalog.EmbeddingCatalog({}, {}, None)
 
     @property
     def version(self) -> str:
@@ -142,6 +143,7 @@ def parse_config(doc: Any) -> GatewayConfig:
             "health": dict(doc.get("health", {})),  # the health window's settings travel with the breaker's
         },
         content_routing=doc.get("contentRouting", {}),
+        embeddings=embedding_catalog.parse(doc.get("embeddings")),
     )
 
 

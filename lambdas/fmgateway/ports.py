@@ -16,6 +16,11 @@ class ModelInvoker(Protocol):
         """ConverseStream: an iterator of ``{"<eventType>": {...}}`` events (with a ``close()`` that drops the
         connection); failures while opening or reading raise ``InvocationError`` like ``converse``."""
 
+    def invoke_model(
+        self, invoke_id: str, body: dict[str, Any], deadline: float | None = None, metadata: dict[str, str] | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """InvokeModel with a provider's native JSON body: the response body and headers (Bedrock-native paths)."""
+
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the live configuration's timeouts and retries."""
 

@@ -1,4 +1,5 @@
-"""Sync API: /v1/health, /v1/models, /v1/chat, the static task routes and /v1/chat/completions.
+"""Sync API: /v1/health, /v1/models, /v1/chat, the static task routes, /v1/chat/completions, /v1/embeddings and the
+non-stream Bedrock Runtime paths (/model/{modelId}/converse, /invoke: handlers.native).
 
 A dict lookup dispatches the routes: Powertools' APIGatewayRestResolver would add ~170 ms of imports to
 every cold start for routing API Gateway has already done.
@@ -61,7 +62,9 @@ def list_models(event: dict) -> dict:
     gateway = runtime.gateway()
     config = gateway.config.get()
     models = list(config.catalog.models.values())
-    states = gateway.breaker.current([model.invoke_id for model in models], config.breaker)
+    embedding = list(config.embeddings.models.values())
+    invoke_ids = [model.invoke_id for model in models] + [entry.model.invoke_id for entry in embedding]
+    states = gateway.breaker.current(invoke_ids, config.breaker)
     data = []
     for model in models:
         data.append(
@@ -74,6 +77,18 @@ def list_models(event: dict) -> dict:
                 "tiers": [tier for tier, chain in config.tiers.items() if model.alias in chain],
                 "breaker": gateway.breaker.display_state(states[model.invoke_id]),
                 "health": live_health(gateway.health_view.figures(Candidate(model).health_key)),
+            }
+        )
+    for entry in embedding:  # /v1/embeddings and embedding bodies on /model/{modelId}/invoke
+        data.append(
+            {
+                "id": entry.alias,
+                "object": "model",
+                "created": 0,
+                "owned_by": entry.model.provider,
+                **entry.describe(),
+                "routes": [name for name, chain in config.embeddings.routes.items() if entry.alias in chain],
+                "breaker": gateway.breaker.display_state(states[entry.model.invoke_id]),
             }
         )
     return http.respond(200, {"object": "list", "data": data, "configVersion": config.version})
@@ -156,8 +171,18 @@ ROUTES: dict[str, dict[str, http.Route]] = {
 }
 
 
+# The Bedrock Runtime paths and /v1/embeddings (handlers.native, which uses this module's run and account): imported
+# on their first request, so the other routes' cold start does not pay for them.
+NATIVE_PATHS = frozenset({"/model/{modelId}/converse", "/model/{modelId}/invoke", "/v1/embeddings"})
+
+
 def task_routes(path: str) -> dict | None:
-    """Static task routes come from the configuration (``routes``), so they can change without a deploy."""
+    """Static task routes come from the configuration (``routes``), so they can change without a deploy; then the
+    native paths."""
+    if path in NATIVE_PATHS:
+        from handlers import native
+
+        return native.ROUTES[path]
     tier = runtime.gateway().config.get().routes.get(path)
     return None if tier is None else {"POST": lambda event: task(event, tier)}
 

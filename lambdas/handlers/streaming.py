@@ -187,7 +187,14 @@ def task_stream_routes(path: str) -> dict[str, http.Route] | None:
 def handle(event: dict) -> dict[str, Any]:
     """A proxy event in; a proxy response out, whose ``stream`` (if any) is still to be sent."""
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    return http.dispatch(event, ROUTES, task_stream_routes, dependency_errors=api.DEPENDENCY_ERRORS)
+    return http.dispatch(event, ROUTES, more_routes, dependency_errors=api.DEPENDENCY_ERRORS)
+
+
+def more_routes(path: str) -> dict[str, http.Route] | None:
+    """Routes known from the path alone: task-route streams, and the Bedrock Runtime stream paths (handlers.native)."""
+    from handlers import native
+
+    return task_stream_routes(path) or native.stream_routes(path)
 
 
 def account(stream: ChatStream) -> None:

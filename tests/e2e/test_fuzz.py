@@ -37,7 +37,13 @@ OPENAI_SCHEMA = json.loads((ROOT / "schemas" / "openai-chat-request.json").read_
 # the streaming routes share the Converse body and its validation; their refusals come before any stream
 CONVERSE_ROUTES = [
     "/v1/chat", "/v1/classify", "/v1/generate", "/v1/analyze", "/v1/jobs", "/v1/chat/stream", "/v1/analyze/stream",
-    "/v1/chat/orchestrated",
+    "/v1/chat/orchestrated", "/model/simple/converse", "/model/auto/converse-stream",
+]  # fmt: skip
+EMBEDDINGS_SCHEMA = json.loads((ROOT / "schemas" / "openai-embeddings-request.json").read_text())
+# InvokeModel paths: a native body of the model's family (or, for a tier or auto, of the body's own shape)
+INVOKE_ROUTES = [
+    "/model/claude-haiku-4-5/invoke", "/model/simple/invoke", "/model/auto/invoke-with-response-stream",
+    "/model/amazon.titan-embed-text-v2%3A0/invoke", "/model/llama3-3-70b/invoke",
 ]  # fmt: skip
 TASK_ROUTES = {"/v1/classify", "/v1/generate", "/v1/analyze"}
 MAX_DEPTH = 32
@@ -169,6 +175,8 @@ def converse_problems(body: Any, route: str) -> list[str]:
         return problems or ["not an object"]
     if route.removesuffix("/stream") in TASK_ROUTES and ("model" in body or "tier" in body):
         problems.append("task routes take no model or tier")
+    if route.startswith("/model/") and ("model" in body or "tier" in body):
+        problems.append("the Bedrock-native paths take the model from the path")
     for block in body.get("system") or []:
         if "text" in block and not block["text"].strip():
             problems.append("blank system text")
@@ -985,6 +993,76 @@ def test_valid_requests_still_answer(client, tally):
     ]:
         got, payload = send(client, route, encode(body))
         tally.check(f"valid {route}", got, payload, [], allowed={status})
+    assert tally.failures[before:] == []
+
+
+# ---- the Bedrock-native paths and /v1/embeddings ----------------------------------------------------------
+
+ANTHROPIC_OK = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+INVOKE_HOSTILE: list[tuple[str, bytes]] = [
+    ("empty object", b"{}"),
+    ("not an object", b"[1, 2]"),
+    ("Anthropic without max_tokens", encode({**ANTHROPIC_OK, "max_tokens": None})),
+    ("Anthropic with an unknown field", encode({**ANTHROPIC_OK, "n": 3})),
+    ("Anthropic assistant first", encode({**ANTHROPIC_OK, "messages": [{"role": "assistant", "content": "hi"}]})),
+    ("Anthropic blank text", encode({**ANTHROPIC_OK, "messages": [{"role": "user", "content": "   "}]})),
+    ("Anthropic bad image", encode({**ANTHROPIC_OK, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "a-_k"}}]}]})),
+    ("Anthropic unknown block", encode({**ANTHROPIC_OK, "messages": [{"role": "user", "content": [{"type": "audio"}]}]})),
+    ("Titan embedding without text", encode({"inputText": "", "dimensions": 256})),
+    ("Titan embedding bad dimension", encode({"inputText": "x", "dimensions": 300})),
+    ("lone surrogate", b'{"prompt": "hi \\ud800", "max_gen_len": 5}'),
+    ("NaN", b'{"prompt": "hi", "max_gen_len": NaN}'),
+    ("nested 40 levels", encode({"prompt": "hi", "x": _nest(40)})),
+    ("truncated", encode(ANTHROPIC_OK)[:20]),
+]  # fmt: skip
+
+
+def test_native_invoke_paths_take_hostile_and_generated_bodies(client, tally):
+    before = len(tally.failures)
+    for index, (what, raw) in enumerate(INVOKE_HOSTILE):
+        for route in INVOKE_ROUTES[index % 2 :: 2]:
+            status, payload = send(client, route, raw)
+            tally.check(f"invoke {what} {route}", status, payload, ["hand-written hostile"], allowed={400})
+    # generated Converse bodies sent as InvokeModel bodies: whatever they are taken for, never a 5xx or a bad shape
+    for index, body in enumerate(generated_chat_bodies()[::3]):
+        route = INVOKE_ROUTES[index % len(INVOKE_ROUTES)]
+        status, payload = send(client, route, encode(body))
+        tally.check(f"invoke generated #{index} {route}", status, payload, [], allowed={200, 400, 404, 413})
+    status, payload = send(client, "/model/claude-haiku-4-5/invoke", encode(ANTHROPIC_OK))
+    tally.check("invoke valid Anthropic body", status, payload, [], allowed={200})
+    status, payload = send(client, "/model/no-such-model/invoke", encode(ANTHROPIC_OK))
+    tally.check("invoke unknown model", status, payload, ["unknown model"], allowed={404})
+    assert tally.failures[before:] == []
+
+
+def embeddings_problems(body: Any) -> list[str]:
+    problems = json_problems(body)
+    problems += [e.message for e in jsonschema.Draft4Validator(EMBEDDINGS_SCHEMA).iter_errors(body)]
+    if problems or not isinstance(body, dict):
+        return problems or ["not an object"]
+    texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+    if any(not text.strip() for text in texts):
+        problems.append("blank input")
+    return problems
+
+
+def test_generated_embeddings_bodies(client, tally):
+    before = len(tally.failures)
+    schema = copy.deepcopy(EMBEDDINGS_SCHEMA)
+    schema["properties"]["input"]["maxItems"] = 4
+    for index, body in enumerate(generate(schema, 60)):
+        # half of them name a real model and a dimension it has, so that valid bodies are answered too
+        if index % 2:
+            body = {**body, "model": "titan-embed-text-v2", "dimensions": 256}
+        status, payload = send(client, "/v1/embeddings", encode(body))
+        tally.check(f"embeddings generated #{index}", status, payload, embeddings_problems(body), allowed={200, 400, 404})
+    for what, raw in [
+        ("input of numbers", encode({"model": "auto", "input": [1, 2]})),
+        ("NaN", b'{"model": "auto", "input": NaN}'),
+    ]:
+        status, payload = send(client, "/v1/embeddings", raw)
+        tally.check(f"embeddings {what}", status, payload, ["hostile"], allowed={400})
     assert tally.failures[before:] == []
 
 

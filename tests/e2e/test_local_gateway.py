@@ -73,8 +73,8 @@ def test_openai_sdk_with_only_base_url_and_api_key(local_gateway):
 def test_boto3_bearer_token_is_accepted(local_gateway, monkeypatch):
     """What botocore sends for bedrock-runtime with AWS_BEARER_TOKEN_BEDROCK (Authorization: Bearer) or without it
     (SigV4). botocore sends a bearer token only over HTTPS, which local mode does not serve, so the request it
-    prepares for an https endpoint has its headers replayed over HTTP to the local gateway. The gateway has no native
-    Bedrock paths yet (an unknown path is 404 before any key check, as in API Gateway), so they go to GET /v1/models."""
+    prepares for an https endpoint has its headers replayed over HTTP to the local gateway, on GET /v1/models (the whole
+    request, on the Bedrock-native paths: tests/e2e/test_native.py)."""
     import boto3
     import botocore.config
 

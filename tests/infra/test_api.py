@@ -43,12 +43,15 @@ def expected_methods(config) -> set[str]:
     }
     jobs = {"POST /v1/jobs", "GET /v1/jobs/{id}", "DELETE /v1/jobs/{id}"}
     streams = {"POST /v1/chat/stream"} | {f"POST {path}/stream" for path in config["routes"]}
-    return fixed | jobs | streams | {f"POST {path}" for path in config["routes"]}
+    native = {"POST /v1/embeddings"} | {
+        f"POST /model/{{modelId}}/{name}" for name in ("converse", "invoke", "converse-stream", "invoke-with-response-stream")
+    }
+    return fixed | jobs | streams | native | {f"POST {path}" for path in config["routes"]}
 
 
 def streamed(name: str) -> bool:
     """Methods on the streaming function (tests/infra/test_streaming.py checks their integrations)."""
-    return name == "POST /v1/chat/completions" or name.endswith("/stream")
+    return name == "POST /v1/chat/completions" or name.endswith(("/stream", "-stream"))
 
 
 def test_regional_rest_api(synth):
@@ -165,13 +168,15 @@ def test_request_validator_and_model_on_every_post(synth, gateway_config):
     validator_id, validator = synth.one("AWS::ApiGateway::RequestValidator")
     assert validator["Properties"]["ValidateRequestBody"] is True
     models = {key: res["Properties"] for key, res in synth.resources("AWS::ApiGateway::Model").items()}
-    posts = {name: props for name, props in methods(synth).items() if name.startswith("POST ")}
-    # chat, chat/completions, chat/orchestrated, chat/stream, jobs; each route and its /stream
-    assert len(posts) == 5 + 2 * len(gateway_config["routes"])
+    # the Bedrock Runtime paths take Bedrock's own bodies, checked by the functions (tests/infra/test_native_routes.py)
+    posts = {name: props for name, props in methods(synth).items() if name.startswith("POST /v")}
+    # chat, chat/completions, chat/orchestrated, chat/stream, jobs, embeddings; each route and its /stream
+    assert len(posts) == 6 + 2 * len(gateway_config["routes"])
+    special = {"POST /v1/chat/completions": "OpenAIChatCompletionRequest", "POST /v1/embeddings": "OpenAIEmbeddingsRequest"}
     for name, props in posts.items():
         assert props["RequestValidatorId"] == {"Ref": validator_id}, name
         model_ref = props["RequestModels"]["application/json"]["Ref"]
-        expected = "OpenAIChatCompletionRequest" if name == "POST /v1/chat/completions" else "ChatRequest"
+        expected = special.get(name, "ChatRequest")
         assert models[model_ref]["Name"] == expected, name
     for name, props in methods(synth).items():
         if name.startswith("GET "):
@@ -183,6 +188,7 @@ def test_models_are_the_schema_files_with_refs_inlined(synth):
     for name, schema_file in {
         "ChatRequest": "chat-request.json",
         "OpenAIChatCompletionRequest": "openai-chat-request.json",
+        "OpenAIEmbeddingsRequest": "openai-embeddings-request.json",
     }.items():
         model = models[name]
         assert model["ContentType"] == "application/json"

@@ -42,8 +42,9 @@ def test_in_region_model_gets_only_the_stack_region_foundation_model(synth):
 def test_exact_resource_set_and_no_retired_model(synth, gateway_config):
     resources = bedrock_statements(synth)[0]["Resource"]
     expected: set[str] = set()
-    for model in gateway_config["models"].values():
-        if model["lifecycle"] == "retired":
+    embedding_models = gateway_config.get("embeddings", {}).get("models", {})  # /v1/embeddings and embedding bodies
+    for model in [*gateway_config["models"].values(), *embedding_models.values()]:
+        if model.get("lifecycle") == "retired":
             continue
         model_id = model["modelId"]
         if model["profileScope"] == "in-region":

@@ -1,0 +1,219 @@
+"""The Bedrock Runtime REST paths, so that an unmodified boto3 ``bedrock-runtime`` client with ``endpoint_url`` set to the
+gateway works: ``POST /model/{modelId}/converse`` and ``/invoke`` on the API function, ``/converse-stream`` and
+``/invoke-with-response-stream`` on the streaming function (AWS event-stream framing). Logic in
+``fmgateway.native.invocation`` and ``fmgateway.embeddings``; these routes parse, call, and shape the response.
+
+Errors keep the gateway's contract (``{"error": {...}}``) and add what botocore reads: the ``x-amzn-ErrorType``
+header (Bedrock's exception name) and a top-level ``message``, so AWS code sees e.g. ``ValidationException``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from fmgateway import embeddings, eventstream, http, request_metadata, runtime, streaming
+from fmgateway.errors import GatewayError, InvalidRequest
+from fmgateway.exchange import ChatRequest, ChatResult
+from fmgateway.native import invocation
+from fmgateway.streaming import ChatStream
+from fmgateway.telemetry import logger, metrics
+from handlers import api
+
+STREAM_PATH = re.compile(r"^/model/(.+)/(converse-stream|invoke-with-response-stream)$")
+# InvokeModel options sent as headers: honoured at their defaults, otherwise refused by name (never silently dropped)
+OPTION_HEADERS = {
+    "x-amzn-bedrock-trace": "DISABLED",
+    "x-amzn-bedrock-guardrailidentifier": None,
+    "x-amzn-bedrock-guardrailversion": None,
+    "x-amzn-bedrock-performanceconfig-latency": "standard",
+    "x-amzn-bedrock-service-tier": None,
+}
+METADATA_HEADER = "X-Amzn-Bedrock-Request-Metadata"  # InvokeModel's requestMetadata: a JSON object, honoured
+
+
+def bedrock_errors(route: http.Route) -> http.Route:
+    """The route's errors as the gateway's error response plus what botocore reads (``x-amzn-ErrorType``, ``message``)."""
+
+    def wrapped(event: dict) -> dict:
+        try:
+            return route(event)
+        except GatewayError as err:
+            if err.status >= 500:
+                logger.warning("request failed", extra={"status": err.status, "error": err.message})
+                metrics.add_metric(name=f"Errors{err.status}", unit="Count", value=1)
+            body = {**err.body(http.request_id(event)), "message": err.message}
+            return http.respond(err.status, body, {**err.headers(), "x-amzn-ErrorType": invocation.error_code(err)})
+
+    return wrapped
+
+
+def _model_id(event: dict) -> str:
+    params = event.get("pathParameters") or {}
+    if params.get("modelId"):
+        return params["modelId"]
+    match = STREAM_PATH.match(event.get("path") or "") or re.match(r"^/model/(.+)/(converse|invoke)$", event.get("path") or "")
+    return match.group(1) if match else ""
+
+
+def _body(event: dict) -> dict[str, Any]:
+    return http.json_body(event, runtime.gateway().config.get().max_request_bytes)
+
+
+def _check_options(event: dict) -> None:
+    for name, value in (event.get("headers") or {}).items():
+        lowered = name.lower()
+        if lowered in OPTION_HEADERS and value != OPTION_HEADERS[lowered]:
+            raise InvalidRequest(f"header {name}: not supported by the gateway's InvokeModel (send it without this option)")
+    content_type = http.header(event, "content-type")
+    if content_type and not content_type.lower().startswith("application/json"):
+        raise InvalidRequest(f"header Content-Type: {content_type} is not supported; InvokeModel bodies are application/json")
+
+
+def _caller_metadata(event: dict) -> dict[str, str] | None:
+    """InvokeModel's requestMetadata header, checked by the rules of Converse's ``requestMetadata``."""
+    raw = http.header(event, METADATA_HEADER)
+    if raw is None:
+        return None
+    try:
+        metadata = json.loads(raw)
+    except ValueError:
+        raise InvalidRequest(f"header {METADATA_HEADER}: must be a JSON object of string keys and values") from None
+    return request_metadata.check(metadata, root=f"header {METADATA_HEADER}")
+
+
+def _identified(event: dict, request: ChatRequest) -> ChatRequest:
+    """The caller's API key id and the request id in the request's metadata, as every route does."""
+    return request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
+
+
+def _headers(result: ChatResult) -> dict[str, str]:
+    from fmgateway.openai_compat import gateway_headers
+
+    return {**invocation.bedrock_headers(result), **gateway_headers(result)}
+
+
+# ---- API function: converse and invoke -----------------------------------------------------------------------------
+
+
+def converse(event: dict) -> dict:
+    gateway = runtime.gateway()
+    target = invocation.resolve(gateway.config.get(), _model_id(event))
+    request = invocation.converse_request(gateway.config.get(), target, _body(event))
+    result = api.run(request, event)
+    return http.respond(200, invocation.converse_body(result), _headers(result))
+
+
+def invoke(event: dict) -> dict:
+    gateway = runtime.gateway()
+    config = gateway.config.get()
+    target = invocation.resolve(config, _model_id(event))
+    _check_options(event)
+    body = _body(event)
+    if target.embedding is not None:
+        return _invoke_embedding(event, target, body)
+    family, request = invocation.invoke_request(config, target, body, _caller_metadata(event))
+    prepared = invocation.fit(gateway, gateway.prepare(_identified(event, request)), family)
+    raw, result = invocation.invoke(gateway, family, body, prepared)
+    api.account(result)
+    headers = {"Content-Type": "application/json", **_headers(result)}
+    return {"statusCode": 200, "headers": headers, "body": raw.decode("utf-8")}
+
+
+def _invoke_embedding(event: dict, target: invocation.Target, body: dict[str, Any]) -> dict:
+    gateway = runtime.gateway()
+    assert target.embedding is not None
+    request = embeddings.from_native(target.embedding.family, body)
+    prepared = embeddings.prepare(gateway, target.embedding.alias, request, where="modelId")
+    answer, result = embeddings.run(gateway, prepared, request)
+    api.account(result)
+    headers = {"Content-Type": "application/json", **_headers(result)}
+    return {"statusCode": 200, "headers": headers, "body": json.dumps(answer.native, ensure_ascii=False)}
+
+
+def openai_embeddings(event: dict) -> dict:
+    """``POST /v1/embeddings``: the OpenAI request and response (errors in the gateway's usual shape)."""
+    gateway = runtime.gateway()
+    body = _body(event)
+    name, request, encoding = embeddings.from_openai(body)
+    prepared = embeddings.prepare(gateway, name, request)
+    answer, result = embeddings.run(gateway, prepared, request)
+    api.account(result)
+    if body.get("user"):  # OpenAI's end-user id: recorded in the log, beside the answer's line
+        logger.info("embeddings", extra={"endUser": body["user"], "inputs": len(request.texts), "model": result.model.alias})
+    return http.respond(200, embeddings.openai_response(answer, result, encoding), _headers(result))
+
+
+ROUTES: dict[str, dict[str, http.Route]] = {
+    "/model/{modelId}/converse": {"POST": bedrock_errors(converse)},
+    "/model/{modelId}/invoke": {"POST": bedrock_errors(invoke)},
+    "/v1/embeddings": {"POST": openai_embeddings},
+}
+
+
+# ---- streaming function: converse-stream and invoke-with-response-stream --------------------------------------------
+
+
+class EventStreamBody:
+    """The event-stream bytes of one answer; ``close`` (the client left) stops the upstream read."""
+
+    def __init__(self, stream: ChatStream, frames: Iterator[bytes]):
+        self.stream, self._frames = stream, frames
+
+    def __iter__(self) -> Iterator[bytes]:
+        from handlers.streaming import account
+
+        try:
+            yield from self._frames
+        finally:
+            account(self.stream)
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def _streamed(stream: ChatStream, frames: Iterator[bytes], extra: dict[str, str] | None = None) -> dict[str, Any]:
+    headers = {
+        "Content-Type": eventstream.CONTENT_TYPE,
+        "x-gateway-model": stream.model.alias if stream.model else "",
+        "x-gateway-model-id": stream.model.invoke_id if stream.model else "",
+        "x-gateway-route": stream.route,
+        "x-gateway-attempts": str(len(stream.attempts)),
+        "x-gateway-degraded": "true" if stream.degraded else "false",
+        **(extra or {}),
+    }
+    return {"statusCode": 200, "headers": headers, "stream": EventStreamBody(stream, frames)}
+
+
+def converse_stream(event: dict) -> dict:
+    gateway = runtime.gateway()
+    target = invocation.resolve(gateway.config.get(), _model_id(event))
+    request = invocation.converse_request(gateway.config.get(), target, _body(event))
+    stream = streaming.open_stream(gateway, gateway.prepare(_identified(event, request)))
+    return _streamed(stream, invocation.converse_frames(stream))
+
+
+def invoke_stream(event: dict) -> dict:
+    gateway = runtime.gateway()
+    config = gateway.config.get()
+    target = invocation.resolve(config, _model_id(event))
+    _check_options(event)
+    body = _body(event)
+    if target.embedding is not None:
+        raise InvalidRequest(
+            f"modelId: {target.embedding.alias} is an embedding model; embeddings are not streamed (use /invoke)"
+        )
+    family, request = invocation.invoke_request(config, target, body, _caller_metadata(event))
+    stream = streaming.open_stream(gateway, invocation.fit(gateway, gateway.prepare(_identified(event, request)), family))
+    return _streamed(stream, invocation.invoke_frames(stream, family), {"X-Amzn-Bedrock-Content-Type": "application/json"})
+
+
+def stream_routes(path: str) -> dict[str, http.Route] | None:
+    """The streaming function sees the request path itself (the Web Adapter forwards it), so it matches the pattern."""
+    match = STREAM_PATH.match(path)
+    if match is None:
+        return None
+    route = converse_stream if match.group(2) == "converse-stream" else invoke_stream
+    return {"POST": bedrock_errors(route)}

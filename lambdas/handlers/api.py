@@ -89,6 +89,7 @@ def list_models(event: dict) -> dict:
                 **entry.describe(),
                 "routes": [name for name, chain in config.embeddings.routes.items() if entry.alias in chain],
                 "breaker": gateway.breaker.display_state(states[entry.model.invoke_id]),
+                "health": live_health(gateway.health_view.figures(Candidate(entry.model).health_key)),
             }
         )
     return http.respond(200, {"object": "list", "data": data, "configVersion": config.version})

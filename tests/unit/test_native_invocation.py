@@ -107,7 +107,7 @@ def test_candidates_that_cannot_take_the_body_are_dropped_and_the_one_asked_for_
     invoker.down.add(HAIKU)
     with pytest.raises(Unavailable):  # never sent to a family that would drop top_k
         invocation.invoke(gateway, family, body, prepared)
-    assert [call[0] for call in invoker.calls] == [HAIKU]
+    assert {call[0] for call in invoker.calls} == {HAIKU}  # the last candidate may be retried within the retry budget
     invoker.calls.clear()
     with pytest.raises(InvalidRequest, match="cannot be sent to command-r-plus"):
         _run(gateway, "command-r-plus", ANTHROPIC)

@@ -16,9 +16,10 @@ TOOL_CHOICE = "toolChoice"  # toolChoice any or tool (auto is what every tool-us
 STRUCTURED_OUTPUT = "structuredOutput"  # outputConfig.textFormat (Bedrock's native structured output)
 PROMPT_CACHING = "promptCaching"  # a cachePoint block in system, messages or tools
 GUARDRAILS = "guardrails"  # guardrailConfig
+SEED = "seed"  # a sampling seed in additionalModelRequestFields (the OpenAI route's `seed`, for a model named in `model`)
 IMAGE = "image"
 DOCUMENT = "document"
-FEATURES = (TOOL_USE, TOOL_CHOICE, STRUCTURED_OUTPUT, PROMPT_CACHING, GUARDRAILS)  # what the catalog lists
+FEATURES = (TOOL_USE, TOOL_CHOICE, STRUCTURED_OUTPUT, PROMPT_CACHING, GUARDRAILS, SEED)  # what the catalog lists
 ALL = (*FEATURES, IMAGE, DOCUMENT)
 
 _BLOCK_NEEDS = {"toolUse": TOOL_USE, "toolResult": TOOL_USE, "cachePoint": PROMPT_CACHING, "image": IMAGE, "document": DOCUMENT}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from fmgateway import openai_fields, openai_format, openai_messages, openai_tools, schemas
+from fmgateway import capabilities, openai_fields, openai_format, openai_messages, openai_tools, schemas
 from fmgateway.candidates import Candidate
 from fmgateway.catalog import Catalog
 from fmgateway.config import TIERS
@@ -21,7 +21,6 @@ FINISH_REASONS = {
     "content_filtered": "content_filter",
     "guardrail_intervened": "content_filter",
 }
-SEED_CAPABILITY = "seed"
 
 
 class Translation(NamedTuple):
@@ -95,8 +94,8 @@ def _seed(body: dict[str, Any], catalog: Catalog | None) -> int:
     """``seed`` goes to a model whose catalog capabilities include ``seed``, named in ``model`` (a tier or ``auto`` may
     answer with any of several models, and a seed means the same model every time)."""
     found = catalog.find(body["model"]) if catalog is not None else None
-    if found is None or SEED_CAPABILITY not in found.capabilities:
-        able = sorted(m.alias for m in (catalog.models.values() if catalog else ()) if SEED_CAPABILITY in m.capabilities)
+    if found is None or capabilities.SEED not in found.capabilities:
+        able = sorted(m.alias for m in (catalog.models.values() if catalog else ()) if capabilities.SEED in m.capabilities)
         raise InvalidRequest(
             f"body.seed: '{body['model']}' does not take a seed; only a model named in 'model' whose catalog capabilities "
             f"include 'seed' does ({', '.join(able) or 'none in this catalog'})"

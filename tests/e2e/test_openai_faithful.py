@@ -221,6 +221,7 @@ def test_bodies_of_other_apis_are_pointed_to_their_endpoint(local_gateway, body,
 CONVERSE_TARGETS = {
     "service_tier": "serviceTier", "tools": "toolConfig", "tool_choice": "toolConfig", "response_format": "toolConfig",
     "max_tokens": "inferenceConfig", "stop": "inferenceConfig", "temperature": "inferenceConfig", "top_p": "inferenceConfig",
+    "seed": "additionalModelRequestFields",
 }  # fmt: skip
 METADATA_KEYS = {"user": "openai-user", "safety_identifier": "openai-safety-identifier"}
 
@@ -235,6 +236,8 @@ def test_every_field_is_honoured_or_refused_by_name(local_gateway, field, value,
         body["stream"] = True
     if field == "tool_choice":
         body["tools"] = [WEATHER]
+    if field == "seed" and honoured:
+        body["model"] = "command-r-plus"
     with local_gateway.client() as http:
         response = http.post("/v1/chat/completions", json=body)
     if honoured:

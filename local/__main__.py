@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     print("stopping...", flush=True)
     gateway.stop()
     print("stopped", flush=True)
-    return 0
+    sys.stderr.flush()
+    # The background writers (health statistics, cache) write to the embedded moto server, which has just stopped:
+    # waiting for their threads at interpreter exit only waits for retries against a closed port.
+    os._exit(0)
 
 
 if __name__ == "__main__":

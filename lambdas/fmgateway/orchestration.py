@@ -6,8 +6,9 @@ so the breaker rules live in one place. Steps take and return plain JSON; what t
 between them is the request body, the plan, the attempts so far and the execution's start time.
 
 Task errors are exceptions whose class names are the state machine's error names (Lambda reports the class
-name as ``errorType``, which Step Functions matches in Retry and Catch): ``ModelThrottled`` (retried by the
-machine, then recorded), ``ModelUnavailable``, ``ModelTimeout``, ``ModelFailed`` (recorded, next candidate),
+name as ``errorType``, which Step Functions matches in Retry and Catch): ``ModelThrottled`` (recorded, next
+candidate at once: a throttle is a routing signal), ``LastCandidateThrottled`` (the plan's last candidate: retried
+once by the machine with jitter, then recorded), ``ModelUnavailable``, ``ModelTimeout``, ``ModelFailed`` (recorded, next candidate),
 ``BudgetExhausted`` (no time left: last resort), and the error contract's own ``InvalidRequest``,
 ``PayloadTooLarge`` and ``ModelError`` (answered to the caller at once).
 """
@@ -39,6 +40,10 @@ class ModelThrottled(TaskError):
     pass
 
 
+class LastCandidateThrottled(TaskError):
+    """A throttle with no candidate left to move to: the one case the machine retries (README "Throttling")."""
+
+
 class ModelUnavailable(TaskError):
     pass
 
@@ -61,7 +66,7 @@ TASK_ERRORS: dict[str, type[TaskError]] = {
     "timeout": ModelTimeout,
     "model_error": ModelFailed,
 }
-OUTCOMES = {cls.__name__: kind for kind, cls in TASK_ERRORS.items()}
+OUTCOMES = {cls.__name__: kind for kind, cls in TASK_ERRORS.items()} | {LastCandidateThrottled.__name__: "throttled"}
 
 
 def epoch(iso: str) -> float:
@@ -132,7 +137,10 @@ def invoke(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     try:
         response = gateway.invoke(prepared, candidate, decision, gateway.converse_step, record_success=False)
     except InvocationError as err:
-        raise TASK_ERRORS[err.kind](err.code, err.message, (time.perf_counter() - call_started) * 1000) from err
+        error = TASK_ERRORS[err.kind]
+        if error is ModelThrottled and prepared.plan.candidates[-1].alias == candidate.alias:
+            error = LastCandidateThrottled
+        raise error(err.code, err.message, (time.perf_counter() - call_started) * 1000) from err
     except GatewayError:
         gateway.settle(prepared.config, deferred, counts=False)  # the request was at fault
         raise

@@ -25,6 +25,7 @@ HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 NOVA_LITE = "us.amazon.nova-lite-v1:0"
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+MAVERICK = "us.meta.llama4-maverick-17b-instruct-v1:0"
 OPUS = "us.anthropic.claude-opus-4-1-20250805-v1:0"
 CLASSIFIER = "us.amazon.nova-micro-v1:0"
 
@@ -160,19 +161,29 @@ def test_an_open_breaker_skips_its_model(orchestrated):
     assert "RecordSkip" in states and "Admit" not in states and orchestrated.calls(SONNET) == 0
 
 
-def test_a_throttled_primary_is_retried_once_then_falls_to_the_next(orchestrated):
+def test_a_throttled_primary_moves_to_the_next_at_once(orchestrated):
     orchestrated.sim.set_faults(SONNET, errorCode="ThrottlingException")
     status, _, body, states = run(orchestrated, {"tier": "medium", "messages": user("Hello")})
     assert status == 200 and body["gateway"]["model"] == "nova-pro"
     assert [a["outcome"] for a in body["gateway"]["attempts"]] == ["throttled", "ok"]
     assert body["gateway"]["attempts"][0]["code"] == "ThrottlingException"
-    assert orchestrated.calls(SONNET) == 2  # the machine's Retry, not botocore's: one retry
+    assert orchestrated.calls(SONNET) == 1  # a throttle with a candidate left is a routing signal: no retry
     assert "RecordFailure" in states
-    assert orchestrated.failures(SONNET) == 1  # one failure after the retries, as in the Lambda path
+    assert orchestrated.failures(SONNET) == 1
     from fmgateway import health_stats, runtime
 
     totals = runtime.gateway("orchestrated").health.totals(SONNET)
     assert totals[f"k{health_stats.key_slot('key-1')}"] == 1  # the execution's tenant reached the per-key count
+
+
+def test_a_throttled_last_candidate_is_retried_once_by_the_machine(orchestrated):
+    """The plan's last candidate has nowhere to move: the machine's Retry (with jitter) tries it once more."""
+    orchestrated.sim.set_faults(SONNET, down=True)
+    orchestrated.sim.set_faults("us.amazon.nova-pro-v1:0", down=True)
+    orchestrated.sim.set_faults(MAVERICK, errorCode="ThrottlingException")
+    status, _, body, _ = run(orchestrated, {"tier": "medium", "messages": user("Nothing cached for this one")})
+    assert status == 503, body
+    assert orchestrated.calls(SONNET) == 1 and orchestrated.calls(MAVERICK) == 2
 
 
 def test_all_down_serves_the_cached_answer_marked_degraded(orchestrated):

@@ -8,8 +8,8 @@ between them is the request body, the plan, the attempts so far and the executio
 Task errors are exceptions whose class names are the state machine's error names (Lambda reports the class
 name as ``errorType``, which Step Functions matches in Retry and Catch): ``ModelThrottled`` (recorded, next
 candidate at once: a throttle is a routing signal), ``LastCandidateThrottled`` (the plan's last candidate: retried
-once by the machine with jitter, then recorded), ``ModelUnavailable``, ``ModelTimeout``, ``ModelFailed`` (recorded, next candidate),
-``BudgetExhausted`` (no time left: last resort), and the error contract's own ``InvalidRequest``,
+once by the machine with jitter, then recorded), ``ModelUnavailable``, ``ModelTimeout``, ``ModelFailed`` (recorded,
+next candidate), ``BudgetExhausted`` (no time left: last resort), and the error contract's own ``InvalidRequest``,
 ``PayloadTooLarge`` and ``ModelError`` (answered to the caller at once).
 """
 

@@ -156,35 +156,15 @@ ROUTES: dict[str, dict[str, http.Route]] = {
 # ---- streaming function: converse-stream and invoke-with-response-stream --------------------------------------------
 
 
-class EventStreamBody:
-    """The event-stream bytes of one answer; ``close`` (the client left) stops the upstream read."""
-
-    def __init__(self, stream: ChatStream, frames: Iterator[bytes]):
-        self.stream, self._frames = stream, frames
-
-    def __iter__(self) -> Iterator[bytes]:
-        from handlers.streaming import account
-
-        try:
-            yield from self._frames
-        finally:
-            account(self.stream)
-
-    def close(self) -> None:
-        self.stream.close()
-
-
 def _streamed(stream: ChatStream, frames: Iterator[bytes], extra: dict[str, str] | None = None) -> dict[str, Any]:
+    from handlers.streaming import streamed  # the streaming function's module: not loaded on the API function
+
     headers = {
         "Content-Type": eventstream.CONTENT_TYPE,
-        "x-gateway-model": stream.model.alias if stream.model else "",
         "x-gateway-model-id": stream.model.invoke_id if stream.model else "",
-        "x-gateway-route": stream.route,
-        "x-gateway-attempts": str(len(stream.attempts)),
-        "x-gateway-degraded": "true" if stream.degraded else "false",
         **(extra or {}),
     }
-    return {"statusCode": 200, "headers": headers, "stream": EventStreamBody(stream, frames)}
+    return streamed(stream, frames, headers)
 
 
 def converse_stream(event: dict) -> dict:

@@ -3,7 +3,7 @@
 event).
 
 The routes take and return API Gateway proxy shapes, like every handler, and run through ``fmgateway.http.dispatch``
-for the same error contract; a streamed answer is a proxy response whose ``stream`` (an ``SseBody``) replaces
+for the same error contract; a streamed answer is a proxy response whose ``stream`` (a ``StreamBody``) replaces
 ``body``. Everything that can refuse a request (validation, every candidate refusing before the first token) happens
 before the route returns, so a refusal is a plain HTTP error response, never an SSE body. ``handlers.streaming_app``
 serves these routes over HTTP as an ASGI app.
@@ -33,8 +33,9 @@ SSE_HEADERS = {
 STREAM_SUFFIX = "/stream"
 
 
-class SseBody:
-    """The bytes of one server-sent-event stream; ``close`` (the client left) stops the upstream read."""
+class StreamBody:
+    """The bytes of one streamed answer (server-sent events, or AWS event-stream frames on the Bedrock-native paths);
+    ``close`` (the client left) stops the upstream read."""
 
     def __init__(self, stream: ChatStream, frames: Iterator[bytes]):
         self.stream, self._frames = stream, frames
@@ -62,18 +63,19 @@ def _open(event: dict, request: ChatRequest, wrap: Callable[[InvocationStep], In
     return streaming.open_stream(gateway, gateway.prepare(request), wrap)
 
 
-def _stream_headers(stream: ChatStream) -> dict[str, str]:
+def streamed(stream: ChatStream, frames: Iterator[bytes], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The proxy response of a streamed answer: ``headers`` (default: SSE's) plus the gateway's own."""
     return {
-        **SSE_HEADERS,
-        "x-gateway-model": stream.model.alias if stream.model else "",
-        "x-gateway-route": stream.route,
-        "x-gateway-attempts": str(len(stream.attempts)),
-        "x-gateway-degraded": "true" if stream.degraded else "false",
+        "statusCode": 200,
+        "headers": {
+            **(SSE_HEADERS if headers is None else headers),
+            "x-gateway-model": stream.model.alias if stream.model else "",
+            "x-gateway-route": stream.route,
+            "x-gateway-attempts": str(len(stream.attempts)),
+            "x-gateway-degraded": "true" if stream.degraded else "false",
+        },
+        "stream": StreamBody(stream, frames),
     }
-
-
-def _streamed(stream: ChatStream, frames: Iterator[bytes]) -> dict[str, Any]:
-    return {"statusCode": 200, "headers": _stream_headers(stream), "stream": SseBody(stream, frames)}
 
 
 # ---- native ConverseStream events ------------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def chat_stream(event: dict, path_route: str | None = None) -> dict[str, Any]:
             if field in body:
                 raise InvalidRequest(f"body.{field}: {event.get('path')} takes its tier from the path; use /v1/chat/stream")
     stream = _open(event, ChatRequest.from_body(body, path_route=path_route))
-    return _streamed(stream, native_frames(stream, http.request_id(event)))
+    return streamed(stream, native_frames(stream, http.request_id(event)))
 
 
 # ---- OpenAI chat completions -----------------------------------------------------------------------------------
@@ -162,7 +164,7 @@ def chat_completions(event: dict) -> dict[str, Any]:
     translation = openai_compat.translate(body, config.catalog, streaming=True)
     stream = _open(event, translation.request, wrap=translation.step)
     frames = openai_frames(stream, http.request_id(event), openai_compat.include_usage(body), translation)
-    return _streamed(stream, frames)
+    return streamed(stream, frames)
 
 
 # ---- routing and accounting ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fmgateway import capabilities, classifier, converse_fields, difficulty, request_metadata, routing, strategies
+from fmgateway import auto_tier, capabilities, converse_fields, request_metadata, routing, strategies
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import CLOSED, PROBE, SKIP, CircuitBreaker
 from fmgateway.cache import ResponseCache
@@ -98,7 +98,7 @@ class Gateway:
             features = routing.extract_features(request.messages, request.system, inference["maxTokens"])
             features = features._replace(capabilities=capabilities.required(request.messages, request.system, request.fields))
             if decision is None and self.is_auto(request, config):
-                decision, model_seconds, extra_cost = self.decide_tier(config, features, deadline)
+                decision, model_seconds, extra_cost = auto_tier.decide(self, config, features, deadline, request.metadata)
             plan = routing.plan(
                 config, features, model=request.model, tier=request.tier, path_route=request.path_route, decision=decision
             )
@@ -134,68 +134,6 @@ class Gateway:
         if request.model is not None:
             return request.model == "auto"
         return config.default_route == "auto"
-
-    def decide_tier(
-        self, config: GatewayConfig, features: routing.Features, deadline: float
-    ) -> tuple[TierDecision, float, float]:
-        """How ``auto`` picks a tier. ``heuristic`` / ``learned``: no model call; ``classifier``: the classifier
-        model, the heuristic when it cannot answer; ``learned`` with ``uncertainBand`` (and a classifier section):
-        the learned score, and the classifier only for a score within the band of a threshold, the learned
-        decision standing when it cannot answer. Returns the decision, the classifier's seconds and its cost."""
-        section = config.content_routing
-        if classifier.enabled(section):
-            return self._classify_with_model(config, features, deadline, routing.heuristic_decision(features, section))
-        decision = routing.content_decision(features, section)
-        band = float(section.get("uncertainBand", 0))
-        if (
-            decision.decided_by == "learned"
-            and "classifier" in section
-            and decision.score is not None
-            and decision.thresholds
-            and difficulty.in_uncertain_band(decision.score, decision.thresholds, band)
-        ):
-            return self._classify_with_model(config, features, deadline, decision)
-        return decision, 0.0, 0.0
-
-    def _classify_with_model(
-        self, config: GatewayConfig, features: routing.Features, deadline: float, otherwise: TierDecision
-    ) -> tuple[TierDecision, float, float]:
-        """Ask the classifier model (through its breaker, within its budget); ``otherwise`` decides, with the
-        reason, when it fails, is too slow, gives no valid label or its breaker is open."""
-        settings = classifier.ClassifierSettings.from_config(config.content_routing)
-        model, _ = config.catalog.current(config.catalog.models[settings.model])
-        candidate = Candidate(model)
-        detail: dict[str, Any] = {"model": model.alias}
-
-        def fallback(reason: str, seconds: float = 0.0, cost: float = 0.0) -> tuple[TierDecision, float, float]:
-            return otherwise._replace(reason=reason, classifier=detail), seconds, cost
-
-        decision = self.admit(candidate, config)
-        if decision == SKIP:
-            return fallback(f"classifier {model.alias}: circuit open")
-        budget_deadline = min(deadline, time.perf_counter() + settings.budget_seconds)
-        call_started = time.perf_counter()
-        try:
-            response = self.call(config, candidate, decision, classifier.request_body(features.text, settings), budget_deadline)
-        except InvocationError as err:
-            seconds = time.perf_counter() - call_started
-            detail.update(ms=round(seconds * 1000, 1), error=err.code)
-            if err.transient:
-                self.record_failure(candidate, config, kind=err.kind)
-            return fallback(f"classifier {model.alias} failed ({err.code})", seconds)
-        seconds = time.perf_counter() - call_started
-        usage = _usage(response.get("usage", {}))
-        cost = model.cost_usd(usage["inputTokens"], usage["outputTokens"])
-        detail.update(ms=round(seconds * 1000, 1), costUsd=cost)
-        if seconds > settings.budget_seconds:
-            return fallback(f"classifier {model.alias} slower than its budget ({settings.budget_seconds:g} s)", seconds, cost)
-        label = classifier.parse_label(response, settings)
-        if label is None:
-            return fallback(f"classifier {model.alias} gave no valid label", seconds, cost)
-        detail["label"] = label
-        if otherwise.decided_by == "learned":
-            detail["learnedScore"] = otherwise.score  # the score that fell in the band, for the record
-        return TierDecision(label, "classifier", score=settings.label_scores[label], classifier=detail), seconds, cost
 
     def admit(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> str:
         return self.breaker.admit(candidate.breaker_key, config.breaker, now=now)

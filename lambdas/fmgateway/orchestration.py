@@ -90,10 +90,16 @@ def _attempts(payload: dict[str, Any]) -> list[Attempt]:
     return [Attempt.from_json(entry) for entry in payload.get("attempts") or []]
 
 
+def _identified(request: ChatRequest, payload: dict[str, Any]) -> ChatRequest:
+    """requestMetadata: the API key's id and API Gateway's request id, as on /v1/chat."""
+    return request_metadata.identified(request, payload.get("tenant") or "", payload.get("requestId") or "")
+
+
 def classify(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """Step 1, for ``auto`` only: the heuristic, or the classifier model with the heuristic as fallback."""
     validation.chat_body(payload["request"], gateway.config.get().s3_input_buckets)  # what /v1/chat checks
-    prepared = gateway.prepare(ChatRequest.from_body(payload["request"]), started=_started(payload))
+    request = _identified(ChatRequest.from_body(payload["request"]), payload)  # the classifier's call carries it
+    prepared = gateway.prepare(request, started=_started(payload))
     decision = prepared.plan.decision
     return {
         "decision": decision.describe() if decision else None,
@@ -121,9 +127,7 @@ def admit(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
 def invoke(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """Call one admitted candidate. Success: the response body, with every attempt and the execution ARN."""
     prepared = _prepared(gateway, payload)
-    # requestMetadata: the API key's id and API Gateway's request id, as on /v1/chat
-    identity = request_metadata.identified(prepared.request, payload.get("tenant") or "", payload.get("requestId") or "")
-    prepared = prepared._replace(request=identity)
+    prepared = prepared._replace(request=_identified(prepared.request, payload))
     candidate = Candidate(prepared.config.catalog.models[payload["candidate"]["alias"]])
     decision = payload.get("decision", "allow")
     if time.perf_counter() > prepared.deadline - MIN_ATTEMPT_SECONDS:

@@ -86,6 +86,19 @@ def test_the_classifier_label_picks_the_tier(sim, chat, label):
     assert gateway["costUsd"] > 0 and routing["classifier"]["costUsd"] > 0  # the classifier's tokens are paid for too
 
 
+def test_the_classifier_call_carries_the_request_metadata(sim, chat):
+    """Issue 10: every model call carries requestMetadata, the classifier's too (route ``classifier``), so the
+    invocation logs attribute its tokens to the caller."""
+    sim.configure(replies={"*nova-micro*": "simple"})
+    status, _ = chat({**HELLO, "requestMetadata": {"team": "search"}})
+    assert status == 200
+    (call,) = [r for r in sim.requests() if r["modelId"] == CLASSIFIER]
+    metadata = call["requestMetadata"]
+    assert metadata["team"] == "search" and metadata["fmgw-route"] == "classifier" and metadata["fmgw-model"] == "nova-micro"
+    assert set(metadata) == {"team", "fmgw-tenant", "fmgw-route", "fmgw-tier", "fmgw-model", "fmgw-request-id"}
+    assert metadata["fmgw-tenant"] == "key-1" and metadata["fmgw-request-id"] != "unknown"
+
+
 def test_label_case_and_final_period_are_accepted(sim, chat):
     sim.configure(replies={"*nova-micro*": " Complex.\n"})
     assert chat()[1]["gateway"]["routing"]["tier"] == "complex"

@@ -13,6 +13,16 @@ def answer(text: str = "ok", input_tokens: int = 10, output_tokens: int = 5, sto
     }
 
 
+class StaticSource:
+    """A ``ConfigSource`` that always answers the same parsed configuration."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def get(self):
+        return self.config
+
+
 class FakeInvoker:
     """Answers per model alias fragment; ``fail[fragment] = (kind, code)`` makes that model fail."""
 

@@ -12,21 +12,13 @@ from fmgateway.errors import InvalidRequest, Unavailable
 from fmgateway.gateway import ChatRequest, Gateway
 from fmgateway.request_metadata import identified
 from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
-from tests.fakes import FakeInvoker
+from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "What is the weather in Paris?"}]}]
 WEATHER = {"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object", "properties": {}}}}}
 TOOLS = {"toolConfig": {"tools": [WEATHER], "toolChoice": {"any": {}}}}
 NOVA_LITE = "us.amazon.nova-lite-v1:0"
 LLAMA = "us.meta.llama3-3-70b-instruct-v1:0"
-
-
-class StaticSource:
-    def __init__(self, config):
-        self.config = config
-
-    def get(self):
-        return self.config
 
 
 @pytest.fixture

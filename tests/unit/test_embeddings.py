@@ -16,7 +16,7 @@ from fmgateway.config import parse_config
 from fmgateway.errors import ConfigError, InvalidRequest, NotFound, Unavailable
 from fmgateway.gateway import Gateway
 from fmgateway.stores import MemoryBreakerStore
-from tests.unit.test_gateway import StaticSource
+from tests.fakes import StaticSource
 
 TITAN = "amazon.titan-embed-text-v2:0"
 COHERE = "cohere.embed-english-v3"

@@ -7,20 +7,12 @@ from fmgateway.config import parse_config
 from fmgateway.errors import InvalidRequest, ModelError, Unavailable, UpstreamTimeout
 from fmgateway.gateway import ChatRequest, Gateway
 from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
-from tests.fakes import FakeInvoker, answer
+from tests.fakes import FakeInvoker, StaticSource, answer
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 NOVA_PRO = "us.amazon.nova-pro-v1:0"
 MAVERICK = "us.meta.llama4-maverick-17b-instruct-v1:0"
-
-
-class StaticSource:
-    def __init__(self, config):
-        self.config = config
-
-    def get(self):
-        return self.config
 
 
 @pytest.fixture

@@ -15,20 +15,12 @@ from fmgateway.errors import Unavailable
 from fmgateway.gateway import ChatRequest, Gateway
 from fmgateway.retry_budget import WINDOW_SECONDS, RetryBudget, backoff_seconds
 from fmgateway.stores import MemoryBreakerStore
-from tests.fakes import FakeInvoker
+from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 NOVA_PRO = "us.amazon.nova-pro-v1:0"
 MAVERICK = "us.meta.llama4-maverick-17b-instruct-v1:0"
-
-
-class StaticSource:
-    def __init__(self, config):
-        self.config = config
-
-    def get(self):
-        return self.config
 
 
 class FlakyInvoker(FakeInvoker):

@@ -17,7 +17,7 @@ from fmgateway.native import invocation
 from fmgateway.native import llama as llama_module
 from fmgateway.native import nova as nova_module
 from fmgateway.stores import MemoryBreakerStore
-from tests.unit.test_gateway import StaticSource
+from tests.fakes import StaticSource
 
 ANTHROPIC = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}
 HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"

@@ -16,7 +16,7 @@ from fmgateway.errors import ConfigError, InvalidRequest
 from fmgateway.gateway import ChatRequest, Gateway
 from fmgateway.health import HealthFigures, NoHealth
 from fmgateway.stores import MemoryBreakerStore
-from tests.fakes import FakeInvoker
+from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]
 
@@ -29,14 +29,6 @@ class FixedHealth:
 
     def figures(self, health_key: str) -> HealthFigures | None:
         return next((figures for fragment, figures in self.by_fragment.items() if fragment in health_key), None)
-
-
-class StaticSource:
-    def __init__(self, config):
-        self.config = config
-
-    def get(self):
-        return self.config
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from fmgateway.errors import Unavailable
 from fmgateway.gateway import ChatRequest, Gateway
 from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
 from fmgateway.streaming import open_stream
-from tests.fakes import FakeStreamingInvoker, answer
-from tests.unit.test_gateway import MAVERICK, NOVA_PRO, SONNET, StaticSource
+from tests.fakes import FakeStreamingInvoker, StaticSource, answer
+from tests.unit.test_gateway import MAVERICK, NOVA_PRO, SONNET
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]
 

@@ -11,8 +11,7 @@ from fmgateway.config import parse_config
 from fmgateway.gateway import ChatRequest, Gateway
 from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
 from fmgateway.streaming import open_stream
-from tests.fakes import FakeStream, FakeStreamingInvoker
-from tests.unit.test_gateway import StaticSource
+from tests.fakes import FakeStream, FakeStreamingInvoker, StaticSource
 
 TOOLS = {"toolConfig": {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}]}}
 USAGE = {"inputTokens": 10, "outputTokens": 20, "totalTokens": 1030, "cacheReadInputTokens": 1000}

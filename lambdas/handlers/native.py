@@ -98,11 +98,14 @@ def _headers(result: ChatResult) -> dict[str, str]:
 # ---- API function: converse and invoke -----------------------------------------------------------------------------
 
 
+def _converse_request(event: dict) -> ChatRequest:
+    """The request of a Converse path: the model id resolved, the body checked as on /v1/chat."""
+    config = runtime.gateway().config.get()
+    return invocation.converse_request(config, invocation.resolve(config, _model_id(event)), _body(event))
+
+
 def converse(event: dict) -> dict:
-    gateway = runtime.gateway()
-    target = invocation.resolve(gateway.config.get(), _model_id(event))
-    request = invocation.converse_request(gateway.config.get(), target, _body(event))
-    result = api.run(request, event)
+    result = api.run(_converse_request(event), event)
     return http.respond(200, invocation.converse_body(result), _headers(result))
 
 
@@ -169,9 +172,7 @@ def _streamed(stream: ChatStream, frames: Iterator[bytes], extra: dict[str, str]
 
 def converse_stream(event: dict) -> dict:
     gateway = runtime.gateway()
-    target = invocation.resolve(gateway.config.get(), _model_id(event))
-    request = invocation.converse_request(gateway.config.get(), target, _body(event))
-    stream = streaming.open_stream(gateway, gateway.prepare(_identified(event, request)))
+    stream = streaming.open_stream(gateway, gateway.prepare(_identified(event, _converse_request(event))))
     return _streamed(stream, invocation.converse_frames(stream))
 
 

@@ -34,7 +34,10 @@ MIN_ATTEMPT_SECONDS = 1.0  # do not start a candidate with less budget than this
 ZERO_USAGE = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
 # A failure that may follow the request rather than the model (README "Failure isolation"): Bedrock's
 # ModelErrorException (424). It counts against a model only once the next model has not failed the same way.
-REQUEST_SHAPED_ERROR = "ModelErrorException"
+# An invocation step's own verdict of the same kind: the answer does not match the output schema the request asked for
+# (OpenAI response_format), which may be the schema's fault as much as the model's.
+OUTPUT_SCHEMA_MISMATCH = "OutputSchemaMismatch"
+REQUEST_SHAPED_ERRORS = frozenset({"ModelErrorException", OUTPUT_SCHEMA_MISMATCH})
 
 # The invocation step: one call of one candidate with a Converse-shaped body, within a deadline
 # (a ``time.perf_counter`` value). Converse returns the response; ConverseStream (fmgateway.streaming) returns a stream
@@ -170,14 +173,14 @@ class Gateway:
         """Count a transient failure on the breakers, isolating failures that follow the request: a 424 is deferred
         until the next model's outcome; a second 424 in a row means the request is the cause, so neither counts and
         the caller gets a 502 quoting both models (``ModelError``). Returns what is deferred now."""
-        if err.code == REQUEST_SHAPED_ERROR:
+        if err.code in REQUEST_SHAPED_ERRORS:
             if deferred is None:
                 return Deferred(candidate.alias, decision, err.message, caller)
             self.settle(config, deferred, counts=False)
             if decision == PROBE:
                 self.breaker.release(candidate.breaker_key, config.breaker)
             raise ModelError(
-                f"{deferred.alias} and {candidate.alias} both failed this request with {REQUEST_SHAPED_ERROR}: "
+                f"{deferred.alias} and {candidate.alias} both failed this request with {err.code}: "
                 f"{deferred.message!r}; {err.message!r}. The request itself is the likely cause (not counted against the "
                 "models); change it or choose another model."
             )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from fmgateway import capabilities, openai_fields, openai_format, openai_messages, openai_tools, schemas
+from fmgateway.bedrock import InvocationError
 from fmgateway.candidates import Candidate
 from fmgateway.catalog import Catalog
 from fmgateway.config import TIERS
-from fmgateway.errors import InvalidRequest
+from fmgateway.errors import InvalidRequest, ModelError
 from fmgateway.exchange import ChatRequest, ChatResult
+from fmgateway.gateway import OUTPUT_SCHEMA_MISMATCH
 from fmgateway.openai_format import OutputFormat
 
 FINISH_REASONS = {
@@ -43,7 +45,13 @@ class Translation(NamedTuple):
                 body = fmt.body_for(candidate.model, body)
             if strict:
                 body = openai_tools.without_strict(candidate.model, body)
-            return inner(candidate, body, deadline)
+            response = inner(candidate, body, deadline)
+            if fmt is not None and isinstance(response, dict):  # a whole answer (a stream is checked as it ends)
+                try:
+                    fmt.answer(response["output"]["message"]["content"], response.get("stopReason", "end_turn"))
+                except ModelError as err:  # the next candidate may match: failure isolation decides (README)
+                    raise InvocationError("model_error", OUTPUT_SCHEMA_MISMATCH, err.message) from err
+            return response
 
         return adapted
 

@@ -441,3 +441,36 @@ def test_strict_tool_schemas_the_checker_cannot_check_are_400s():
     tool = {"type": "function", "function": {"name": "f", "strict": True, "parameters": {"type": "object", "if": {}}}}
     with pytest.raises(InvalidRequest, match=r"body.tools\[0\].function.parameters.if: keyword not supported"):
         translate(body(tools=[tool]), CATALOG)
+
+
+def test_a_structured_answer_that_misses_the_schema_moves_to_the_next_model(config_doc, clock):
+    """Checked inside the invocation step: a mismatch is request-shaped (failure isolation), so the next candidate is
+    tried; it counts against the first model once the next one answers, and neither counts when both miss (502)."""
+    from fmgateway.breaker import CircuitBreaker
+    from fmgateway.cache import ResponseCache
+    from fmgateway.config import parse_config
+    from fmgateway.gateway import Gateway
+    from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
+    from tests.fakes import FakeInvoker, StaticSource, answer
+
+    invoker = FakeInvoker()
+    cache = ResponseCache(MemoryResponseStore(clock=clock), background=False)
+    gateway = Gateway(StaticSource(parse_config(config_doc)), invoker, CircuitBreaker(MemoryBreakerStore(), clock=clock), cache)
+    translation = translate({**body(response_format=JSON_SCHEMA), "model": "claude-sonnet-4-5"}, CATALOG)
+    invoker.responses["claude-sonnet"] = answer('{"name": "Jo"}')  # native structured output, age missing
+    forced = {"toolUse": {"toolUseId": "t", "name": "person", "input": {"name": "Jo", "age": 4}}}
+    invoker.responses["nova-pro"] = {**answer(), "output": {"message": {"role": "assistant", "content": [forced]}}}
+    result = gateway.chat(translation.request, translation.step(gateway.converse_step))
+    assert result.model.alias == "nova-pro"
+    assert [(a.model, a.outcome, a.code) for a in result.attempts] == [
+        ("claude-sonnet-4-5", "model_error", "OutputSchemaMismatch"),
+        ("nova-pro", "ok", None),
+    ]
+    assert json.loads(answer_message(result, translation)[0]["content"]) == {"name": "Jo", "age": 4}
+    sonnet = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert gateway.health.totals(sonnet).get("f") == 1  # counted: the next model met the schema
+
+    invoker.responses["nova-pro"] = answer('{"name": "Jo"}')  # both miss: the request (its schema) is the likely cause
+    with pytest.raises(ModelError, match="both failed this request with OutputSchemaMismatch"):
+        gateway.chat(translation.request, translation.step(gateway.converse_step))
+    assert gateway.health.totals(sonnet).get("f") == 1  # not counted again

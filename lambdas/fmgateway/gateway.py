@@ -372,8 +372,11 @@ class Gateway:
                     elapsed = time.perf_counter() - call_started
                     model_seconds += elapsed
                     attempts.append(Attempt(candidate.alias, err.kind, err.code, elapsed * 1000))
-                    delay = self.retry_delay(prepared, err, retries + 1, candidates[index + 1 :])
+                    # a probe's failure decides the breaker at once: never retried
+                    delay = None if decision == PROBE else self.retry_delay(prepared, err, retries + 1, candidates[index + 1 :])
                     if delay is not None:
+                        # every failed call counts (README "Throttling"): the health window sees each retried throttle
+                        self.record_failure(candidate, config, kind=err.kind, caller=prepared.request.caller)
                         retries += 1
                         self._sleep(delay)
                         continue

@@ -43,14 +43,14 @@ def _openapi_text() -> str:
     return Path(path).read_text()
 
 
-def live_health(figures: HealthFigures | None) -> dict:
+def live_health(figures: HealthFigures | None, window_seconds: float) -> dict:
     """A model's merged recent window (README "Routing strategies"): nulls where nothing was measured."""
-    if figures is None:
-        return {"calls": 0, "errorRate": None, "throttleRate": None, "p50Ms": None, "p99Ms": None, "ttftP50Ms": None}
+    figures = figures or HealthFigures(window_seconds=window_seconds)
+    measured = figures.calls > 0
     return {
         "calls": figures.calls,
-        "errorRate": round(figures.error_rate, 4) if figures.calls else None,
-        "throttleRate": round(figures.throttle_rate, 4) if figures.calls else None,
+        "errorRate": round(figures.error_rate, 4) if measured else None,
+        "throttleRate": round(figures.throttle_rate, 4) if measured else None,
         "p50Ms": figures.p50_ms,
         "p99Ms": figures.p99_ms,
         "ttftP50Ms": figures.ttft_p50_ms,
@@ -65,6 +65,7 @@ def list_models(event: dict) -> dict:
     embedding = list(config.embeddings.models.values())
     invoke_ids = [model.invoke_id for model in models] + [entry.model.invoke_id for entry in embedding]
     states = gateway.breaker.current(invoke_ids, config.breaker)
+    window = float(config.breaker.get("windowSeconds", 60))
     data = []
     for model in models:
         data.append(
@@ -76,7 +77,7 @@ def list_models(event: dict) -> dict:
                 **model.describe(),
                 "tiers": [tier for tier, chain in config.tiers.items() if model.alias in chain],
                 "breaker": gateway.breaker.display_state(states[model.invoke_id]),
-                "health": live_health(gateway.health_view.figures(Candidate(model).health_key)),
+                "health": live_health(gateway.health_view.figures(Candidate(model).health_key), window),
             }
         )
     for entry in embedding:  # /v1/embeddings and embedding bodies on /model/{modelId}/invoke
@@ -89,7 +90,7 @@ def list_models(event: dict) -> dict:
                 **entry.describe(),
                 "routes": [name for name, chain in config.embeddings.routes.items() if entry.alias in chain],
                 "breaker": gateway.breaker.display_state(states[entry.model.invoke_id]),
-                "health": live_health(gateway.health_view.figures(Candidate(entry.model).health_key)),
+                "health": live_health(gateway.health_view.figures(Candidate(entry.model).health_key), window),
             }
         )
     return http.respond(200, {"object": "list", "data": data, "configVersion": config.version})

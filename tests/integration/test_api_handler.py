@@ -63,6 +63,7 @@ def test_models_shows_each_models_live_health_from_the_health_view(api):
         "p50Ms": None,
         "p99Ms": None,
         "ttftP50Ms": None,
+        "windowSeconds": 60.0,  # the configured window, even before anything was measured
     }
 
 

@@ -82,6 +82,8 @@ def test_the_last_candidate_is_retried_with_a_short_jittered_backoff(build):
     assert invoker.models_called == [SONNET, NOVA_PRO, MAVERICK, MAVERICK, MAVERICK]
     assert result.model.alias == "llama4-maverick"
     assert len(sleeps) == 2 and 0 <= sleeps[0] <= 0.025 and 0 <= sleeps[1] <= 0.05  # full jitter, doubling
+    totals = gateway.health.totals(MAVERICK)  # each retried throttle is a failed call in the health window
+    assert (totals.get("c"), totals.get("f"), totals.get("ft")) == (3, 2, 2)
 
 
 def test_retries_stop_at_max_attempts(build):

@@ -174,6 +174,8 @@ def test_a_failure_after_the_first_token_is_an_exception_event(gw):
         ("command-r-plus", ANTHROPIC_BODY, "cannot be sent to command-r-plus"),
         # a tier names no family: the body's own shape must say it
         ("medium", {"foo": "bar"}, "cannot tell which model family"),
+        # a catalog model without a translation, and a body of no family: says the model is known, where to go
+        ("command-r-plus", {"message": "hi"}, "does not translate (POST /model/command-r-plus/converse"),
     ],
 )
 def test_an_untranslatable_body_is_a_400(gw, model_id, body, says):

@@ -116,8 +116,14 @@ def invoke_request(
     chat_target(target)
     family = target.family or native.family_of_body(body)
     if target.family is None and family is None:
+        named = (
+            f"modelId '{target.model_id}' is a model whose InvokeModel body the gateway does not translate (POST "
+            f"/model/{target.model_id}/converse takes it in Converse shape)"
+            if "model" in target.selector and target.selector["model"] != "auto"
+            else f"modelId '{target.model_id}' names no model"
+        )
         raise InvalidRequest(
-            f"body: cannot tell which model family this body is for (modelId '{target.model_id}' names no model); send a "
+            f"body: cannot tell which model family this body is for ({named}); send a "
             "body of one of: Anthropic Messages (anthropic_version), Amazon Nova (schemaVersion messages-v1), Titan Text "
             "(inputText + textGenerationConfig), Meta Llama (prompt + max_gen_len), Mistral (prompt + max_tokens)"
         )

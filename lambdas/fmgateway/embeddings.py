@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from fmgateway.bedrock import InvocationError
 from fmgateway.candidates import Candidate
 from fmgateway.embedding_catalog import EmbeddingModel
-from fmgateway.errors import InvalidRequest, NotFound
+from fmgateway.errors import InvalidRequest
 from fmgateway.exchange import ChatRequest, ChatResult, Prepared
 from fmgateway.gateway import Gateway
 from fmgateway.native import check_fields, header_tokens, require
@@ -100,15 +100,16 @@ def from_native(family: str, body: dict[str, Any]) -> EmbeddingRequest:
 
 
 def prepare(gateway: Gateway, name: str, request: EmbeddingRequest, where: str = "body.model") -> Prepared:
-    """The candidates for ``name`` (a route, a model) that can take ``request``; 404 for an unknown name, 400 when the
-    model asked for (or every candidate) cannot take it."""
+    """The candidates for ``name`` (a route, a model) that can take ``request``; 400 for an unknown name (as
+    ``body.model`` on the chat routes; the native paths answer 404 before this), and when the model asked for (or every
+    candidate) cannot take it."""
     started = time.perf_counter()
     config = gateway.config.get()
     catalog = config.embeddings
     found = catalog.chain(catalog.default_route if name == "auto" and catalog.default_route else name)
     if found is None:
         configured = ", ".join([*catalog.routes, *catalog.models]) or "none"
-        raise NotFound(f"{where}: unknown embedding model or route '{name}'; configured: {configured}")
+        raise InvalidRequest(f"{where}: unknown embedding model or route '{name}'; configured: {configured}")
     route, chain = found
     kept, rejected = [], {}
     for entry in chain:

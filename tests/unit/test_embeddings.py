@@ -13,7 +13,7 @@ from fmgateway import embeddings
 from fmgateway.bedrock import InvocationError
 from fmgateway.breaker import CircuitBreaker
 from fmgateway.config import parse_config
-from fmgateway.errors import ConfigError, InvalidRequest, NotFound, Unavailable
+from fmgateway.errors import ConfigError, InvalidRequest, Unavailable
 from fmgateway.gateway import Gateway
 from fmgateway.stores import MemoryBreakerStore
 from tests.fakes import StaticSource
@@ -106,7 +106,7 @@ def test_a_route_that_mixes_spaces_is_a_config_error(config_doc):
 
 def test_unknown_models_and_unsupported_dimensions_are_refused_by_name(parts):
     gateway, _ = parts
-    with pytest.raises(NotFound, match="titan-embed-text-v2"):
+    with pytest.raises(InvalidRequest, match="body.model: unknown embedding model .*titan-embed-text-v2"):
         embeddings.prepare(gateway, "text-embedding-3-small", embeddings.EmbeddingRequest(["x"]))
     with pytest.raises(InvalidRequest, match="dimensions: 300"):
         embeddings.prepare(gateway, "titan-embed-text-v2", embeddings.EmbeddingRequest(["x"], dimensions=300))

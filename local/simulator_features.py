@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -41,7 +42,10 @@ class Answer(NamedTuple):
 
 def sample(schema: Any, every_property: bool = False) -> Any:
     """A value valid against a (simple) JSON Schema: the listed ``required`` properties (all of them when none are
-    listed, or with ``every_property``); string "sample" or the first enum value, integer 1, number 1.5, true, []."""
+    listed, or with ``every_property``); the first enum value or the const; a string "sample" (or the first of a few
+    candidates that a ``pattern`` matches, fitted to min/maxLength), a number within its bounds, true, an array of
+    ``minItems`` samples. Keywords beyond these (``not``, combinators) are not honoured: a schema built on them gets a
+    value that may not match, as a real model's may not."""
     if not isinstance(schema, dict):
         return "sample"
     if schema.get("enum"):
@@ -57,7 +61,40 @@ def sample(schema: Any, every_property: bool = False) -> Any:
         properties = schema.get("properties") or {}
         names = list(properties) if every_property or not schema.get("required") else list(schema["required"])
         return {name: sample(properties.get(name, {}), every_property) for name in names}
-    return {"integer": 1, "number": 1.5, "boolean": True, "array": [], "null": None}.get(kind or "string", "sample")
+    if kind == "array":
+        return [sample(schema.get("items", {}), every_property) for _ in range(int(schema.get("minItems", 0)))]
+    if kind in ("integer", "number"):
+        return _number(schema, kind)
+    if kind in ("boolean", "null"):
+        return {"boolean": True, "null": None}[kind]
+    return _string(schema)
+
+
+_PATTERN_CANDIDATES = ("sample", "0000", "1234", "a", "A", "abc", "ABC", "a1", "A1", "sample@example.com", "2026-01-01")
+
+
+def _string(schema: dict) -> str:
+    low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
+    fitted = [text for text in _PATTERN_CANDIDATES if len(text) >= low and (high is None or len(text) <= high)]
+    fitted = fitted or ["s" * max(low, 1)]
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str):
+        try:
+            return next((text for text in fitted if re.search(pattern, text)), fitted[0])
+        except re.error:
+            return fitted[0]
+    return fitted[0]
+
+
+def _number(schema: dict, kind: str) -> int | float:
+    value: float = 1 if kind == "integer" else 1.5
+    if "minimum" in schema:
+        value = max(value, schema["minimum"])
+    if "exclusiveMinimum" in schema and not isinstance(schema["exclusiveMinimum"], bool):
+        value = max(value, schema["exclusiveMinimum"] + 1)
+    if "maximum" in schema:
+        value = min(value, schema["maximum"])
+    return int(value) if kind == "integer" else value
 
 
 def _texts(blocks: Any) -> Iterator[str]:

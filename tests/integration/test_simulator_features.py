@@ -146,3 +146,26 @@ def test_requests_are_recorded_and_reset(sim, client):
     assert len(sim.requests()) == 100
     httpx.post(f"{sim.url}/_sim/reset", timeout=5)
     assert sim.requests() == []
+
+
+def test_generated_values_keep_the_common_constraints():
+    """Structured output and tool input from the simulator match patterns, bounds, lengths and minItems it can meet, so
+    a valid request's answer is checked against its schema and passes (the new-user review's 502 on a valid schema)."""
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[0-9]+$"},
+            "short": {"type": "string", "maxLength": 3},
+            "long": {"type": "string", "minLength": 12},
+            "n": {"type": "integer", "minimum": 5, "maximum": 9},
+            "ratio": {"type": "number", "maximum": 0.5},
+            "above": {"type": "number", "exclusiveMinimum": 10},
+            "tags": {"type": "array", "minItems": 2, "items": {"type": "string", "enum": ["x", "y"]}},
+            "choice": {"const": "fixed"},
+        },
+    }
+    value = sample(schema, every_property=True)
+    jsonschema.validate(value, schema)
+    assert value["tags"] == ["x", "x"] and value["n"] == 5

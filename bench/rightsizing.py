@@ -34,14 +34,16 @@ LAMBDA_ARM_GB_SECOND = 0.0000133334  # USD, us-east-1
 MAX_ADDED_WARM_MS = 10.0  # the handler's own time per request at the chosen size (README target: <= 1-3 ms on a full core)
 MAX_INIT_MS = 1500.0  # a cold sandbox's init plus its first request, at the chosen size
 HEADROOM = 1.5  # memory size >= 1.5 x the measured peak RSS
-DEPLOYED = {"api": 512, "jobs-api": 1024, "routing-tasks": 512}  # infra: what this table chose (README "Right-sizing")
+# infra: what this table chose (README "Right-sizing")
+DEPLOYED = {"api": 512, "jobs-api": 1024, "routing-tasks": 512, "jobs-worker": 1024}
 # seconds each invocation waits for Bedrock (billed, independent of memory): a typical 1 s call for the functions that
 # call a model; the jobs API only writes the job and enqueues it
-MODEL_WAIT_S = {"api": 1.0, "jobs-api": 0.0, "routing-tasks": 1.0}
+MODEL_WAIT_S = {"api": 1.0, "jobs-api": 0.0, "routing-tasks": 1.0, "jobs-worker": 1.0}
 FUNCTIONS = {
     "api": "sync API (POST /v1/chat, model auto)",
     "jobs-api": "jobs API (POST /v1/jobs)",
     "routing-tasks": "orchestrated routing tasks (plan + invoke per request)",
+    "jobs-worker": "jobs worker (one queued job per SQS event, model auto)",
 }
 
 
@@ -49,6 +51,9 @@ def _context():
     class Context:
         function_name, memory_limit_in_mb, aws_request_id = "bench", 512, "bench"
         invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+
+        def get_remaining_time_in_millis(self) -> int:  # the worker's idempotency reads it
+            return 600_000
 
     return Context()
 
@@ -77,37 +82,56 @@ def child(name: str, requests: int) -> dict:
     sink = open(os.devnull, "w")  # noqa: SIM115 - Powertools' Logger keeps the stream it was created with
     sys.stdout = sink
     started_cpu, started_wall = time.process_time(), time.perf_counter()
+    prepare = None  # what a call needs that is not the function's own work (the worker's queued job), done untimed
     if name == "api":
         from handlers.api import handler
 
-        def call(index: int) -> None:
+        def call(index: int, event: dict | None = None) -> None:
             response = handler(_proxy("/v1/chat", _body(index)), _context())
             assert response["statusCode"] == 200, response
     elif name == "jobs-api":
         from handlers.jobs_api import handler
 
-        def call(index: int) -> None:
+        def call(index: int, event: dict | None = None) -> None:
             response = handler(_proxy("/v1/jobs", _body(index)), _context())
             assert response["statusCode"] == 202, response
+    elif name == "jobs-worker":
+        from fmgateway import runtime
+        from handlers.jobs_worker import handler
+
+        def prepare(index: int) -> dict:
+            job, _ = runtime.jobs().submit("bench", _body(index))
+            record = {"messageId": str(uuid.uuid4()), "receiptHandle": "bench", "body": json.dumps({"jobId": job["jobId"]})}
+            record |= {"attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "eventSource": "aws:sqs"}
+            return {"Records": [record]}
+
+        def call(index: int, event: dict | None = None) -> None:
+            response = handler(event, _context())
+            assert response["batchItemFailures"] == [], response
     else:
         from handlers.routing_tasks import handler
 
-        def call(index: int) -> None:
+        def call(index: int, event: dict | None = None) -> None:
             request = {**_body(index), "tier": "simple"}
             request.pop("model")
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             plan = handler({"action": "plan", "request": request, "startedAt": now}, _context())
             candidate = plan["candidates"][0]
-            payload = {"request": request, "plan": plan, "startedAt": now, "candidate": candidate, "executionArn": "bench"}
+            payload = {"request": request, "plan": plan, "startedAt": now, "now": now, "candidate": candidate}
+            payload["executionArn"] = "bench"
             assert "output" in handler({"action": "invoke", **payload}, _context())
 
-    call(-1)
-    init_cpu_ms = (time.process_time() - started_cpu) * 1000
-    init_wall_ms = (time.perf_counter() - started_wall) * 1000
+    before_prepare = time.process_time()
+    first = prepare(-1) if prepare else None
+    prepare_cpu = time.process_time() - before_prepare  # the worker's first job, submitted: not the worker's init
+    call(-1, first)
+    init_cpu_ms = (time.process_time() - started_cpu - prepare_cpu) * 1000
+    init_wall_ms = (time.perf_counter() - started_wall - prepare_cpu) * 1000
     per_call: list[float] = []
     for index in range(requests):
+        event = prepare(index) if prepare else None
         before = time.process_time()
-        call(index)
+        call(index, event)
         per_call.append((time.process_time() - before) * 1000)
     sys.stdout = sys.__stdout__
     return {
@@ -156,14 +180,18 @@ def measure(requests: int = 500) -> dict[str, dict]:
                 env=env,
                 capture_output=True,
                 text=True,
-                check=True,
             )
+            if out.returncode:
+                raise RuntimeError(f"measuring {name} failed:\n{out.stderr[-3000:]}")
             results[name] = json.loads(out.stdout.strip().splitlines()[-1])
         return results
     finally:
         for process in processes:
             process.terminate()
-            process.wait(10)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:  # never hide the measurement's own error behind a slow exit
+                process.kill()
 
 
 def at_size(cpu_ms: float, memory_mb: int) -> float:

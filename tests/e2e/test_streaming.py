@@ -209,6 +209,10 @@ def test_all_candidates_down_is_a_plain_503_with_retry_after(resilient_gateway):
     assert int(response.headers["retry-after"]) >= 1
     assert response.json()["error"]["type"] == "service_unavailable"
     simulate(gw)
+    # every failed call counted (retries of the last candidate too): the tier's breakers may be open; let their
+    # cooldown pass so the next test finds the tier answering
+    for alias in ("claude-haiku-4-5", "nova-lite", "llama3-3-70b"):
+        assert wait_until(lambda alias=alias: breaker(gw, alias) != "OPEN", timeout=8), alias
 
 
 def test_degraded_cached_answer_streams_as_one_chunk(resilient_gateway):

@@ -100,7 +100,7 @@ def test_bundle_holds_core_handlers_and_schemas_without_caches(synth):
 
 
 def test_functions_are_right_sized_from_the_measurement(synth):
-    """README "Right-sized functions": the sizes bench/rightsizing.py chose are the deployed ones."""
+    """README "Right-sized functions": the deployed sizes are the ones bench/rightsizing.py reports as deployed."""
     from bench.rightsizing import DEPLOYED
 
     sizes = {
@@ -111,4 +111,5 @@ def test_functions_are_right_sized_from_the_measurement(synth):
     assert sizes["handlers.api.handler"] == DEPLOYED["api"] == 512
     assert sizes["handlers.routing_tasks.handler"] == DEPLOYED["routing-tasks"] == 512
     assert sizes["handlers.jobs_api.handler"] == DEPLOYED["jobs-api"] == 1024
+    assert sizes["handlers.jobs_worker.handler"] == DEPLOYED["jobs-worker"] == 1024
     assert sizes["handlers.authorizer.handler"] == 256

@@ -35,15 +35,16 @@ MAX_ADDED_WARM_MS = 10.0  # the handler's own time per request at the chosen siz
 MAX_INIT_MS = 1500.0  # a cold sandbox's init plus its first request, at the chosen size
 HEADROOM = 1.5  # memory size >= 1.5 x the measured peak RSS
 # infra: what this table chose (README "Right-sizing")
-DEPLOYED = {"api": 512, "jobs-api": 1024, "routing-tasks": 512, "jobs-worker": 1024}
+DEPLOYED = {"api": 512, "jobs-api": 1024, "routing-tasks": 512, "jobs-worker": 1024, "streaming": 1024}
 # seconds each invocation waits for Bedrock (billed, independent of memory): a typical 1 s call for the functions that
 # call a model; the jobs API only writes the job and enqueues it
-MODEL_WAIT_S = {"api": 1.0, "jobs-api": 0.0, "routing-tasks": 1.0, "jobs-worker": 1.0}
+MODEL_WAIT_S = {"api": 1.0, "jobs-api": 0.0, "routing-tasks": 1.0, "jobs-worker": 1.0, "streaming": 1.0}
 FUNCTIONS = {
     "api": "sync API (POST /v1/chat, model auto)",
     "jobs-api": "jobs API (POST /v1/jobs)",
     "routing-tasks": "orchestrated routing tasks (plan + invoke per request)",
     "jobs-worker": "jobs worker (one queued job per SQS event, model auto)",
+    "streaming": "streaming function's app (POST /v1/chat/stream read to its end; uvicorn and the Web Adapter not counted)",
 }
 
 
@@ -95,6 +96,14 @@ def child(name: str, requests: int) -> dict:
         def call(index: int, event: dict | None = None) -> None:
             response = handler(_proxy("/v1/jobs", _body(index)), _context())
             assert response["statusCode"] == 202, response
+    elif name == "streaming":
+        from handlers.streaming import handle
+
+        def call(index: int, event: dict | None = None) -> None:
+            response = handle(_proxy("/v1/chat/stream", _body(index)))
+            assert response["statusCode"] == 200, response
+            for _ in response["stream"]:
+                pass
     elif name == "jobs-worker":
         from fmgateway import runtime
         from handlers.jobs_worker import handler

@@ -112,4 +112,5 @@ def test_functions_are_right_sized_from_the_measurement(synth):
     assert sizes["handlers.routing_tasks.handler"] == DEPLOYED["routing-tasks"] == 512
     assert sizes["handlers.jobs_api.handler"] == DEPLOYED["jobs-api"] == 1024
     assert sizes["handlers.jobs_worker.handler"] == DEPLOYED["jobs-worker"] == 1024
+    assert sizes["run.sh"] == DEPLOYED["streaming"] == 1024  # the streaming function, started by the Web Adapter
     assert sizes["handlers.authorizer.handler"] == 256

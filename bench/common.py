@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,3 +77,50 @@ def python(*args: str) -> list[str]:
 
 def first_number(text: str) -> float:
     return float(re.search(r"[-\d.]+", text).group(0))
+
+
+def start_backends() -> tuple[str, str, list[subprocess.Popen]]:
+    """The Bedrock simulator and a moto server, each in a process of its own: their URLs and the processes."""
+    sim_port, moto_port = free_port(), free_port()
+    sim_url, moto_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{moto_port}"
+    processes = [
+        spawn(python("-m", "local.bedrock_simulator", "--port", str(sim_port)), f"{sim_url}/_sim/health"),
+        spawn(python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)), f"{moto_url}/moto-api/"),
+    ]
+    return sim_url, moto_url, processes
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # never hide the measurement's own error behind a slow exit
+            process.kill()
+
+
+def bench_config() -> tuple[dict, Path]:
+    """config/gateway.json with the benchmark's own usage plan (measure latency, not the throttle), written to a
+    temporary file: the document and its path."""
+    config = json.loads((ROOT / "config" / "gateway.json").read_text())
+    config["plans"] = {"bench": {"rateLimit": 100000, "burstLimit": 100000, "quotaPerDay": 100000000}}
+    config["stage"] = {"rateLimit": 100000, "burstLimit": 100000}
+    path = Path(tempfile.mkdtemp()) / "gateway.json"
+    path.write_text(json.dumps(config))
+    return config, path
+
+
+def latency_rows(
+    timings: dict[str, list[float]],
+    measured: list[tuple[str, str]],
+    added: list[tuple[str, str]],
+    percentiles: tuple[int, ...] = (50, 99),
+    digits: int = 2,
+    base: str = "a",
+) -> list[list[str]]:
+    """Rows of a latency table: each ``measured`` path's percentiles (label, key), then what each ``added`` path adds
+    to the ``base`` path, percentile by percentile."""
+    rows = [[label, *(f"{percentile(timings[key], p):.{digits}f}" for p in percentiles)] for label, key in measured]
+    for label, key in added:
+        rows.append([label, *(f"{percentile(timings[key], p) - percentile(timings[base], p):.{digits}f}" for p in percentiles)])
+    return rows

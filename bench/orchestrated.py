@@ -25,7 +25,12 @@ import sys
 import time
 import uuid
 
-from bench.common import ROOT, machine, percentile, table
+from bench.common import (
+    ROOT,
+    latency_rows,
+    machine,
+    table,
+)
 from bench.cost import PRICES, per_million
 
 EXPRESS = {"request_per_million": 1.00, "gb_second": 0.00001667, "memory_gb": 64 / 1024, "step_seconds": 0.1}
@@ -169,12 +174,15 @@ def latency(requests: int = 200, warmup: int = 20) -> str:
         sys.stdout = real_stdout
         sink.close()
         runtime.reset()
-    rows = []
-    for label, key in (("(a) boto3 converse, direct", "a"), ("(b) Lambda path, handler in-process", "b"),
-                       ("(d) orchestrated, local interpreter", "d")):  # fmt: skip
-        rows.append([label, *(f"{percentile(timings[key], p):.2f}" for p in (50, 99))])
-    for label, key in (("added by the Lambda path (b-a)", "b"), ("added by orchestration, local (d-a)", "d")):
-        rows.append([label, *(f"{percentile(timings[key], p) - percentile(timings['a'], p):.2f}" for p in (50, 99))])
+    rows = latency_rows(
+        timings,
+        [
+            ("(a) boto3 converse, direct", "a"),
+            ("(b) Lambda path, handler in-process", "b"),
+            ("(d) orchestrated, local interpreter", "d"),
+        ],
+        [("added by the Lambda path (b-a)", "b"), ("added by orchestration, local (d-a)", "d")],
+    )
     return "\n".join(
         [
             f"Orchestrated path: {requests} requests after {warmup} warm-up, model 'auto', latency in ms ({machine()})",

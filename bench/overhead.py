@@ -14,35 +14,36 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import boto3
 import httpx
 from botocore.config import Config
 
-from bench.common import ROOT, free_port, machine, percentile, python, spawn, table
+from bench.common import (
+    ROOT,
+    bench_config,
+    free_port,
+    latency_rows,
+    machine,
+    percentile,
+    python,
+    spawn,
+    start_backends,
+    stop,
+    table,
+)
 
 TARGET_P50_MS, TARGET_P99_MS = 1.0, 3.0
 PROMPT = "Hello! Can you tell me what a circuit breaker does in a distributed system?"
 
 
 def run(requests: int = 2000, warmup: int = 200) -> str:
-    sim_port, moto_port, gw_port = free_port(), free_port(), free_port()
-    sim_url, moto_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{moto_port}"
-    processes = [
-        spawn(python("-m", "local.bedrock_simulator", "--port", str(sim_port)), f"{sim_url}/_sim/health"),
-        spawn(python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)), f"{moto_url}/moto-api/"),
-    ]
+    gw_port = free_port()
+    sim_url, moto_url, processes = start_backends()
     external = {"FMGW_SIMULATOR_URL": sim_url, "FMGW_MOTO_URL": moto_url, "FMGW_LOG_LEVEL": "WARNING"}
-    # the benchmark's own usage plan: measure latency, not the throttle
-    config = json.loads((ROOT / "config" / "gateway.json").read_text())
-    config["plans"] = {"bench": {"rateLimit": 100000, "burstLimit": 100000, "quotaPerDay": 100000000}}
-    config["stage"] = {"rateLimit": 100000, "burstLimit": 100000}
-    config_file = Path(tempfile.mkdtemp()) / "gateway.json"
-    config_file.write_text(json.dumps(config))
+    _, config_file = bench_config()
     try:
         processes.append(
             spawn(
@@ -53,9 +54,7 @@ def run(requests: int = 2000, warmup: int = 200) -> str:
         )
         return _measure(sim_url, moto_url, f"http://127.0.0.1:{gw_port}", requests, warmup)
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
+        stop(processes)
 
 
 def _measure(sim_url: str, moto_url: str, gateway_url: str, requests: int, warmup: int) -> str:
@@ -126,15 +125,13 @@ def _measure(sim_url: str, moto_url: str, gateway_url: str, requests: int, warmu
         http.close()
         local.stop()
 
-    rows = []
-    for label, key in (
-        ("(a) boto3 converse, direct", "a"),
-        ("(b) gateway handler, in-process", "b"),
-        ("(c) local HTTP gateway", "c"),
-    ):
-        rows.append([label, *(f"{percentile(timings[key], p):.3f}" for p in (50, 90, 99))])
-    for label, key in (("added by handler (b-a)", "b"), ("added by HTTP gateway (c-a)", "c")):
-        rows.append([label, *(f"{percentile(timings[key], p) - percentile(timings['a'], p):.3f}" for p in (50, 90, 99))])
+    rows = latency_rows(
+        timings,
+        [("(a) boto3 converse, direct", "a"), ("(b) gateway handler, in-process", "b"), ("(c) local HTTP gateway", "c")],
+        [("added by handler (b-a)", "b"), ("added by HTTP gateway (c-a)", "c")],
+        percentiles=(50, 90, 99),
+        digits=3,
+    )
     rows.append(["gateway.overheadMs self-reported", *(f"{percentile(reported, p):.3f}" for p in (50, 90, 99))])
 
     added_p50 = percentile(timings["b"], 50) - percentile(timings["a"], 50)

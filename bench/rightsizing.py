@@ -26,7 +26,14 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, free_port, machine, python, spawn, table
+from bench.common import (
+    ROOT,
+    machine,
+    python,
+    start_backends,
+    stop,
+    table,
+)
 
 SIZES = (128, 256, 512, 1024)
 FULL_CORE_MB = 1769
@@ -154,12 +161,7 @@ def child(name: str, requests: int) -> dict:
 
 
 def measure(requests: int = 500) -> dict[str, dict]:
-    sim_port, moto_port = free_port(), free_port()
-    sim_url, moto_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{moto_port}"
-    processes = [
-        spawn(python("-m", "local.bedrock_simulator", "--port", str(sim_port)), f"{sim_url}/_sim/health"),
-        spawn(python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)), f"{moto_url}/moto-api/"),
-    ]
+    sim_url, moto_url, processes = start_backends()
     try:
         from local.aws_resources import create_resources
 
@@ -195,12 +197,7 @@ def measure(requests: int = 500) -> dict[str, dict]:
             results[name] = json.loads(out.stdout.strip().splitlines()[-1])
         return results
     finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:  # never hide the measurement's own error behind a slow exit
-                process.kill()
+        stop(processes)
 
 
 def at_size(cpu_ms: float, memory_mb: int) -> float:

@@ -19,16 +19,26 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import boto3
 import httpx
 from botocore.config import Config
 
-from bench.common import ROOT, free_port, machine, percentile, python, spawn, table
+from bench.common import (
+    ROOT,
+    bench_config,
+    free_port,
+    latency_rows,
+    machine,
+    percentile,
+    python,
+    spawn,
+    start_backends,
+    stop,
+    table,
+)
 
 PER_TOKEN_MS = 2
 MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -37,19 +47,11 @@ PROMPT = "Explain response streaming in one paragraph"
 
 
 def run(requests: int = 200, warmup: int = 20) -> str:
-    sim_port, moto_port, gw_port = free_port(), free_port(), free_port()
-    sim_url, moto_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{moto_port}"
-    processes = [
-        spawn(python("-m", "local.bedrock_simulator", "--port", str(sim_port)), f"{sim_url}/_sim/health"),
-        spawn(python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)), f"{moto_url}/moto-api/"),
-    ]
+    gw_port = free_port()
+    sim_url, moto_url, processes = start_backends()
     simulated = {"latency": {"*": {"fixedMs": 0, "perTokenMs": PER_TOKEN_MS}}, "replies": {"*": ANSWER}}
     httpx.put(f"{sim_url}/_sim/config", json=simulated, timeout=5).raise_for_status()
-    config = json.loads((ROOT / "config" / "gateway.json").read_text())
-    config["plans"] = {"bench": {"rateLimit": 100000, "burstLimit": 100000, "quotaPerDay": 100000000}}
-    config["stage"] = {"rateLimit": 100000, "burstLimit": 100000}
-    config_file = Path(tempfile.mkdtemp()) / "gateway.json"
-    config_file.write_text(json.dumps(config))
+    _, config_file = bench_config()
     external = {"FMGW_SIMULATOR_URL": sim_url, "FMGW_MOTO_URL": moto_url, "FMGW_LOG_LEVEL": "WARNING"}
     try:
         processes.append(
@@ -63,9 +65,7 @@ def run(requests: int = 200, warmup: int = 20) -> str:
         plain = _non_streamed(sim_url, moto_url, requests, warmup)
         return f"{streamed}\n\n{plain}"
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
+        stop(processes)
 
 
 def _direct_client(sim_url: str):
@@ -197,15 +197,15 @@ def _non_streamed(sim_url: str, moto_url: str, requests: int, warmup: int) -> st
         sink.close()
         function.close()
         local.stop()
-    rows = []
-    for label, key in (
-        ("(a') boto3 converse, direct", "a"),
-        ("(c) today's handler, in-process", "c"),
-        ("(d) streaming function (uvicorn over local HTTP)", "d"),
-    ):
-        rows.append([label, *(f"{percentile(timings[key], p):.2f}" for p in (50, 99))])
-    for label, key in (("added by today's handler (c-a')", "c"), ("added by the streaming function (d-a')", "d")):
-        rows.append([label, *(f"{percentile(timings[key], p) - percentile(timings['a'], p):.2f}" for p in (50, 99))])
+    rows = latency_rows(
+        timings,
+        [
+            ("(a') boto3 converse, direct", "a"),
+            ("(c) today's handler, in-process", "c"),
+            ("(d) streaming function (uvicorn over local HTTP)", "d"),
+        ],
+        [("added by today's handler (c-a')", "c"), ("added by the streaming function (d-a')", "d")],
+    )
     return "\n".join(
         [
             f"Non-streamed /v1/chat/completions: {requests} requests after {warmup} warm-up, ms",

@@ -8,31 +8,20 @@ on the same model (botocore-like 0.25-2 s) while healthy alternatives waited.
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 
-from bench.common import ROOT, free_port, machine, percentile, python, spawn, table
+from bench.common import bench_config, free_port, machine, percentile, python, spawn, start_backends, stop, table
 
 RATES = (0.1, 0.3, 0.5)
 
 
 def run(requests: int = 300) -> str:
-    sim_port, moto_port, gw_port = free_port(), free_port(), free_port()
-    sim_url, moto_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{moto_port}"
-    processes = [
-        spawn(python("-m", "local.bedrock_simulator", "--port", str(sim_port)), f"{sim_url}/_sim/health"),
-        spawn(python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)), f"{moto_url}/moto-api/"),
-    ]
-    config = json.loads((ROOT / "config" / "gateway.json").read_text())
-    config["plans"] = {"bench": {"rateLimit": 100000, "burstLimit": 100000, "quotaPerDay": 100000000}}
-    config["stage"] = {"rateLimit": 100000, "burstLimit": 100000}
-    config_file = Path(tempfile.mkdtemp()) / "gateway.json"
-    config_file.write_text(json.dumps(config))
+    gw_port = free_port()
+    sim_url, moto_url, processes = start_backends()
+    config, config_file = bench_config()
     env = {"FMGW_SIMULATOR_URL": sim_url, "FMGW_MOTO_URL": moto_url, "FMGW_LOG_LEVEL": "WARNING"}
     url = f"http://127.0.0.1:{gw_port}"
     try:
@@ -41,9 +30,7 @@ def run(requests: int = 300) -> str:
         )
         rows = [_measure(url, sim_url, rate, requests) for rate in RATES]
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
+        stop(processes)
     headers = ["throttled calls", "requests", "answered", "p50 ms", "p99 ms", "model calls", "throttles", "retries (answered)"]
     retries = config["retries"]
     return "\n".join(

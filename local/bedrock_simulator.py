@@ -434,7 +434,8 @@ class _State:
 
 
 # ---------------------------------------------------------------- request parsing
-def _texts(content: Any) -> list[str]:
+def texts_of(content: Any) -> list[str]:
+    """The text of a prompt field: a string, or the text blocks of a content list."""
     if isinstance(content, str):
         return [content]
     if isinstance(content, list):
@@ -476,7 +477,7 @@ def _parse_request(operation: str, body: dict) -> tuple[list[str], str, int]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise SimError("ValidationException", "messages must contain at least one message.")
-    texts = _texts(body.get("system"))
+    texts = texts_of(body.get("system"))
     last_user = ""
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
@@ -484,9 +485,9 @@ def _parse_request(operation: str, body: dict) -> tuple[list[str], str, int]:
         content = message.get("content")
         if not content or not isinstance(content, list):
             raise SimError("ValidationException", f"messages.{i}.content must not be empty.")
-        texts += _texts(content)
+        texts += texts_of(content)
         if message["role"] == "user":
-            last_user = "\n".join(_texts(content))
+            last_user = "\n".join(texts_of(content))
     max_tokens = (body.get("inferenceConfig") or {}).get("maxTokens", 4096)
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise SimError("ValidationException", "maxTokens must be an integer >= 1.")

@@ -21,7 +21,7 @@ import math
 import struct
 from typing import Any, NamedTuple
 
-from local.bedrock_simulator import SimError, count_tokens
+from local.bedrock_simulator import SimError, count_tokens, texts_of
 
 CHAT_FIELDS = {
     "anthropic": {
@@ -70,14 +70,6 @@ class Parsed(NamedTuple):
     max_tokens: int
 
 
-def _texts(content: Any) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, list):
-        return [b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)]
-    return []
-
-
 def parse_chat(model_id: str, body: dict) -> Parsed:
     name = family(model_id)
     if name not in CHAT_FIELDS:
@@ -91,14 +83,14 @@ def parse_chat(model_id: str, body: dict) -> Parsed:
             raise SimError("ValidationException", "Malformed input request: messages must contain at least one message")
         if name == "anthropic" and "anthropic_version" not in body:
             raise SimError("ValidationException", "Malformed input request: required key [anthropic_version] not found")
-        texts = _texts(body.get("system"))
+        texts = texts_of(body.get("system"))
         last_user = ""
         for index, message in enumerate(messages):
             if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
                 raise SimError("ValidationException", f"messages.{index}.role must be 'user' or 'assistant'.")
-            texts += _texts(message.get("content"))
+            texts += texts_of(message.get("content"))
             if message["role"] == "user":
-                last_user = "\n".join(_texts(message.get("content")))
+                last_user = "\n".join(texts_of(message.get("content")))
         if name == "anthropic":
             max_tokens = body.get("max_tokens")
             if max_tokens is None:

@@ -13,10 +13,18 @@ from moto import mock_aws
 
 from fmgateway import runtime
 from local.aws_resources import NAMES, create_state_tables
+from local.bedrock_simulator import BedrockSimulator
 from tests.conftest import CONFIG_FILE
 
 BREAKER_TABLE, CACHE_TABLE = NAMES["FMGW_BREAKER_TABLE"], NAMES["FMGW_CACHE_TABLE"]
 HEALTH_TABLE = NAMES["FMGW_HEALTH_TABLE"]
+
+
+@pytest.fixture(scope="module")
+def sim():
+    """The Bedrock simulator over HTTP, one per test module (tests reset what they change)."""
+    with BedrockSimulator(use_env=False) as simulator:
+        yield simulator
 
 
 @pytest.fixture

@@ -52,12 +52,6 @@ def _error(exc_info) -> tuple[str, int]:
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-@pytest.fixture(scope="module")
-def sim():
-    with BedrockSimulator(use_env=False) as simulator:
-        yield simulator
-
-
 @pytest.fixture(autouse=True)
 def _reset(sim):
     sim.reset()

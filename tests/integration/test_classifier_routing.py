@@ -12,7 +12,6 @@ import json
 import pytest
 
 from fmgateway import runtime
-from local.bedrock_simulator import BedrockSimulator
 from tests.conftest import CONFIG_FILE
 from tests.integration.conftest import LambdaContext, api_event
 
@@ -36,12 +35,6 @@ def classifier_config(tmp_path, **classifier) -> str:
     path = tmp_path / "gateway.json"
     path.write_text(json.dumps(doc))
     return str(path)
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with BedrockSimulator(use_env=False) as simulator:
-        yield simulator
 
 
 def chat_with(sim, monkeypatch, config_file: str):

@@ -8,18 +8,11 @@ import json
 import pytest
 
 from fmgateway import runtime
-from local.bedrock_simulator import BedrockSimulator
 from tests.conftest import CONFIG_FILE
 from tests.integration.conftest import LambdaContext, api_event
 
 SONNET, NOVA_PRO = "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "us.amazon.nova-pro-v1:0"
 MAVERICK = "us.meta.llama4-maverick-17b-instruct-v1:0"
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with BedrockSimulator(use_env=False) as simulator:
-        yield simulator
 
 
 @pytest.fixture

@@ -34,12 +34,6 @@ def user(text: str) -> list[dict]:
     return [{"role": "user", "content": [{"text": text}]}]
 
 
-@pytest.fixture(scope="module")
-def sim():
-    with BedrockSimulator(use_env=False) as simulator:
-        yield simulator
-
-
 class Orchestrated:
     def __init__(self, route: OrchestratedRoute, dynamodb, sim: BedrockSimulator):
         self.route, self.dynamodb, self.sim = route, dynamodb, sim

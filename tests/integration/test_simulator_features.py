@@ -9,7 +9,6 @@ import botocore.exceptions
 import httpx
 import pytest
 
-from local.bedrock_simulator import BedrockSimulator
 from local.simulator_features import sample
 
 MODEL = "us.amazon.nova-lite-v1:0"
@@ -28,12 +27,6 @@ SCHEMA = {
 }
 WEATHER = {"toolSpec": {"name": "weather", "inputSchema": {"json": SCHEMA}}}
 CLOCK = {"toolSpec": {"name": "clock", "inputSchema": {"json": {"type": "object", "properties": {"tz": {"type": "string"}}}}}}
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with BedrockSimulator(use_env=False) as simulator:
-        yield simulator
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import math
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
 
-from local.bedrock_simulator import BedrockSimulator, count_tokens, reply_text
+from local.bedrock_simulator import count_tokens, reply_text
 from tests.integration.test_bedrock_simulator import _client, _error
 
 BODIES = {
@@ -35,12 +35,6 @@ STREAM_TEXT = {
     "us.meta.llama3-3-70b-instruct-v1:0": lambda c: c.get("generation", ""),
     "us.mistral.pixtral-large-2502-v1:0": lambda c: c["outputs"][0]["text"],
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with BedrockSimulator(use_env=False) as simulator:
-        yield simulator
 
 
 @pytest.fixture

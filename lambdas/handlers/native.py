@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fmgateway import embeddings, eventstream, http, request_metadata, runtime, streaming
+from fmgateway.config import GatewayConfig
 from fmgateway.errors import GatewayError, InvalidRequest
 from fmgateway.exchange import ChatRequest, ChatResult
 from fmgateway.native import invocation
@@ -109,12 +110,17 @@ def converse(event: dict) -> dict:
     return http.respond(200, invocation.converse_body(result), _headers(result))
 
 
-def invoke(event: dict) -> dict:
-    gateway = runtime.gateway()
-    config = gateway.config.get()
+def _invoke_input(event: dict) -> tuple[GatewayConfig, invocation.Target, dict[str, Any]]:
+    """What an InvokeModel path reads: the configuration, the resolved model id, the native body (headers checked)."""
+    config = runtime.gateway().config.get()
     target = invocation.resolve(config, _model_id(event))
     _check_options(event)
-    body = _body(event)
+    return config, target, _body(event)
+
+
+def invoke(event: dict) -> dict:
+    gateway = runtime.gateway()
+    config, target, body = _invoke_input(event)
     if target.embedding is not None:
         return _invoke_embedding(event, target, body)
     family, request = invocation.invoke_request(config, target, body, _caller_metadata(event))
@@ -178,10 +184,7 @@ def converse_stream(event: dict) -> dict:
 
 def invoke_stream(event: dict) -> dict:
     gateway = runtime.gateway()
-    config = gateway.config.get()
-    target = invocation.resolve(config, _model_id(event))
-    _check_options(event)
-    body = _body(event)
+    config, target, body = _invoke_input(event)
     if target.embedding is not None:
         raise InvalidRequest(
             f"modelId: {target.embedding.alias} is an embedding model; embeddings are not streamed (use /invoke)"

@@ -3,7 +3,7 @@
 each process from before the first import to when the clients exist (interpreter start-up is the same
 for both and left out). Request-time work (the first AppConfig read, the first breaker read) is not
 counted here, for either side; the handler's DynamoDB client is. The handler pauses the garbage collector
-while it initialises (fmgateway.coldstart); the last row applies the same pause to the baseline, to show
+while it initialises (fmgateway.aws.coldstart); the last row applies the same pause to the baseline, to show
 what the gateway costs against an equally tuned bare client.
 """
 

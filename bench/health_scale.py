@@ -14,10 +14,10 @@ import random
 from collections import Counter
 from typing import Any, NamedTuple
 
-from fmgateway.breaker import OPEN, SKIP, BreakerState, CircuitBreaker
-from fmgateway.health import HealthMonitor
-from fmgateway.health_store import MemoryHealthStore
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.health.breaker import OPEN, SKIP, BreakerState, CircuitBreaker
+from fmgateway.health.monitor import HealthMonitor
+from fmgateway.health.store import MemoryHealthStore
 
 MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 START = 1_800_000_000.0  # a bucket boundary
@@ -160,7 +160,7 @@ def scenarios(cfg: dict[str, Any], seconds: int = 60) -> list[Outcome]:
 
 def run() -> str:
     from bench.common import table
-    from fmgateway.config import load_file
+    from fmgateway.config.gateway_config import load_file
     from tests.conftest import CONFIG_FILE
 
     cfg = load_file(CONFIG_FILE).breaker

@@ -37,8 +37,9 @@ def _time(function, repeat: int) -> tuple[list[float], list[float]]:
 
 
 def run(requests: int = 2000) -> str:
-    from fmgateway import difficulty, routing
-    from fmgateway.config import load_file
+    from fmgateway.config.gateway_config import load_file
+    from fmgateway.routing import difficulty
+    from fmgateway.routing import planner as routing
     from tests.conftest import CONFIG_FILE
 
     config = load_file(CONFIG_FILE)

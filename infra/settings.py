@@ -87,8 +87,9 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / name).read_text())
 
 
-# Settings of older configurations and what replaced them (the same table as fmgateway.config.REPLACED_SETTINGS; infra
-# does not import the Lambda code): rejected at synth with the way forward, never mapped silently.
+# Settings of older configurations and what replaced them (the same table as
+# fmgateway.config.gateway_config.REPLACED_SETTINGS; infra does not import the Lambda code): rejected at synth with
+# the way forward, never mapped silently.
 REPLACED_SETTINGS = {
     ("circuitBreaker", "failureThreshold"): (
         "replaced by failureRateThreshold (percent of the window's calls, e.g. 50) and minimumCalls (the fewest calls in "
@@ -160,7 +161,7 @@ def router_artifact_objects(config: Mapping[str, Any]) -> tuple[str, str] | None
 
 def strategy_problems(config: Mapping[str, Any]) -> list[str]:
     """The routing strategies' cross references (README "Routing strategies"); the Lambdas' own check
-    (``fmgateway.strategies.config_problems``) says the same at load, with the field path."""
+    (``fmgateway.config.strategy_checks.config_problems``) says the same at load, with the field path."""
     tiers = config["tiers"]
     problems: list[str] = []
     for tier, settings in config.get("tierStrategies", {}).items():

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import fastjsonschema
 
-from fmgateway.access import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
-from fmgateway.errors import InvalidRequest
-from fmgateway.http import LARGE_INPUT_HINT, parse_json
+from fmgateway.aws.access import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
+from fmgateway.aws.http import LARGE_INPUT_HINT, parse_json
 from fmgateway.native.invocation import ERROR_CODES as BEDROCK_ERROR_CODES
+from fmgateway.values.errors import InvalidRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PAYLOAD = 10 * 1024 * 1024

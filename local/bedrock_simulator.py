@@ -100,7 +100,7 @@ from urllib.parse import unquote
 
 if str(Path(__file__).resolve().parents[1] / "lambdas") not in sys.path:  # run as a script too
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
-from fmgateway import eventstream
+from fmgateway.native import eventstream
 from local import simulator_features
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("simulator.json")

@@ -55,7 +55,7 @@ def calibrate(args) -> None:
 
 def heuristic_scores(examples: list[data.Example], config_file: Path) -> list[float]:
     """Today's heuristic as a score: its tier's rank (ties are routed in random order by the metrics)."""
-    from fmgateway.routing import classify, extract_features
+    from fmgateway.routing.planner import classify, extract_features
 
     settings = json.loads(config_file.read_text()).get("contentRouting", {})
     rank = {"simple": 0.0, "medium": 1.0, "complex": 2.0}

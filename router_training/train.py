@@ -1,6 +1,6 @@
 """Fit the difficulty score, cross-validate it and calibrate its tier thresholds (numpy/scikit-learn: dev only).
 
-The model: logistic regression on ``fmgateway.difficulty.text_features``. Its label is "the small model
+The model: logistic regression on ``fmgateway.routing.difficulty.text_features``. Its label is "the small model
 fails and the large one succeeds" (the prompts routing to the large tier can fix), each benchmark weighted
 equally. The word priors it pools are learned on the training rows out of fold (inner 5-fold), so the
 regression sees them as noisy as they are on new prompts.
@@ -19,7 +19,7 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedGroupKFold
 
-from fmgateway.difficulty import ARTIFACT_FORMAT, UPPER_TIERS, DifficultyModel, prompt_words, text_features
+from fmgateway.routing.difficulty import ARTIFACT_FORMAT, UPPER_TIERS, DifficultyModel, prompt_words, text_features
 from router_training.data import Example, benchmark_weights
 
 DENSE_PREFIXES = ("d:", "c:", "o:")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fmgateway.bedrock import InvocationError
+from fmgateway.values.errors import InvocationError
 
 
 def answer(text: str = "ok", input_tokens: int = 10, output_tokens: int = 5, stop: str = "end_turn") -> dict:

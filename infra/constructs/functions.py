@@ -182,7 +182,7 @@ class GatewayFunctions(Construct):
             environment={
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                # fmgateway.telemetry builds Powertools' Tracer only when this is "false"
+                # fmgateway.aws.telemetry builds Powertools' Tracer only when this is "false"
                 "POWERTOOLS_TRACE_DISABLED": "false" if self._xray_sdk else "true",
                 **(environment or {}),
             },

@@ -9,7 +9,7 @@ with the stack key) only when the ``alarmEmail`` context is set.
 
 The dashboard has one row per tier (``tiers``: tier -> its candidates as (alias, health key)): calls and failures by
 kind, latency and time-to-first-token percentiles, and breaker transitions of each candidate, from the per-model EMF
-metrics of ``fmgateway.health_metrics`` (dimensions ``Model`` = the health key, ``service``).
+metrics of ``fmgateway.aws.health_metrics`` (dimensions ``Model`` = the health key, ``service``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def gateway_metric(name: str, statistic: str = "Sum", period: Duration = FIVE_MI
 
 
 def model_metric(name: str, health_key: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
-    """A per-model health metric (``fmgateway.health_metrics``): dimensions Model (the health key) and service."""
+    """A per-model health metric (``fmgateway.aws.health_metrics``): dimensions Model (the health key) and service."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,

@@ -3,7 +3,7 @@ stack's KMS key.
 
 All tables: partition key ``pk`` (string), on-demand billing, point-in-time recovery, server-side encryption with
 the stack's customer-managed key. The cache and health tables expire items through their ``expiresAt`` TTL attribute.
-The health table holds time-bucketed, sharded counters (``fmgateway.health_store``): the functions only add to items
+The health table holds time-bucketed, sharded counters (``fmgateway.health.store``): the functions only add to items
 (``UpdateItem``) and batch-read them (``BatchGetItem``), a grant of its own.
 The key is the stack's one customer-managed key (rotation on); queues, topics, buckets, Lambda environments and log
 groups reuse it (its policy lets CloudWatch Logs of this account and region use it).

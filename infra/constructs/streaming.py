@@ -23,7 +23,7 @@ from infra.constructs.functions import GatewayFunctions, acknowledge_no_dead_let
 WEB_ADAPTER_ACCOUNT = "753240598075"
 WEB_ADAPTER_LAYER_VERSION = 25
 WEB_ADAPTER_PORT = "8080"
-DEFAULT_STREAM_BUDGET_SECONDS = 300  # as fmgateway.streaming
+DEFAULT_STREAM_BUDGET_SECONDS = 300  # as fmgateway.core.streaming
 # Time beyond the stream budget for the first token (the request budget) and the closing events.
 TIMEOUT_MARGIN_SECONDS = 30
 MAX_TIMEOUT_SECONDS = 900  # Lambda's limit, and API Gateway's for a streamed response (15 minutes)

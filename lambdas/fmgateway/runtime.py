@@ -14,16 +14,19 @@ from __future__ import annotations
 import os
 import threading
 
-from fmgateway import config as config_module
-from fmgateway.bedrock import BedrockInvoker
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.cache import ResponseCache
-from fmgateway.coldstart import paused_gc
-from fmgateway.gateway import Gateway
-from fmgateway.health import HealthMonitor
-from fmgateway.health_metrics import EmfHealthEvents
-from fmgateway.health_store import DynamoHealthStore
-from fmgateway.stores import DynamoBreakerStore, DynamoResponseStore, MemoryBreakerStore, MemoryResponseStore
+from fmgateway.aws import appconfig
+from fmgateway.aws.artifacts import read_s3
+from fmgateway.aws.bedrock import BedrockInvoker
+from fmgateway.aws.coldstart import paused_gc
+from fmgateway.aws.health_metrics import EmfHealthEvents
+from fmgateway.aws.health_store import DynamoHealthStore
+from fmgateway.aws.stores import DynamoBreakerStore, DynamoResponseStore, MemoryBreakerStore, MemoryResponseStore
+from fmgateway.config.gateway_config import ConfigSource
+from fmgateway.core.cache import ResponseCache
+from fmgateway.core.gateway import Gateway
+from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.health.monitor import HealthMonitor
+from fmgateway.routing import difficulty
 
 _lock = threading.RLock()  # building the gateway builds the shared config source under the same lock
 _built: dict[str, object] = {}
@@ -38,7 +41,8 @@ def _session():
 def build_gateway(env: dict[str, str] | None = None, profile: str = "sync") -> Gateway:
     # The configuration is read on the first request, not here: in Lambda that is an AppConfig call,
     # which belongs to the request that needs it rather than to every cold start.
-    source = config_source() if env is None else config_module.source_from_env(env)
+    source = config_source() if env is None else appconfig.source_from_env(env)
+    difficulty.use_artifact_reader(read_s3)  # contentRouting.artifact: s3://bucket/key
     env = dict(os.environ if env is None else env)
     session = _session()
     region = env.get("FMGW_BEDROCK_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -71,8 +75,8 @@ def _once(name: str, build):
     return _built[name]
 
 
-def config_source() -> config_module.ConfigSource:
-    return _once("config", config_module.source_from_env)
+def config_source() -> ConfigSource:
+    return _once("config", appconfig.source_from_env)
 
 
 def gateway(profile: str = "sync") -> Gateway:
@@ -82,7 +86,7 @@ def gateway(profile: str = "sync") -> Gateway:
 
 def jobs():
     """The jobs service (submit/get/cancel for the API, process for the worker), on first use."""
-    from fmgateway.jobs_aws import build_jobs
+    from fmgateway.aws.jobs_store import build_jobs
 
     def build():
         return build_jobs(

@@ -1,4 +1,4 @@
-"""``python -m fmgateway.routing score [--config FILE]``: the ``auto`` decision for JSON-lines prompts, offline.
+"""``python -m fmgateway.routing.planner score [--config FILE]``: the ``auto`` decision for JSON-lines prompts, offline.
 
 Each input line is ``{"prompt": "..."}`` or ``{"messages": [...], "system": [...]}`` (Converse content blocks,
 or plain strings); each output line, in input order, is ``{"score": <float>, "tier": "...", ...}``. The
@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from fmgateway import difficulty, routing
-from fmgateway.config import GatewayConfig, load_file
+from fmgateway.config.gateway_config import GatewayConfig, load_file
+from fmgateway.routing import difficulty
+from fmgateway.routing import planner as routing
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "gateway.json"
 
@@ -63,7 +64,7 @@ def run(config: GatewayConfig, lines: TextIO, out: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fmgateway.routing", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fmgateway.routing.planner", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     score = commands.add_parser("score", help="score JSON-lines prompts from standard input")
     score.add_argument("--config", type=Path, help="gateway config (default: $FMGW_CONFIG_FILE, else config/gateway.json)")

@@ -12,19 +12,22 @@ import os
 import time
 from pathlib import Path
 
-from fmgateway.coldstart import paused_gc
+from fmgateway.aws.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
     import botocore.exceptions
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.metrics import MetricUnit
 
-    from fmgateway import http, openai_compat, request_metadata, runtime, validation
-    from fmgateway.candidates import Candidate
-    from fmgateway.errors import InvalidRequest
-    from fmgateway.gateway import ChatRequest, ChatResult, InvocationStep
-    from fmgateway.health import HealthFigures
-    from fmgateway.telemetry import lambda_entry, logger, metrics
+    from fmgateway import runtime
+    from fmgateway.aws import http
+    from fmgateway.aws.telemetry import lambda_entry, logger, metrics
+    from fmgateway.converse import request_metadata, validation
+    from fmgateway.core.gateway import ChatRequest, ChatResult, InvocationStep
+    from fmgateway.health.monitor import HealthFigures
+    from fmgateway.openai_surface import compat as openai_compat
+    from fmgateway.values.candidates import Candidate
+    from fmgateway.values.errors import InvalidRequest
 
 
 def health(event: dict) -> dict:
@@ -134,7 +137,7 @@ def run(request: ChatRequest, event: dict | None = None, step: InvocationStep | 
     ``step``: the invocation step (default: Converse)."""
     gateway = runtime.gateway()
     if event is not None:
-        request = request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
+        request = request_metadata.identified(request, http.tenant_of(event), http.request_id(event))
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
     result = gateway.chat(request, step)

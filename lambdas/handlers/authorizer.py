@@ -1,4 +1,4 @@
-"""The Lambda REQUEST authorizer: API key from ``x-api-key`` or ``Authorization: Bearer`` (rules in fmgateway.access).
+"""The Lambda REQUEST authorizer: API key from ``x-api-key`` or ``Authorization: Bearer`` (rules in fmgateway.aws.access).
 
 Thin on purpose: it runs before every keyed request, so it imports no Powertools and builds its boto3 client on the
 first key lookup; the lookups themselves are cached per sandbox (``KeyDirectory``).
@@ -10,7 +10,7 @@ import logging
 import os
 from functools import cache
 
-from fmgateway.access import KeyDirectory, Unauthorized, api_gateway_loader, authorize
+from fmgateway.aws.access import KeyDirectory, Unauthorized, api_gateway_loader, authorize
 
 logger = logging.getLogger("fmgateway.authorizer")
 logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from fmgateway.coldstart import paused_gc
+from fmgateway.aws.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
     import botocore.exceptions
     from aws_lambda_powertools.logging import correlation_paths
 
-    from fmgateway import http, runtime, validation
-    from fmgateway.errors import Forbidden, InvalidRequest, NotFound
-    from fmgateway.telemetry import lambda_entry, logger
+    from fmgateway import runtime
+    from fmgateway.aws import http
+    from fmgateway.aws.telemetry import lambda_entry, logger
+    from fmgateway.converse import validation
+    from fmgateway.values.errors import Forbidden, InvalidRequest, NotFound
 
 MAX_IDEMPOTENCY_KEY = 200
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from fmgateway.coldstart import paused_gc
+from fmgateway.aws.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from fmgateway import runtime
-    from fmgateway.telemetry import lambda_entry, logger
+    from fmgateway.aws.telemetry import lambda_entry, logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fmgateway.coldstart import paused_gc
+from fmgateway.aws.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
     from fmgateway import runtime
-    from fmgateway.telemetry import lambda_entry, logger
+    from fmgateway.aws.telemetry import lambda_entry, logger
 
 
 def _handle(event: dict, context) -> dict:

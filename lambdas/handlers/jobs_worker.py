@@ -13,7 +13,7 @@ import os
 from functools import cache
 from typing import Any
 
-from fmgateway.coldstart import paused_gc
+from fmgateway.aws.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -21,7 +21,7 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
     from fmgateway import runtime
-    from fmgateway.telemetry import lambda_entry, logger
+    from fmgateway.aws.telemetry import lambda_entry, logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
 RETRY_BASE_SECONDS, RETRY_MAX_SECONDS = 30, 900

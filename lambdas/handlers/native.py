@@ -1,7 +1,7 @@
 """The Bedrock Runtime REST paths, so that an unmodified boto3 ``bedrock-runtime`` client with ``endpoint_url`` set to the
 gateway works: ``POST /model/{modelId}/converse`` and ``/invoke`` on the API function, ``/converse-stream`` and
 ``/invoke-with-response-stream`` on the streaming function (AWS event-stream framing). Logic in
-``fmgateway.native.invocation`` and ``fmgateway.embeddings``; these routes parse, call, and shape the response.
+``fmgateway.native.invocation`` and ``fmgateway.embeddings.invocation``; these routes parse, call, and shape the response.
 
 Errors keep the gateway's contract (``{"error": {...}}``) and add what botocore reads: the ``x-amzn-ErrorType``
 header (Bedrock's exception name) and a top-level ``message``, so AWS code sees e.g. ``ValidationException``.
@@ -14,13 +14,17 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from fmgateway import embeddings, eventstream, http, request_metadata, runtime, streaming
-from fmgateway.config import GatewayConfig
-from fmgateway.errors import GatewayError, InvalidRequest
-from fmgateway.exchange import ChatRequest, ChatResult
-from fmgateway.native import invocation
-from fmgateway.streaming import ChatStream
-from fmgateway.telemetry import logger, metrics
+from fmgateway import runtime
+from fmgateway.aws import http
+from fmgateway.aws.telemetry import logger, metrics
+from fmgateway.config.gateway_config import GatewayConfig
+from fmgateway.converse import request_metadata
+from fmgateway.core import streaming
+from fmgateway.core.streaming import ChatStream
+from fmgateway.embeddings import invocation as embeddings
+from fmgateway.native import eventstream, invocation
+from fmgateway.values.errors import GatewayError, InvalidRequest
+from fmgateway.values.exchange import ChatRequest, ChatResult
 from handlers import api
 
 STREAM_PATH = re.compile(r"^/model/(.+)/(converse-stream|invoke-with-response-stream)$")
@@ -87,11 +91,11 @@ def _caller_metadata(event: dict) -> dict[str, str] | None:
 
 def _identified(event: dict, request: ChatRequest) -> ChatRequest:
     """The caller's API key id and the request id in the request's metadata, as every route does."""
-    return request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
+    return request_metadata.identified(request, http.tenant_of(event), http.request_id(event))
 
 
 def _headers(result: ChatResult) -> dict[str, str]:
-    from fmgateway.openai_compat import gateway_headers
+    from fmgateway.openai_surface.compat import gateway_headers
 
     return {**invocation.bedrock_headers(result), **gateway_headers(result)}
 

@@ -2,7 +2,7 @@
 ``POST /v1/chat/stream`` and ``POST <task route>/stream`` (native ConverseStream events as SSE, then a ``gateway``
 event).
 
-The routes take and return API Gateway proxy shapes, like every handler, and run through ``fmgateway.http.dispatch``
+The routes take and return API Gateway proxy shapes, like every handler, and run through ``fmgateway.aws.http.dispatch``
 for the same error contract; a streamed answer is a proxy response whose ``stream`` (a ``StreamBody``) replaces
 ``body``. Everything that can refuse a request (validation, every candidate refusing before the first token) happens
 before the route returns, so a refusal is a plain HTTP error response, never an SSE body. ``handlers.streaming_app``
@@ -18,11 +18,16 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from fmgateway import http, openai_compat, openai_tools, request_metadata, runtime, streaming, validation
-from fmgateway.errors import GatewayError, InvalidRequest
-from fmgateway.gateway import ChatRequest, InvocationStep
-from fmgateway.streaming import ChatStream
-from fmgateway.telemetry import logger, metrics
+from fmgateway import runtime
+from fmgateway.aws import http
+from fmgateway.aws.telemetry import logger, metrics
+from fmgateway.converse import request_metadata, validation
+from fmgateway.core import streaming
+from fmgateway.core.gateway import ChatRequest, InvocationStep
+from fmgateway.core.streaming import ChatStream
+from fmgateway.openai_surface import compat as openai_compat
+from fmgateway.openai_surface import tools as openai_tools
+from fmgateway.values.errors import GatewayError, InvalidRequest
 from handlers import api
 
 SSE_HEADERS = {
@@ -59,7 +64,7 @@ def _open(event: dict, request: ChatRequest, wrap: Callable[[InvocationStep], In
     gateway = runtime.gateway()
     if gateway.config.get().log_prompts:
         logger.info("prompt", extra={"messages": request.messages, "system": request.system})
-    request = request_metadata.identified(request, request_metadata.tenant_of(event), http.request_id(event))
+    request = request_metadata.identified(request, http.tenant_of(event), http.request_id(event))
     return streaming.open_stream(gateway, gateway.prepare(request), wrap)
 
 

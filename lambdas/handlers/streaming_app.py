@@ -14,12 +14,12 @@ import json
 import uuid
 from typing import Any
 
-from fmgateway.coldstart import paused_gc
+from fmgateway.aws.coldstart import paused_gc
 
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
-    from fmgateway import http
-    from fmgateway.errors import PayloadTooLarge
-    from fmgateway.telemetry import metrics
+    from fmgateway.aws import http
+    from fmgateway.aws.telemetry import metrics
+    from fmgateway.values.errors import PayloadTooLarge
     from handlers import streaming
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit: a larger body never reaches the function there

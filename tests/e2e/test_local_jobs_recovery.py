@@ -11,8 +11,8 @@ import uuid
 import boto3
 import pytest
 
-from fmgateway.jobs import QUEUED, now_iso
-from fmgateway.jobs_aws import DynamoJobStore
+from fmgateway.aws.jobs_store import DynamoJobStore
+from fmgateway.jobs.service import QUEUED, now_iso
 from local.aws_resources import NAMES
 from tests.conftest import CONFIG_FILE
 from tests.e2e.conftest import start_gateway, stop_gateway, wait_until

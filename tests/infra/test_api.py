@@ -139,7 +139,7 @@ def test_every_resource_with_methods_answers_other_methods_with_405(synth):
 
 
 def test_local_mode_and_the_stack_send_the_same_key_and_path_messages():
-    from fmgateway import access, http
+    from fmgateway.aws import access, http
     from infra.constructs import api
     from local import api_gateway
 

@@ -77,7 +77,7 @@ def test_the_chat_request_model_takes_every_forwarded_converse_field(synth, docu
 
     import jsonschema
 
-    from fmgateway.exchange import FORWARDED_FIELDS
+    from fmgateway.values.exchange import FORWARDED_FIELDS
     from tests.unit.test_converse_fields import FULL
 
     models = {

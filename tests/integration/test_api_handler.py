@@ -36,7 +36,7 @@ def test_models_shows_an_open_breaker_from_dynamodb(api):
 
 
 def test_models_shows_each_models_live_health_from_the_health_view(api):
-    from fmgateway.health import HealthFigures
+    from fmgateway.health.monitor import HealthFigures
 
     class Seen:
         def figures(self, health_key):
@@ -293,7 +293,7 @@ def test_wrong_method_names_the_allowed_ones(api):
 
 def test_the_callers_key_reaches_the_health_window_and_the_table(api):
     """The API key id from API Gateway's request context is what the per-key cap counts failures by."""
-    from fmgateway import health_stats
+    from fmgateway.health import stats as health_stats
 
     api.fails("ServiceUnavailableException", 503)
     api.answers()

@@ -361,7 +361,7 @@ def test_a_primary_slower_than_the_read_timeout_is_tried_once_then_the_fallback_
     """The read timeout is not retried on the same model (botocore's standard mode would): one timeout
     on the primary, then the next candidate, well within the request budget."""
     from fmgateway import runtime
-    from fmgateway.gateway import ChatRequest
+    from fmgateway.core.gateway import ChatRequest
     from tests.conftest import CONFIG_FILE
 
     config = json.loads(CONFIG_FILE.read_text())

@@ -20,10 +20,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fmgateway import orchestration, runtime
-from fmgateway.bedrock import InvocationError
-from fmgateway.breaker import BreakerState, CircuitBreaker
-from fmgateway.stores import DynamoBreakerStore, MemoryBreakerStore
+from fmgateway import runtime
+from fmgateway.aws.stores import DynamoBreakerStore, MemoryBreakerStore
+from fmgateway.core import orchestration
+from fmgateway.health.breaker import BreakerState, CircuitBreaker
+from fmgateway.values.errors import InvocationError
 from local.aws_resources import NAMES, create_state_tables
 from local.orchestration import MOTO_SFN_CONFIG, ROUTING_TASKS_FUNCTION, create_state_machine, lambda_dispatch
 from tests.breaker_scenarios import BREAKER, HEALTH, SCENARIOS, SETTINGS

@@ -2,10 +2,10 @@
 
 import pytest
 
-from fmgateway.breaker import BreakerState, CircuitBreaker
-from fmgateway.health import HealthMonitor
-from fmgateway.health_store import DynamoHealthStore
-from fmgateway.stores import DynamoBreakerStore, DynamoResponseStore
+from fmgateway.aws.health_store import DynamoHealthStore
+from fmgateway.aws.stores import DynamoBreakerStore, DynamoResponseStore
+from fmgateway.health.breaker import BreakerState, CircuitBreaker
+from fmgateway.health.monitor import HealthMonitor
 from tests.breaker_scenarios import BREAKER as SETTINGS
 from tests.breaker_scenarios import SCENARIOS
 from tests.integration.conftest import BREAKER_TABLE, CACHE_TABLE, HEALTH_TABLE

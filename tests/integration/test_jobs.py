@@ -11,7 +11,7 @@ import requests
 from moto import mock_aws
 
 from fmgateway import runtime
-from fmgateway.jobs import SUCCEEDED
+from fmgateway.jobs.service import SUCCEEDED
 from local.aws_resources import create_resources
 from local.bedrock_simulator import BedrockSimulator
 from local.event_sources import SqsEventSource
@@ -337,7 +337,7 @@ def test_non_latin_text_near_the_size_limit_fits_the_job_record(pipeline):
 def test_a_large_request_sends_even_a_small_result_to_s3(pipeline):
     text = "word " * 40_000  # 200 KB of request: request + inline result would crowd the 400 KB item
     runtime.config_source().get().raw["jobs"]["inlineResultMaxBytes"] = 300_000
-    from fmgateway import jobs as jobs_module
+    from fmgateway.jobs import service as jobs_module
 
     job_id = pipeline.submit({"messages": [{"role": "user", "content": [{"text": text}]}], "tier": "complex"})
     original = jobs_module.ITEM_BUDGET_BYTES

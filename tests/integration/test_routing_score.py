@@ -1,4 +1,4 @@
-"""``python -m fmgateway.routing score`` gives the score and tier that ``model: "auto"`` gets through the handler."""
+"""``python -m fmgateway.routing.planner score`` gives the score and tier that ``model: "auto"`` gets through the handler."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def sample_lines() -> list[dict]:
 
 def score_cli(lines: list[dict]) -> list[dict]:
     result = subprocess.run(
-        [sys.executable, "-m", "fmgateway.routing", "score", "--config", str(CONFIG_FILE)],
+        [sys.executable, "-m", "fmgateway.routing.planner", "score", "--config", str(CONFIG_FILE)],
         input="".join(json.dumps(line) + "\n" for line in lines),
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT / "lambdas")},
@@ -66,7 +66,7 @@ def test_score_cli_matches_auto_requests_through_the_handler(api):
 
 def test_score_cli_keeps_order_and_reports_bad_lines():
     result = subprocess.run(
-        [sys.executable, "-m", "fmgateway.routing", "score", "--config", str(CONFIG_FILE)],
+        [sys.executable, "-m", "fmgateway.routing.planner", "score", "--config", str(CONFIG_FILE)],
         input='{"prompt": "a"}\nnot json\n{"nothing": 1}\n{"prompt": "b"}\n',
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT / "lambdas")},

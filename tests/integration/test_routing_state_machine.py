@@ -143,7 +143,7 @@ def test_auto_picks_the_tier_the_heuristic_picks(make_orchestrated, text, tier, 
 
 
 def test_an_open_breaker_skips_its_model(orchestrated):
-    from fmgateway.stores import DynamoBreakerStore
+    from fmgateway.aws.stores import DynamoBreakerStore
 
     far = 4_000_000_000.0  # OPEN until 2096
     DynamoBreakerStore(orchestrated.dynamodb, BREAKER_TABLE).put(SONNET, {"state": "OPEN", "failures": 0, "windowStart": 0,
@@ -164,7 +164,8 @@ def test_a_throttled_primary_moves_to_the_next_at_once(orchestrated):
     assert orchestrated.calls(SONNET) == 1  # a throttle with a candidate left is a routing signal: no retry
     assert "RecordFailure" in states
     assert orchestrated.failures(SONNET) == 1
-    from fmgateway import health_stats, runtime
+    from fmgateway import runtime
+    from fmgateway.health import stats as health_stats
 
     totals = runtime.gateway("orchestrated").health.totals(SONNET)
     assert totals[f"k{health_stats.key_slot('key-1')}"] == 1  # the execution's tenant reached the per-key count
@@ -201,7 +202,7 @@ def test_all_down_and_nothing_cached_is_503_with_retry_after(orchestrated):
 
 
 def test_a_cooled_down_breaker_is_probed_through_the_admit_rule(orchestrated):
-    from fmgateway.stores import DynamoBreakerStore
+    from fmgateway.aws.stores import DynamoBreakerStore
 
     store = DynamoBreakerStore(orchestrated.dynamodb, BREAKER_TABLE)
     store.put(SONNET, {"state": "OPEN", "failures": 0, "windowStart": 0, "openUntil": 1.0, "probes": 0,
@@ -214,7 +215,7 @@ def test_a_cooled_down_breaker_is_probed_through_the_admit_rule(orchestrated):
 
 
 def test_a_half_open_breaker_with_its_probe_taken_is_skipped(orchestrated):
-    from fmgateway.stores import DynamoBreakerStore
+    from fmgateway.aws.stores import DynamoBreakerStore
 
     DynamoBreakerStore(orchestrated.dynamodb, BREAKER_TABLE).put(SONNET, {"state": "HALF_OPEN", "failures": 0,
         "windowStart": 0, "openUntil": 1.0, "probes": 1, "probeLeaseUntil": 4_000_000_000.0, "successes": 0}, 0)  # fmt: skip
@@ -303,7 +304,7 @@ def test_a_request_out_of_budget_is_504(make_orchestrated, tmp_path, monkeypatch
 
 
 def test_a_failing_task_is_an_internal_502_without_details(orchestrated, monkeypatch):
-    from fmgateway import orchestration
+    from fmgateway.core import orchestration
 
     def broken(gateway, payload):
         raise RuntimeError("bug with a secret in it")
@@ -316,7 +317,7 @@ def test_a_failing_task_is_an_internal_502_without_details(orchestrated, monkeyp
 
 @pytest.mark.parametrize("name", ISOLATION)
 def test_isolation_table_in_the_state_machine(orchestrated, name):
-    from fmgateway.config import load_file
+    from fmgateway.config.gateway_config import load_file
 
     outcomes, status, counted = ISOLATION[name]
     models = load_file(CONFIG_FILE).catalog.models
@@ -331,7 +332,7 @@ def test_isolation_table_in_the_state_machine(orchestrated, name):
 
 
 def test_auto_in_learned_mode_reports_the_score_the_lambda_path_computes(orchestrated):
-    from fmgateway import difficulty
+    from fmgateway.routing import difficulty
 
     text = "A farmer has 12 cows and buys 3 times as many sheep. How many animals does he have?"
     decision = difficulty.bundled_model().decide(text)

@@ -1,10 +1,10 @@
-"""The authorizer's rules (fmgateway.access): which header wins, what is 401 and what 403, the key cache."""
+"""The authorizer's rules (fmgateway.aws.access): which header wins, what is 401 and what 403, the key cache."""
 
 from __future__ import annotations
 
 import pytest
 
-from fmgateway.access import ApiKey, KeyDirectory, Unauthorized, authorize, presented_key
+from fmgateway.aws.access import ApiKey, KeyDirectory, Unauthorized, authorize, presented_key
 
 KEYS = [ApiKey("id-free", "k-free", True, "free"), ApiKey("id-off", "k-off", False, "free")]
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api1/dev/POST/v1/chat"

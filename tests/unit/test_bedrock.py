@@ -4,7 +4,8 @@ import time
 import botocore.exceptions
 import pytest
 
-from fmgateway.bedrock import BedrockInvoker, InvocationError, classify, with_binary_content
+from fmgateway.aws.bedrock import BedrockInvoker, classify, with_binary_content
+from fmgateway.values.errors import InvocationError
 
 
 def client_error(code: str, status: int) -> botocore.exceptions.ClientError:

@@ -1,11 +1,11 @@
 import pytest
 
-from fmgateway import breaker as rules
-from fmgateway.breaker import ALLOW, OPEN, PROBE, SKIP, BreakerState, CircuitBreaker
-from fmgateway.health import HealthMonitor
-from fmgateway.health_stats import Counts
-from fmgateway.health_store import MemoryHealthStore
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.health import breaker as rules
+from fmgateway.health.breaker import ALLOW, OPEN, PROBE, SKIP, BreakerState, CircuitBreaker
+from fmgateway.health.monitor import HealthMonitor
+from fmgateway.health.stats import Counts
+from fmgateway.health.store import MemoryHealthStore
 from tests.breaker_scenarios import BREAKER, SCENARIOS
 from tests.conftest import FakeClock
 

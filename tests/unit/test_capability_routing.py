@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.cache import ResponseCache
-from fmgateway.config import parse_config
-from fmgateway.errors import InvalidRequest, Unavailable
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.request_metadata import identified
-from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
+from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.converse.request_metadata import identified
+from fmgateway.core.cache import ResponseCache
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.values.errors import InvalidRequest, Unavailable
 from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "What is the weather in Paris?"}]}]

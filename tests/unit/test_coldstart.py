@@ -1,6 +1,6 @@
 import gc
 
-from fmgateway.coldstart import paused_gc
+from fmgateway.aws.coldstart import paused_gc
 
 
 def test_gc_is_off_inside_and_restored_with_init_objects_frozen():

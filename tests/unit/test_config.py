@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from fmgateway import config as config_module
-from fmgateway.config import AppConfigSource, ConfigError, FileConfigSource, parse_config
+from fmgateway.aws import appconfig
+from fmgateway.aws.appconfig import AppConfigSource
+from fmgateway.config.gateway_config import ConfigError, FileConfigSource, parse_config
 from tests.conftest import FakeClock
 
 
@@ -172,7 +173,7 @@ def test_appconfig_source_caches_and_keeps_last_good(monkeypatch, config_doc):
 def test_appconfig_read_failures_keep_the_last_good_config_or_are_503(monkeypatch, config_doc):
     from aws_lambda_powertools.utilities import parameters
 
-    from fmgateway.errors import Unavailable
+    from fmgateway.values.errors import Unavailable
 
     def unreachable(**kwargs):
         raise parameters.exceptions.GetParameterError("AppConfig unreachable")
@@ -190,5 +191,5 @@ def test_appconfig_read_failures_keep_the_last_good_config_or_are_503(monkeypatc
 
 def test_source_from_env_requires_a_location():
     with pytest.raises(ConfigError, match="FMGW_CONFIG_FILE"):
-        config_module.source_from_env({})
-    assert isinstance(config_module.source_from_env({"FMGW_CONFIG_FILE": "x.json"}), FileConfigSource)
+        appconfig.source_from_env({})
+    assert isinstance(appconfig.source_from_env({"FMGW_CONFIG_FILE": "x.json"}), FileConfigSource)

@@ -7,11 +7,13 @@ import json
 
 import pytest
 
-from fmgateway import capabilities, converse_fields, validation
-from fmgateway.catalog import Model
-from fmgateway.config import parse_config
-from fmgateway.errors import InvalidRequest, PayloadTooLarge
-from fmgateway.routing import extract_features, plan, unfit_reason
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.converse import fields as converse_fields
+from fmgateway.converse import validation
+from fmgateway.routing import capabilities
+from fmgateway.routing.planner import extract_features, plan, unfit_reason
+from fmgateway.values.errors import InvalidRequest, PayloadTooLarge
+from fmgateway.values.model import Model
 
 WEATHER = {
     "toolSpec": {

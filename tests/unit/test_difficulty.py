@@ -10,9 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from fmgateway import difficulty
-from fmgateway.config import parse_config
-from fmgateway.routing import TierDecision, extract_features, plan
+from fmgateway.aws import artifacts
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.routing import difficulty
+from fmgateway.routing.planner import TierDecision, extract_features, plan
 from router_training import data
 from tests.conftest import CONFIG_FILE, ROOT
 
@@ -23,8 +24,11 @@ GSM8K_LIKE = "Tom has 3 boxes with 12 pencils each. He gives away 40% of them. H
 @pytest.fixture(autouse=True)
 def fresh_artifacts():
     difficulty.reset()
+    artifacts.reset()
+    difficulty.use_artifact_reader(artifacts.read_s3)  # as fmgateway.runtime wires it
     yield
     difficulty.reset()
+    artifacts.reset()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +132,7 @@ def test_auto_plan_reports_the_score_and_deciding_threshold(config_doc):
 
 def test_the_lambda_import_path_loads_no_numeric_library():
     code = (
-        "import sys; import handlers.api; from fmgateway import difficulty;"
+        "import sys; import handlers.api; from fmgateway.routing import difficulty;"
         "difficulty.bundled_model().score('What is 2 + 2?');"
         "heavy = sorted(m for m in ('numpy', 'scipy', 'sklearn') if m in sys.modules); print(heavy); sys.exit(bool(heavy))"
     )
@@ -196,7 +200,7 @@ def test_a_broken_update_keeps_the_last_good_s3_artifact(s3):
 
 
 def test_tier_shares_cannot_exceed_all_traffic(config_doc):
-    from fmgateway.errors import ConfigError
+    from fmgateway.values.errors import ConfigError
 
     config_doc["contentRouting"]["shares"] = {"medium": 0.6, "complex": 0.5}
     with pytest.raises(ConfigError, match="contentRouting.shares"):
@@ -205,7 +209,7 @@ def test_tier_shares_cannot_exceed_all_traffic(config_doc):
 
 def test_score_is_bit_identical_across_processes_with_different_string_hashing():
     # n-grams live in sets whose order follows per-process string hashing; the sums must not depend on it
-    code = f"from fmgateway import difficulty; print(repr(difficulty.bundled_model().score({GSM8K_LIKE!r})))"
+    code = f"from fmgateway.routing import difficulty; print(repr(difficulty.bundled_model().score({GSM8K_LIKE!r})))"
     outputs = {
         subprocess.run(
             [sys.executable, "-c", code],

@@ -9,13 +9,12 @@ import struct
 
 import pytest
 
-from fmgateway import embeddings
-from fmgateway.bedrock import InvocationError
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.config import parse_config
-from fmgateway.errors import ConfigError, InvalidRequest, Unavailable
-from fmgateway.gateway import Gateway
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.gateway import Gateway
+from fmgateway.embeddings import invocation as embeddings
+from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.values.errors import ConfigError, InvalidRequest, InvocationError, Unavailable
 from tests.fakes import StaticSource
 
 TITAN = "amazon.titan-embed-text-v2:0"

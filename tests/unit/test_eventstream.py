@@ -11,7 +11,7 @@ from botocore.eventstream import EventStream, EventStreamBuffer
 from botocore.exceptions import EventStreamError
 from botocore.parsers import EventStreamJSONParser
 
-from fmgateway import eventstream
+from fmgateway.native import eventstream
 
 MODEL = botocore.session.get_session().get_service_model("bedrock-runtime")
 

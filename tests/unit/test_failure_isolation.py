@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from fmgateway.breaker import BreakerState, CircuitBreaker
-from fmgateway.config import FileConfigSource
-from fmgateway.errors import GatewayError
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.config.gateway_config import FileConfigSource
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.health.breaker import BreakerState, CircuitBreaker
+from fmgateway.values.errors import GatewayError
 from tests.conftest import CONFIG_FILE
 from tests.fakes import FakeInvoker
 from tests.isolation_scenarios import ISOLATION, MEDIUM, MODEL_ERROR, THROTTLED, UNAVAILABLE
@@ -42,7 +42,7 @@ def test_isolation_table_in_the_lambda_path(name):
 
 
 def test_a_424_probe_that_never_counts_gives_its_slot_back(clock):
-    from fmgateway.breaker import OPEN
+    from fmgateway.health.breaker import OPEN
 
     source = FileConfigSource(CONFIG_FILE)
     config = source.get()

@@ -1,12 +1,12 @@
 import pytest
 
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.cache import ResponseCache, request_key
-from fmgateway.catalog import Model
-from fmgateway.config import parse_config
-from fmgateway.errors import InvalidRequest, ModelError, Unavailable, UpstreamTimeout
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
+from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.cache import ResponseCache, request_key
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.values.errors import InvalidRequest, ModelError, Unavailable, UpstreamTimeout
+from fmgateway.values.model import Model
 from tests.fakes import FakeInvoker, StaticSource, answer
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]

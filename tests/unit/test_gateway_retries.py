@@ -8,13 +8,12 @@ import time
 
 import pytest
 
-from fmgateway.bedrock import InvocationError
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.config import parse_config
-from fmgateway.errors import Unavailable
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.retry_budget import WINDOW_SECONDS, RetryBudget, backoff_seconds
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.health.retry_budget import WINDOW_SECONDS, RetryBudget, backoff_seconds
+from fmgateway.values.errors import InvocationError, Unavailable
 from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]

@@ -1,12 +1,12 @@
-"""The health recorder and view (fmgateway.health): what a sandbox records, writes and reads back."""
+"""The health recorder and view (fmgateway.health.monitor): what a sandbox records, writes and reads back."""
 
 from __future__ import annotations
 
 import pytest
 
-from fmgateway import health_stats
-from fmgateway.health import HealthEvents, HealthMonitor
-from fmgateway.health_store import MemoryHealthStore, item_size
+from fmgateway.health import stats as health_stats
+from fmgateway.health.monitor import HealthEvents, HealthMonitor
+from fmgateway.health.store import MemoryHealthStore, item_size
 
 CFG = {"windowSeconds": 60, "stateCacheSeconds": 2, "health": {"flushIntervalSeconds": 1, "bucketSeconds": 10, "shards": 2}}
 KEY = "model-a"

@@ -1,17 +1,17 @@
-"""EMF metrics per model (fmgateway.health_metrics) and where the core emits them."""
+"""EMF metrics per model (fmgateway.aws.health_metrics) and where the core emits them."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.config import parse_config
-from fmgateway.errors import Unavailable
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.health import HealthEvents, HealthMonitor
-from fmgateway.health_metrics import EmfHealthEvents
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.aws.health_metrics import EmfHealthEvents
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.health.monitor import HealthEvents, HealthMonitor
+from fmgateway.values.errors import Unavailable
 from tests.fakes import FakeInvoker
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import health_scale
-from fmgateway.config import load_file
+from fmgateway.config.gateway_config import load_file
 from tests.conftest import CONFIG_FILE
 
 PARTITION_WCU_PER_SECOND = 1000

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from fmgateway import health_stats
-from fmgateway.bedrock import InvocationError
-from fmgateway.breaker import BreakerState, CircuitBreaker
-from fmgateway.config import parse_config
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.health import stats as health_stats
+from fmgateway.health.breaker import BreakerState, CircuitBreaker
+from fmgateway.values.errors import InvocationError
 from tests.fakes import answer
 
 A = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # first candidate of the simple tier

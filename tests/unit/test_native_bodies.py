@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from fmgateway import native
-from fmgateway.catalog import Model
-from fmgateway.errors import InvalidRequest
 from fmgateway.native import Untranslatable, anthropic, llama, mistral, nova, titan
+from fmgateway.values.errors import InvalidRequest
+from fmgateway.values.model import Model
 
 CONVERSATION = {
     "system": [{"text": "Be brief."}],

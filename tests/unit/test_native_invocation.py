@@ -8,15 +8,14 @@ import json
 import pytest
 
 from fmgateway import native
-from fmgateway.bedrock import InvocationError
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.config import parse_config
-from fmgateway.errors import InvalidRequest, NotFound, Unavailable
-from fmgateway.gateway import Gateway
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.gateway import Gateway
+from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.native import invocation
 from fmgateway.native import llama as llama_module
 from fmgateway.native import nova as nova_module
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.values.errors import InvalidRequest, InvocationError, NotFound, Unavailable
 from tests.fakes import StaticSource
 
 ANTHROPIC = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]}

@@ -1,9 +1,9 @@
 import pytest
 
-from fmgateway.catalog import Model
-from fmgateway.errors import InvalidRequest
-from fmgateway.gateway import Attempt, ChatResult
-from fmgateway.openai_compat import gateway_headers, to_chat_request, to_response
+from fmgateway.core.gateway import Attempt, ChatResult
+from fmgateway.openai_surface.compat import gateway_headers, to_chat_request, to_response
+from fmgateway.values.errors import InvalidRequest
+from fmgateway.values.model import Model
 
 
 def test_request_conversion():

@@ -1,5 +1,5 @@
 """README's table of OpenAI request fields against the pinned ``openai`` SDK's ``CompletionCreateParams`` (both ways)
-and the gateway's own table (``fmgateway.openai_fields.FIELDS``); ``FIELD_CASES`` gives each row a request that is
+and the gateway's own table (``fmgateway.openai_surface.fields.FIELDS``); ``FIELD_CASES`` gives each row a request that is
 honoured or refused by name, run over HTTP by tests/e2e/test_openai_faithful.py and here against the translation."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import re
 import pytest
 from openai.types.chat.completion_create_params import CompletionCreateParamsBase
 
-from fmgateway import openai_fields
-from fmgateway.config import load_file
-from fmgateway.errors import InvalidRequest
-from fmgateway.openai_compat import translate
+from fmgateway.config.gateway_config import load_file
+from fmgateway.openai_surface import fields as openai_fields
+from fmgateway.openai_surface.compat import translate
+from fmgateway.values.errors import InvalidRequest
 from tests.conftest import CONFIG_FILE, ROOT
 
 TABLE_START, TABLE_END = "<!-- openai-fields:start -->", "<!-- openai-fields:end -->"

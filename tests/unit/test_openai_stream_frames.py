@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from fmgateway.config import load_file
-from fmgateway.exchange import ChatResult
-from fmgateway.openai_compat import translate
+from fmgateway.config.gateway_config import load_file
+from fmgateway.openai_surface.compat import translate
+from fmgateway.values.exchange import ChatResult
 from handlers.streaming import openai_frames
 from tests.conftest import CONFIG_FILE
 

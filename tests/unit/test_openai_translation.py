@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from fmgateway import json_schema_check
-from fmgateway.config import load_file
-from fmgateway.errors import InvalidRequest, ModelError
-from fmgateway.exchange import ChatResult
-from fmgateway.openai_compat import Translation, answer_message, translate
-from fmgateway.openai_tools import ToolCallDeltas
+from fmgateway.config.gateway_config import load_file
+from fmgateway.openai_surface import json_schema_check
+from fmgateway.openai_surface.compat import Translation, answer_message, translate
+from fmgateway.openai_surface.tools import ToolCallDeltas
+from fmgateway.values.errors import InvalidRequest, ModelError
+from fmgateway.values.exchange import ChatResult
 from tests.conftest import CONFIG_FILE
 
 CATALOG = load_file(CONFIG_FILE).catalog
@@ -446,11 +446,11 @@ def test_strict_tool_schemas_the_checker_cannot_check_are_400s():
 def test_a_structured_answer_that_misses_the_schema_moves_to_the_next_model(config_doc, clock):
     """Checked inside the invocation step: a mismatch is request-shaped (failure isolation), so the next candidate is
     tried; it counts against the first model once the next one answers, and neither counts when both miss (502)."""
-    from fmgateway.breaker import CircuitBreaker
-    from fmgateway.cache import ResponseCache
-    from fmgateway.config import parse_config
-    from fmgateway.gateway import Gateway
-    from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
+    from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
+    from fmgateway.config.gateway_config import parse_config
+    from fmgateway.core.cache import ResponseCache
+    from fmgateway.core.gateway import Gateway
+    from fmgateway.health.breaker import CircuitBreaker
     from tests.fakes import FakeInvoker, StaticSource, answer
 
     invoker = FakeInvoker()

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fmgateway import request_metadata
-from fmgateway.errors import InvalidRequest
+from fmgateway.aws import http
+from fmgateway.converse import request_metadata
+from fmgateway.values.errors import InvalidRequest
 
 BEDROCK = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,.-]*")
 ALLOWED_CHARS = st.sampled_from("abcXYZ019 \t\n:_@$#=/+,.-")
@@ -100,6 +101,6 @@ def test_gateway_values_are_cleaned_and_a_missing_identity_is_unknown():
 
 
 def test_tenant_is_the_api_key_id_from_the_authorizer_or_the_identity():
-    assert request_metadata.tenant_of({"requestContext": {"authorizer": {"apiKeyId": "k1"}}}) == "k1"
-    assert request_metadata.tenant_of({"requestContext": {"identity": {"apiKeyId": "k2"}}}) == "k2"
-    assert request_metadata.tenant_of({}) == "unknown"
+    assert http.tenant_of({"requestContext": {"authorizer": {"apiKeyId": "k1"}}}) == "k1"
+    assert http.tenant_of({"requestContext": {"identity": {"apiKeyId": "k2"}}}) == "k2"
+    assert http.tenant_of({}) == "unknown"

@@ -1,8 +1,8 @@
 import pytest
 
-from fmgateway.config import parse_config
-from fmgateway.errors import InvalidRequest, PayloadTooLarge
-from fmgateway.routing import classify, detect_language, extract_features, plan
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.routing.planner import classify, detect_language, extract_features, plan
+from fmgateway.values.errors import InvalidRequest, PayloadTooLarge
 
 
 def features(text="Hello", max_tokens=512, extra_blocks=()):

@@ -1,5 +1,5 @@
 """Routing strategies: each one's order from given health figures, exploration share, cost with token estimates,
-maxCostUsd honoured or refused, config validation (fmgateway.strategies, Gateway.order)."""
+maxCostUsd honoured or refused, config validation (fmgateway.routing.strategies, Gateway.order)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from collections import Counter
 
 import pytest
 
-from fmgateway import routing, strategies
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.candidates import Candidate
-from fmgateway.config import parse_config
-from fmgateway.errors import ConfigError, InvalidRequest
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.health import HealthFigures, NoHealth
-from fmgateway.stores import MemoryBreakerStore
+from fmgateway.aws.stores import MemoryBreakerStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.health.monitor import HealthFigures, NoHealth
+from fmgateway.routing import planner as routing
+from fmgateway.routing import strategies
+from fmgateway.values.candidates import Candidate
+from fmgateway.values.errors import ConfigError, InvalidRequest
 from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]
@@ -203,7 +204,7 @@ def test_latency_strategy_in_the_gateway_and_the_orchestrated_plan(config_doc):
     prepared = gateway.prepare(ChatRequest(HELLO, tier="simple"))
     assert [c.alias for c in prepared.plan.candidates] == ["nova-lite", "llama3-3-70b", "claude-haiku-4-5"]
     # the state machine's Plan task runs the same prepare; its JSON carries the order and the strategy block
-    from fmgateway import orchestration
+    from fmgateway.core import orchestration
 
     out = orchestration.plan(gateway, {"request": {"messages": HELLO, "tier": "simple"}, "startedAt": "2026-11-29T00:00:00Z"})
     assert [c["alias"] for c in out["candidates"]] == ["nova-lite", "llama3-3-70b", "claude-haiku-4-5"]

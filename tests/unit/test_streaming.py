@@ -1,14 +1,14 @@
-"""The streaming step in the one candidate loop (fmgateway.streaming), with a fake ConverseStream."""
+"""The streaming step in the one candidate loop (fmgateway.core.streaming), with a fake ConverseStream."""
 
 import pytest
 
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.cache import ResponseCache
-from fmgateway.config import parse_config
-from fmgateway.errors import Unavailable
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
-from fmgateway.streaming import open_stream
+from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.cache import ResponseCache
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.streaming import open_stream
+from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.values.errors import Unavailable
 from tests.fakes import FakeStreamingInvoker, StaticSource, answer
 from tests.unit.test_gateway import MAVERICK, NOVA_PRO, SONNET
 

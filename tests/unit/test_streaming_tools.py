@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from fmgateway.breaker import CircuitBreaker
-from fmgateway.cache import ResponseCache
-from fmgateway.config import parse_config
-from fmgateway.gateway import ChatRequest, Gateway
-from fmgateway.stores import MemoryBreakerStore, MemoryResponseStore
-from fmgateway.streaming import open_stream
+from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
+from fmgateway.config.gateway_config import parse_config
+from fmgateway.core.cache import ResponseCache
+from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.streaming import open_stream
+from fmgateway.health.breaker import CircuitBreaker
 from tests.fakes import FakeStream, FakeStreamingInvoker, StaticSource
 
 TOOLS = {"toolConfig": {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}]}}

@@ -1,4 +1,4 @@
-"""Strict JSON parsing (fmgateway.http) and Converse request validation (fmgateway.validation)."""
+"""Strict JSON parsing (fmgateway.aws.http) and Converse request validation (fmgateway.converse.validation)."""
 
 import base64
 import json
@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from fmgateway import http, validation
-from fmgateway.cache import request_key
-from fmgateway.errors import InvalidRequest, PayloadTooLarge
-from fmgateway.jobs_aws import DynamoJobStore
+from fmgateway.aws import http
+from fmgateway.aws.jobs_store import DynamoJobStore
+from fmgateway.converse import validation
+from fmgateway.core.cache import request_key
+from fmgateway.values.errors import InvalidRequest, PayloadTooLarge
 
 USER = {"role": "user", "content": [{"text": "hi"}]}
 ASSISTANT = {"role": "assistant", "content": [{"text": "hello"}]}

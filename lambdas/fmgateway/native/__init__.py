@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmgateway.catalog import Model
-from fmgateway.errors import InvalidRequest
+from fmgateway.values.errors import InvalidRequest
+from fmgateway.values.model import Model
 
 
 class Untranslatable(Exception):
@@ -136,7 +136,7 @@ def family_of_body(body: dict[str, Any]) -> str | None:
 
 
 def module(family: str) -> Any:
-    """The translation module of a chat family (embedding bodies live in fmgateway.embeddings)."""
+    """The translation module of a chat family (embedding bodies live in fmgateway.embeddings.invocation)."""
     from fmgateway.native import anthropic, llama, mistral, nova, titan
 
     modules = {"anthropic": anthropic, "nova": nova, "titan-text": titan, "llama": llama, "mistral": mistral}

@@ -8,7 +8,7 @@ one candidate loop: what ``modelId`` means, the invocation step for native bodie
   translated to Converse, and planned as usual; candidates whose family cannot express the request are dropped (a 400
   when it is the model asked for). The step sends the caller's body unchanged to a model of its own family, and a
   translation to any other; the answer comes back in the caller's shape either way.
-- Streams run ConverseStream through ``fmgateway.streaming`` (fallback until the first token) and are framed as AWS
+- Streams run ConverseStream through ``fmgateway.core.streaming`` (fallback until the first token) and are framed as AWS
   event streams: Converse events as they are, InvokeModel chunks rendered in the caller's family.
 """
 
@@ -20,16 +20,17 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
-from fmgateway import eventstream, native, validation
-from fmgateway.bedrock import InvocationError
-from fmgateway.candidates import Candidate
-from fmgateway.config import TIERS, GatewayConfig
-from fmgateway.embedding_catalog import EmbeddingModel
-from fmgateway.errors import GatewayError, InvalidRequest, NotFound, UpstreamTimeout
-from fmgateway.exchange import ChatRequest, ChatResult, Prepared
-from fmgateway.gateway import Gateway
-from fmgateway.native import Untranslatable
-from fmgateway.streaming import ChatStream
+from fmgateway import native
+from fmgateway.config.embedding_catalog import EmbeddingModel
+from fmgateway.config.gateway_config import TIERS, GatewayConfig
+from fmgateway.converse import validation
+from fmgateway.core.gateway import Gateway
+from fmgateway.core.prepared import Prepared
+from fmgateway.core.streaming import ChatStream
+from fmgateway.native import Untranslatable, eventstream
+from fmgateway.values.candidates import Candidate
+from fmgateway.values.errors import GatewayError, InvalidRequest, InvocationError, NotFound, UpstreamTimeout
+from fmgateway.values.exchange import ChatRequest, ChatResult
 
 
 class Target(NamedTuple):

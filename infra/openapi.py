@@ -1,7 +1,7 @@
 """The API description: an OpenAPI 3.1 document generated from ``schemas/`` and the configuration at build time.
 
 One source: the request schemas are the files of ``schemas/`` (draft-04, ``#/definitions`` inlined), the same ones the
-REST API's models are set from (``infra/constructs/api.py``), and the operations are those the REST API creates (the
+REST API's models are set from (``infra/constructs/rest_api.py``), and the operations are those the REST API creates (the
 fixed routes, the configuration's task routes, the jobs routes). ``make synth`` writes the document into the Lambda
 bundle (``openapi.json``), which the API function serves at ``GET /v1/openapi.json``; local mode generates it at start.
 ``tests/infra/test_openapi.py`` checks it against the synthesized REST API (paths, methods, models, validators,

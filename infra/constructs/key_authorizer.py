@@ -1,6 +1,6 @@
 """The API-key authorizer's function: ``handlers.authorizer`` with read access to this region's usage plans and keys.
 
-It answers API Gateway's REQUEST authorizer calls (``infra/constructs/api.py`` wires it to every keyed method with the
+It answers API Gateway's REQUEST authorizer calls (``infra/constructs/rest_api.py`` wires it to every keyed method with the
 API key source AUTHORIZER). To map a presented key to its id and usage plan it reads, through API Gateway's control
 plane, the usage plans (GetUsagePlans), the keys of the plans attached to the calling stage (GetUsagePlanKeys: id and
 value) and the keys' enabled flags (GetApiKeys, without values): ``apigateway:GET`` on exactly those three paths.

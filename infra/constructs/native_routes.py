@@ -1,4 +1,4 @@
-"""The REST API's Bedrock Runtime paths and ``/v1/embeddings`` (issue 11), added to ``GatewayApi``.
+"""The REST API's Bedrock Runtime paths and ``/v1/embeddings`` (issue 11), added to the keyed REST API.
 
 ``POST /model/{modelId}/converse`` and ``/invoke`` on the API function, ``/converse-stream`` and
 ``/invoke-with-response-stream`` on the streaming function (response streaming: AWS event-stream bytes), so a boto3
@@ -6,40 +6,23 @@
 model family's InvokeModel body), which the functions check (400 naming the field), so these methods carry no request
 model, only the required ``modelId`` path parameter. ``POST /v1/embeddings`` has the OpenAI embeddings model.
 Every method takes the API key like the rest (the authorizer reads ``x-api-key`` first, so a SigV4 ``Authorization``
-header that boto3 adds does not get in the way).
+header that boto3 adds does not get in the way). The Bedrock error code of API Gateway's own errors
+(``x-amzn-ErrorType``) is set with the gateway responses (``infra/constructs/gateway_responses.py``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aws_cdk import aws_apigateway as apigw
 
-if TYPE_CHECKING:
-    from infra.constructs.api import GatewayApi
+from infra.constructs.rest_api import KeyedRestApi
 
 MODEL_ID = {"method.request.path.modelId": True}
 NON_STREAM = ("converse", "invoke")
 STREAM = ("converse-stream", "invoke-with-response-stream")
 EVENT_STREAM = "application/vnd.amazon.eventstream"
-# Bedrock's exception name per status, sent as x-amzn-ErrorType on API Gateway's own error responses (401, 403, 429 ...)
-# as the functions send it (fmgateway.native.invocation.ERROR_CODES; a test checks that they agree), so that boto3 raises
-# e.g. ThrottlingException for a usage-plan throttle.
-BEDROCK_ERROR_CODES = {
-    "400": "ValidationException",
-    "401": "AccessDeniedException",
-    "403": "AccessDeniedException",
-    "404": "ResourceNotFoundException",
-    "413": "ValidationException",
-    "415": "ValidationException",
-    "429": "ThrottlingException",
-    "502": "ModelErrorException",
-    "503": "ServiceUnavailableException",
-    "504": "ModelTimeoutException",
-}
 
 
-def add_native_routes(api: GatewayApi, integration: apigw.Integration, streaming: apigw.Integration | None) -> None:
+def add_native_routes(api: KeyedRestApi, integration: apigw.Integration, streaming: apigw.Integration | None) -> None:
     model_resource = api.api.root.add_resource("model").add_resource("{modelId}")
     operations = [(name, integration) for name in NON_STREAM]
     if streaming is not None:
@@ -52,6 +35,5 @@ def add_native_routes(api: GatewayApi, integration: apigw.Integration, streaming
             request_validator=api.body_validator,
             request_parameters=dict(MODEL_ID),
         )
-    # GatewayApi's own helpers: the model from schemas/, a POST validated against it
-    model = api._model("OpenAIEmbeddingsRequestModel", "OpenAIEmbeddingsRequest", "openai-embeddings-request.json")
-    api.methods["POST /v1/embeddings"] = api._post(api.api.root.resource_for_path("/v1/embeddings"), integration, model)
+    model = api.request_model("OpenAIEmbeddingsRequestModel", "OpenAIEmbeddingsRequest", "openai-embeddings-request.json")
+    api.methods["POST /v1/embeddings"] = api.add_post(api.api.root.resource_for_path("/v1/embeddings"), integration, model)

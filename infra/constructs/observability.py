@@ -1,15 +1,12 @@
-"""Dashboard and alarms for the API, its Lambda functions, the gateway's own EMF metrics and the async-jobs queues.
+"""Alarms for the API, its Lambda functions, the gateway's own EMF metrics and the async-jobs queues, their SNS topic,
+and the dashboard (``infra/constructs/dashboard.py``) that shows them.
 
 Alarms: API 5xx (also the AppConfig rollback monitor), API p99 latency, Lambda errors (one per function), Degraded > 0,
 Errors503 > 0; one per tier when a request found none of the tier's candidates healthy (every breaker open:
 ``NoHealthyCandidate``); with the jobs queues: messages waiting in the DLQ, messages arriving in the DLQ (poisoned jobs), and
 the oldest job message older than ``JOBS_QUEUE_MAX_AGE_SECONDS``; one alarm per other dead-letter queue
 (``dead_letter_queues``, e.g. the sweeper's) as soon as a message waits in it. Alarm actions go to an SNS topic (KMS-encrypted
-with the stack key) only when the ``alarmEmail`` context is set.
-
-The dashboard has one row per tier (``tiers``: tier -> its candidates as (alias, health key)): calls and failures by
-kind, latency and time-to-first-token percentiles, and breaker transitions of each candidate, from the per-model EMF
-metrics of ``fmgateway.aws.health_metrics`` (dimensions ``Model`` = the health key, ``service``).
+with the stack key) only when the ``alarmEmail`` context is set. The metrics are ``infra/constructs/metrics.py``'s.
 """
 
 from __future__ import annotations
@@ -28,64 +25,18 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.compliance import acknowledge
-from infra.constructs.functions import METRICS_NAMESPACE, SERVICE_NAME
+from infra.constructs.dashboard import GatewayDashboard
+from infra.constructs.metrics import (
+    FIVE_MINUTES,
+    JOBS_QUEUE_MAX_AGE_SECONDS,
+    ONE_MINUTE,
+    api_metric,
+    function_name,
+    gateway_metric,
+    tier_metric,
+)
 
-ONE_MINUTE = Duration.minutes(1)
-FIVE_MINUTES = Duration.minutes(5)
 API_P99_LATENCY_MS = 20_000  # API Gateway gives up at 29 s; sustained p99 above 20 s means fallbacks are eating the budget
-JOBS_QUEUE_MAX_AGE_SECONDS = 900  # a job waiting 15 minutes to start (or to be retried) is late
-
-
-def gateway_metric(name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES) -> cloudwatch.Metric:
-    """A custom metric the handlers emit with Powertools (EMF): namespace FMGateway, dimension service=fm-gateway."""
-    return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE,
-        metric_name=name,
-        dimensions_map={"service": SERVICE_NAME},
-        statistic=statistic,
-        period=period,
-    )
-
-
-def model_metric(name: str, health_key: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
-    """A per-model health metric (``fmgateway.aws.health_metrics``): dimensions Model (the health key) and service."""
-    return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE,
-        metric_name=name,
-        dimensions_map={"Model": health_key, "service": SERVICE_NAME},
-        statistic=statistic,
-        period=ONE_MINUTE,
-        label=label,
-    )
-
-
-def tier_metric(name: str, tier: str, period: Duration = ONE_MINUTE) -> cloudwatch.Metric:
-    return cloudwatch.Metric(
-        namespace=METRICS_NAMESPACE,
-        metric_name=name,
-        dimensions_map={"Tier": tier, "service": SERVICE_NAME},
-        statistic="Sum",
-        period=period,
-    )
-
-
-def api_metric(
-    api_name: str, stage_name: str, name: str, statistic: str = "Sum", period: Duration = ONE_MINUTE, **kwargs
-) -> cloudwatch.Metric:
-    """An API Gateway stage metric with literal dimensions.
-
-    ``Stage.metric_*`` would reference the stage resource; the 5xx alarm is also AppConfig's rollback monitor, and the
-    function reads the AppConfig environment, so a reference would close a cycle (alarm -> stage -> deployment ->
-    methods -> function -> AppConfig environment -> alarm). The names are known at synth time.
-    """
-    return cloudwatch.Metric(
-        namespace="AWS/ApiGateway",
-        metric_name=name,
-        dimensions_map={"ApiName": api_name, "Stage": stage_name},
-        statistic=statistic,
-        period=period,
-        **kwargs,
-    )
 
 
 class Observability(Construct):
@@ -128,7 +79,7 @@ class Observability(Construct):
             description=f"API p99 latency above {API_P99_LATENCY_MS} ms for 15 minutes",
         )
         for function in functions:
-            name = function.node.scope.node.id if function.node.scope else function.node.id
+            name = function_name(function)
             self._alarm(
                 f"{name}ErrorsAlarm",
                 function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
@@ -233,7 +184,18 @@ class Observability(Construct):
                 alarm.add_alarm_action(action)
                 alarm.add_ok_action(action)
 
-        self.dashboard = self._dashboard(prefix, functions)
+        self.dashboard = GatewayDashboard(
+            self,
+            "Dashboard",
+            prefix=prefix,
+            api_name=api_name,
+            stage_name=stage_name,
+            functions=functions,
+            alarms=self.alarms,
+            tiers=self.tiers,
+            jobs_queue=jobs_queue,
+            jobs_dlq=jobs_dlq,
+        )
 
     def _api(self, name: str, statistic: str = "Sum", period: Duration = ONE_MINUTE, **kwargs) -> cloudwatch.Metric:
         return api_metric(self.api_name, self.stage_name, name, statistic, period, **kwargs)
@@ -262,150 +224,3 @@ class Observability(Construct):
         )
         self.alarms.append(alarm)
         return alarm
-
-    def _dashboard(self, prefix: str, functions: Sequence[lambda_.Function]) -> cloudwatch.Dashboard:
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=prefix, default_interval=Duration.hours(3))
-        minute = {"period": ONE_MINUTE}
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="API requests and errors",
-                left=[
-                    self._api("Count", label="requests"),
-                    self._api("4XXError", label="4xx"),
-                    self._api("5XXError", label="5xx"),
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="API latency (ms)",
-                left=[
-                    self._api("Latency", "p50", label="p50"),
-                    self._api("Latency", "p99", label="p99"),
-                    self._api("IntegrationLatency", "p99", label="integration p99"),
-                ],
-                width=8,
-            ),
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=8),
-        )
-        for function in functions:
-            name = function.node.scope.node.id if function.node.scope else function.node.id
-            dashboard.add_widgets(
-                cloudwatch.GraphWidget(
-                    title=f"{name}: invocations, errors, throttles",
-                    left=[
-                        function.metric_invocations(statistic="Sum", **minute),
-                        function.metric_errors(statistic="Sum", **minute),
-                        function.metric_throttles(statistic="Sum", **minute),
-                    ],
-                    width=12,
-                ),
-                cloudwatch.GraphWidget(
-                    title=f"{name}: duration (ms)",
-                    left=[
-                        function.metric_duration(statistic="p50", label="p50", **minute),
-                        function.metric_duration(statistic="p99", label="p99", **minute),
-                    ],
-                    width=12,
-                ),
-            )
-        dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Gateway: requests, fallbacks, degraded",
-                left=[gateway_metric(name, period=ONE_MINUTE) for name in ("Requests", "Fallbacks", "Degraded")],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Gateway: errors by status",
-                left=[gateway_metric(name, period=ONE_MINUTE) for name in ("Errors502", "Errors503", "Errors504")],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Gateway: overhead (ms) and cost (micro-USD)",
-                left=[
-                    gateway_metric("OverheadMs", statistic="p50", period=ONE_MINUTE).with_(label="overhead p50"),
-                    gateway_metric("OverheadMs", statistic="p99", period=ONE_MINUTE).with_(label="overhead p99"),
-                ],
-                right=[gateway_metric("CostMicroUsd", period=ONE_MINUTE).with_(label="cost (micro-USD)")],
-                width=8,
-            ),
-        )
-        for tier, candidates in self.tiers.items():
-            dashboard.add_widgets(*self._tier_widgets(tier, candidates))
-        if self.jobs_queue is not None or self.jobs_dlq is not None:
-            dashboard.add_widgets(*self._jobs_widgets())
-        return dashboard
-
-    def _tier_widgets(self, tier: str, candidates: Sequence[tuple[str, str]]) -> list[cloudwatch.IWidget]:
-        """One dashboard row for a tier: each candidate's traffic and failures, latency, and breaker."""
-        failures = ("ModelThrottles", "ModelUnavailable", "ModelTimeouts", "ModelErrors")
-        return [
-            cloudwatch.GraphWidget(
-                title=f"Tier {tier}: calls and failures by kind",
-                left=[model_metric("ModelCalls", key, label=f"{alias} calls") for alias, key in candidates],
-                right=[
-                    model_metric(name, key, label=f"{alias} {name.removeprefix('Model').lower()}")
-                    for alias, key in candidates
-                    for name in failures
-                ],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title=f"Tier {tier}: latency p50 / p99 and time to first token p50 (ms)",
-                left=[
-                    model_metric("ModelLatencyMs", key, statistic, label=f"{alias} {statistic}")
-                    for alias, key in candidates
-                    for statistic in ("p50", "p99")
-                ],
-                right=[model_metric("ModelTtftMs", key, "p50", label=f"{alias} TTFT p50") for alias, key in candidates],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title=f"Tier {tier}: breaker transitions, requests with no healthy candidate",
-                left=[
-                    model_metric(name, key, label=f"{alias} {name.removeprefix('Breaker').lower()}")
-                    for alias, key in candidates
-                    for name in ("BreakerOpened", "BreakerClosed")
-                ],
-                right=[tier_metric("NoHealthyCandidate", tier).with_(label="no healthy candidate")],
-                width=8,
-            ),
-        ]
-
-    def _jobs_widgets(self) -> list[cloudwatch.IWidget]:
-        minute = {"period": ONE_MINUTE}
-        widgets: list[cloudwatch.IWidget] = []
-        if self.jobs_queue is not None:
-            queue = self.jobs_queue
-            widgets += [
-                cloudwatch.GraphWidget(
-                    title="Jobs queue: waiting, in flight, sent, deleted",
-                    left=[
-                        queue.metric_approximate_number_of_messages_visible(statistic="Maximum", label="waiting", **minute),
-                        queue.metric_approximate_number_of_messages_not_visible(statistic="Maximum", label="in flight", **minute),
-                    ],
-                    right=[
-                        queue.metric_number_of_messages_sent(statistic="Sum", label="sent", **minute),
-                        queue.metric_number_of_messages_deleted(statistic="Sum", label="deleted", **minute),
-                    ],
-                    width=8,
-                ),
-                cloudwatch.GraphWidget(
-                    title="Jobs queue: age of oldest message (s)",
-                    left=[queue.metric_approximate_age_of_oldest_message(statistic="Maximum", label="oldest", **minute)],
-                    left_annotations=[cloudwatch.HorizontalAnnotation(value=JOBS_QUEUE_MAX_AGE_SECONDS, label="alarm")],
-                    width=8,
-                ),
-            ]
-        if self.jobs_dlq is not None:
-            dlq = self.jobs_dlq
-            widgets.append(
-                cloudwatch.GraphWidget(
-                    title="Jobs DLQ: arrivals and backlog",
-                    left=[
-                        dlq.metric_number_of_messages_received(statistic="Sum", label="received (poisoned jobs)", **minute),
-                        dlq.metric_approximate_number_of_messages_visible(statistic="Maximum", label="waiting", **minute),
-                    ],
-                    width=8,
-                )
-            )
-        return widgets

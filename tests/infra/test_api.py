@@ -8,7 +8,7 @@ import re
 import jsonschema
 import pytest
 
-from infra.constructs.api import inline_refs
+from infra.openapi import inline_refs
 from infra.settings import load_schema
 from tests.infra.conftest import api_function, as_list, render, statements_of
 
@@ -140,14 +140,14 @@ def test_every_resource_with_methods_answers_other_methods_with_405(synth):
 
 def test_local_mode_and_the_stack_send_the_same_key_and_path_messages():
     from fmgateway.aws import access, http
-    from infra.constructs import api
+    from infra.constructs import gateway_responses
     from local import api_gateway
 
-    assert json.loads(api.UNAUTHORIZED_MESSAGE) == access.UNAUTHORIZED_MESSAGE
-    assert json.loads(api.FORBIDDEN_MESSAGE) == access.FORBIDDEN_MESSAGE
-    assert json.loads(api.NOT_FOUND_MESSAGE) == api_gateway.NOT_FOUND_MESSAGE
-    assert json.loads(api.AUTHORIZER_FAILED_MESSAGE) == api_gateway.AUTHORIZER_FAILED_MESSAGE
-    assert json.loads(api.REQUEST_TOO_LARGE_MESSAGE).endswith(http.LARGE_INPUT_HINT)
+    assert json.loads(gateway_responses.UNAUTHORIZED_MESSAGE) == access.UNAUTHORIZED_MESSAGE
+    assert json.loads(gateway_responses.FORBIDDEN_MESSAGE) == access.FORBIDDEN_MESSAGE
+    assert json.loads(gateway_responses.NOT_FOUND_MESSAGE) == api_gateway.NOT_FOUND_MESSAGE
+    assert json.loads(gateway_responses.AUTHORIZER_FAILED_MESSAGE) == api_gateway.AUTHORIZER_FAILED_MESSAGE
+    assert json.loads(gateway_responses.REQUEST_TOO_LARGE_MESSAGE).endswith(http.LARGE_INPUT_HINT)
 
 
 def test_lambda_proxy_integration(synth):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# The messages of the 401 and 403 answers; infra/constructs/api.py puts the same text in the UNAUTHORIZED and
+# The messages of the 401 and 403 answers; infra/constructs/gateway_responses.py puts the same text in the UNAUTHORIZED and
 # ACCESS_DENIED gateway responses (tests/unit/test_access.py checks that they agree).
 UNAUTHORIZED_MESSAGE = (
     "Unauthorized: send the API key as the x-api-key header or as 'Authorization: Bearer <key>' "

@@ -25,7 +25,8 @@ with paused_gc():  # no GC passes over boto3's objects while the sandbox initial
     from fmgateway.converse import request_metadata, validation
     from fmgateway.core.gateway import ChatRequest, ChatResult, InvocationStep
     from fmgateway.health.monitor import HealthFigures
-    from fmgateway.openai_surface import compat as openai_compat
+    from fmgateway.openai_surface import answer as openai_answer
+    from fmgateway.openai_surface import request as openai_request
     from fmgateway.values.candidates import Candidate
     from fmgateway.values.errors import InvalidRequest
 
@@ -122,10 +123,10 @@ def chat_completions(event: dict) -> dict:
     gateway = runtime.gateway()
     config = gateway.config.get()
     body = http.json_body(event, config.max_request_bytes)
-    translation = openai_compat.translate(body, config.catalog)
+    translation = openai_request.translate(body, config.catalog)
     result = run(translation.request, event, translation.step(gateway.converse_step))
-    payload = openai_compat.to_response(result, http.request_id(event), int(time.time()), translation)
-    return http.respond(200, payload, openai_compat.gateway_headers(result))
+    payload = openai_answer.to_response(result, http.request_id(event), int(time.time()), translation)
+    return http.respond(200, payload, openai_answer.gateway_headers(result))
 
 
 def _converse_response(event: dict, result: ChatResult) -> dict:

@@ -95,7 +95,7 @@ def _identified(event: dict, request: ChatRequest) -> ChatRequest:
 
 
 def _headers(result: ChatResult) -> dict[str, str]:
-    from fmgateway.openai_surface.compat import gateway_headers
+    from fmgateway.openai_surface.answer import gateway_headers
 
     return {**invocation.bedrock_headers(result), **gateway_headers(result)}
 

@@ -11,8 +11,6 @@ serves these routes over HTTP as an ASGI app.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,10 +22,10 @@ from fmgateway.aws.telemetry import logger, metrics
 from fmgateway.converse import request_metadata, validation
 from fmgateway.core import streaming
 from fmgateway.core.gateway import ChatRequest, InvocationStep
-from fmgateway.core.streaming import ChatStream
-from fmgateway.openai_surface import compat as openai_compat
-from fmgateway.openai_surface import tools as openai_tools
-from fmgateway.values.errors import GatewayError, InvalidRequest
+from fmgateway.core.streaming import ChatStream, sse
+from fmgateway.openai_surface import request as openai_request
+from fmgateway.openai_surface.answer import openai_frames
+from fmgateway.values.errors import InvalidRequest
 from handlers import api
 
 SSE_HEADERS = {
@@ -53,11 +51,6 @@ class StreamBody:
 
     def close(self) -> None:
         self.stream.close()
-
-
-def sse(data: Any, event: str | None = None) -> bytes:
-    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return (f"event: {event}\n" if event else "").encode() + f"data: {text}\n\n".encode()
 
 
 def _open(event: dict, request: ChatRequest, wrap: Callable[[InvocationStep], InvocationStep] | None = None) -> ChatStream:
@@ -109,66 +102,14 @@ def chat_stream(event: dict, path_route: str | None = None) -> dict[str, Any]:
 # ---- OpenAI chat completions -----------------------------------------------------------------------------------
 
 
-def openai_frames(
-    stream: ChatStream, request_id: str, include_usage: bool, translation: openai_compat.Translation | None = None
-) -> Iterator[bytes]:
-    """OpenAI ``chat.completion.chunk`` events: text as ``content`` deltas, tool calls as ``tool_calls`` deltas (the
-    call's index, id, type and name first, then pieces of its arguments). A structured output (response_format) is
-    held back and sent as one content delta once it is checked against its format; an answer that fails the check
-    (or a strict tool's call whose arguments miss its schema) ends the stream with an error event instead."""
-    translation = translation or openai_compat.Translation(ChatRequest(messages=[]))
-    fmt = translation.output_format
-    created = int(time.time())
-    model = stream.model.alias if stream.model else ""
-    calls = openai_tools.ToolCallDeltas(skip=fmt.name if fmt else None, parallel=translation.parallel_tool_calls)
-
-    def chunk(delta: dict | None, finish_reason: str | None = None, **extra: Any) -> bytes:
-        return sse(openai_compat.chunk(request_id, created, model, delta, finish_reason, **extra))
-
-    def error(data: dict) -> bytes:  # the openai SDK raises APIError on it; no [DONE]: the answer is incomplete
-        return sse({"error": {**data, "requestId": request_id}})
-
-    finish_reason = "stop"
-    for name, data in stream.events():
-        if name == "messageStart":
-            yield chunk({"role": "assistant", "content": ""})
-        elif name == "contentBlockStart" and (call := calls.start(data)):
-            yield chunk({"tool_calls": [call]})
-        elif name == "contentBlockDelta":
-            delta = data.get("delta", {})
-            if delta.get("text") and fmt is None:
-                yield chunk({"content": delta["text"]})
-            elif "toolUse" in delta and (call := calls.delta(data)):
-                yield chunk({"tool_calls": [call]})
-        elif name == "messageStop":
-            finish_reason = openai_compat.FINISH_REASONS.get(data.get("stopReason", ""), "stop")
-        elif name == "error":
-            yield error(data)
-            return
-    if (fmt is not None or translation.strict_tools) and stream.result is not None:
-        try:  # the structured output, and the calls of strict tools, checked against their schemas
-            message, finish_reason = openai_compat.answer_message(stream.result, translation)
-        except GatewayError as err:
-            yield error({"type": err.type, "message": err.message})
-            return
-        if fmt is not None and message["content"] is not None:
-            yield chunk({"content": message["content"]})
-        elif fmt is not None and message["refusal"]:
-            yield chunk({"refusal": message["refusal"]})
-    yield chunk({}, finish_reason, gateway=stream.gateway_block())
-    if include_usage and stream.result is not None:
-        yield chunk(None, usage=openai_compat.usage(stream.result.usage))
-    yield sse("[DONE]")
-
-
 def chat_completions(event: dict) -> dict[str, Any]:
     config = runtime.gateway().config.get()
     body = http.json_body(event, config.max_request_bytes)
     if not isinstance(body, dict) or not body.get("stream"):
         return api.chat_completions(event)  # the sync path, unchanged: the same SDK sends both kinds here
-    translation = openai_compat.translate(body, config.catalog, streaming=True)
+    translation = openai_request.translate(body, config.catalog, streaming=True)
     stream = _open(event, translation.request, wrap=translation.step)
-    frames = openai_frames(stream, http.request_id(event), openai_compat.include_usage(body), translation)
+    frames = openai_frames(stream, http.request_id(event), openai_request.include_usage(body), translation)
     return streamed(stream, frames)
 
 

@@ -9,9 +9,10 @@ from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
 from fmgateway.config.gateway_config import parse_config
 from fmgateway.converse.request_metadata import identified
 from fmgateway.core.cache import ResponseCache
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.values.errors import InvalidRequest, Unavailable
+from fmgateway.values.exchange import ChatRequest
 from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "What is the weather in Paris?"}]}]

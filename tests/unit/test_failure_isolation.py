@@ -6,9 +6,10 @@ import pytest
 
 from fmgateway.aws.stores import MemoryBreakerStore
 from fmgateway.config.gateway_config import FileConfigSource
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import BreakerState, CircuitBreaker
 from fmgateway.values.errors import GatewayError
+from fmgateway.values.exchange import ChatRequest
 from tests.conftest import CONFIG_FILE
 from tests.fakes import FakeInvoker
 from tests.isolation_scenarios import ISOLATION, MEDIUM, MODEL_ERROR, THROTTLED, UNAVAILABLE

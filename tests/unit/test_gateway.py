@@ -3,9 +3,10 @@ import pytest
 from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
 from fmgateway.config.gateway_config import parse_config
 from fmgateway.core.cache import ResponseCache, request_key
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.values.errors import InvalidRequest, ModelError, Unavailable, UpstreamTimeout
+from fmgateway.values.exchange import ChatRequest
 from fmgateway.values.model import Model
 from tests.fakes import FakeInvoker, StaticSource, answer
 

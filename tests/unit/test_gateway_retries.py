@@ -10,10 +10,11 @@ import pytest
 
 from fmgateway.aws.stores import MemoryBreakerStore
 from fmgateway.config.gateway_config import parse_config
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.health.retry_budget import WINDOW_SECONDS, RetryBudget, backoff_seconds
 from fmgateway.values.errors import InvocationError, Unavailable
+from fmgateway.values.exchange import ChatRequest
 from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]

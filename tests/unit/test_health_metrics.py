@@ -8,10 +8,11 @@ import json
 from fmgateway.aws.health_metrics import EmfHealthEvents
 from fmgateway.aws.stores import MemoryBreakerStore
 from fmgateway.config.gateway_config import parse_config
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.health.monitor import HealthEvents, HealthMonitor
 from fmgateway.values.errors import Unavailable
+from fmgateway.values.exchange import ChatRequest
 from tests.fakes import FakeInvoker
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]

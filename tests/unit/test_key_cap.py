@@ -11,10 +11,11 @@ import pytest
 
 from fmgateway.aws.stores import MemoryBreakerStore
 from fmgateway.config.gateway_config import parse_config
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.health import stats as health_stats
 from fmgateway.health.breaker import BreakerState, CircuitBreaker
 from fmgateway.values.errors import InvocationError
+from fmgateway.values.exchange import ChatRequest
 from tests.fakes import answer
 
 A = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # first candidate of the simple tier

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fmgateway import native
-from fmgateway.native import Untranslatable, anthropic, llama, mistral, nova, titan
+from fmgateway.native import anthropic, families, llama, mistral, nova, titan
+from fmgateway.native.bodies import Untranslatable
 from fmgateway.values.errors import InvalidRequest
 from fmgateway.values.model import Model
 
@@ -201,17 +201,17 @@ def _model(provider: str, model_id: str) -> Model:
 
 
 def test_families_of_models_and_bodies():
-    assert native.family_of_model(_model("anthropic", "anthropic.claude-x")) == "anthropic"
-    assert native.family_of_model(_model("amazon", "amazon.nova-pro-v1:0")) == "nova"
-    assert native.family_of_model(_model("amazon", "amazon.titan-text-premier-v1:0")) == "titan-text"
-    assert native.family_of_model(_model("meta", "meta.llama3")) == "llama"
-    assert native.family_of_model(_model("mistral", "mistral.large")) == "mistral"
-    assert native.family_of_model(_model("cohere", "cohere.command-r-plus-v1:0")) is None
-    assert native.family_of_body({"anthropic_version": "x"}) == "anthropic"
-    assert native.family_of_body({"schemaVersion": "messages-v1", "messages": []}) == "nova"
-    assert native.family_of_body({"inputText": "x", "textGenerationConfig": {}}) == "titan-text"
-    assert native.family_of_body({"inputText": "x", "dimensions": 256}) == "titan-embed"
-    assert native.family_of_body({"prompt": "x", "max_gen_len": 5}) == "llama"
-    assert native.family_of_body({"prompt": "[INST] x [/INST]", "max_tokens": 5}) == "mistral"
-    assert native.family_of_body({"texts": ["x"], "input_type": "search_query"}) == "cohere-embed"
-    assert native.family_of_body({"foo": 1}) is None
+    assert families.family_of_model(_model("anthropic", "anthropic.claude-x")) == "anthropic"
+    assert families.family_of_model(_model("amazon", "amazon.nova-pro-v1:0")) == "nova"
+    assert families.family_of_model(_model("amazon", "amazon.titan-text-premier-v1:0")) == "titan-text"
+    assert families.family_of_model(_model("meta", "meta.llama3")) == "llama"
+    assert families.family_of_model(_model("mistral", "mistral.large")) == "mistral"
+    assert families.family_of_model(_model("cohere", "cohere.command-r-plus-v1:0")) is None
+    assert families.family_of_body({"anthropic_version": "x"}) == "anthropic"
+    assert families.family_of_body({"schemaVersion": "messages-v1", "messages": []}) == "nova"
+    assert families.family_of_body({"inputText": "x", "textGenerationConfig": {}}) == "titan-text"
+    assert families.family_of_body({"inputText": "x", "dimensions": 256}) == "titan-embed"
+    assert families.family_of_body({"prompt": "x", "max_gen_len": 5}) == "llama"
+    assert families.family_of_body({"prompt": "[INST] x [/INST]", "max_tokens": 5}) == "mistral"
+    assert families.family_of_body({"texts": ["x"], "input_type": "search_query"}) == "cohere-embed"
+    assert families.family_of_body({"foo": 1}) is None

@@ -7,12 +7,11 @@ import json
 
 import pytest
 
-from fmgateway import native
 from fmgateway.aws.stores import MemoryBreakerStore
 from fmgateway.config.gateway_config import parse_config
 from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
-from fmgateway.native import invocation
+from fmgateway.native import bodies, invocation
 from fmgateway.native import llama as llama_module
 from fmgateway.native import nova as nova_module
 from fmgateway.values.errors import InvalidRequest, InvocationError, NotFound, Unavailable
@@ -131,9 +130,9 @@ def test_the_callers_max_tokens_is_capped_at_the_models_output_limit_without_tou
     assert body["max_tokens"] == 100_000  # the caller's body itself is unchanged
     nova = {"schemaVersion": "messages-v1", "messages": [{"role": "user", "content": [{"text": "hi"}]}],
             "inferenceConfig": {"max_new_tokens": 50_000, "temperature": 0.1}}  # fmt: skip
-    assert native.capped(nova, nova_module.MAX_TOKENS, 10_000)["inferenceConfig"] == {
+    assert bodies.capped(nova, nova_module.MAX_TOKENS, 10_000)["inferenceConfig"] == {
         "max_new_tokens": 10_000,
         "temperature": 0.1,
     }
     assert nova["inferenceConfig"]["max_new_tokens"] == 50_000
-    assert native.capped({"prompt": "x"}, llama_module.MAX_TOKENS, 10) == {"prompt": "x"}  # absent: the model's default
+    assert bodies.capped({"prompt": "x"}, llama_module.MAX_TOKENS, 10) == {"prompt": "x"}  # absent: the model's default

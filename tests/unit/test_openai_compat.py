@@ -1,8 +1,9 @@
 import pytest
 
-from fmgateway.core.gateway import Attempt, ChatResult
-from fmgateway.openai_surface.compat import gateway_headers, to_chat_request, to_response
+from fmgateway.openai_surface.answer import gateway_headers, to_response
+from fmgateway.openai_surface.request import to_chat_request
 from fmgateway.values.errors import InvalidRequest
+from fmgateway.values.exchange import Attempt, ChatResult
 from fmgateway.values.model import Model
 
 

@@ -11,7 +11,7 @@ from openai.types.chat.completion_create_params import CompletionCreateParamsBas
 
 from fmgateway.config.gateway_config import load_file
 from fmgateway.openai_surface import fields as openai_fields
-from fmgateway.openai_surface.compat import translate
+from fmgateway.openai_surface.request import translate
 from fmgateway.values.errors import InvalidRequest
 from tests.conftest import CONFIG_FILE, ROOT
 

@@ -1,14 +1,15 @@
-"""The OpenAI SSE frames of the streaming function (handlers.streaming.openai_frames) for tool calls and structured
-outputs, from ConverseStream events as Bedrock sends them (a stand-in ChatStream: the loop is tested elsewhere)."""
+"""The OpenAI SSE frames of the streaming function (fmgateway.openai_surface.answer.openai_frames) for tool calls and
+structured outputs, from ConverseStream events as Bedrock sends them (a stand-in ChatStream: the loop is tested
+elsewhere)."""
 
 from __future__ import annotations
 
 import json
 
 from fmgateway.config.gateway_config import load_file
-from fmgateway.openai_surface.compat import translate
+from fmgateway.openai_surface.answer import openai_frames
+from fmgateway.openai_surface.request import translate
 from fmgateway.values.exchange import ChatResult
-from handlers.streaming import openai_frames
 from tests.conftest import CONFIG_FILE
 
 CATALOG = load_file(CONFIG_FILE).catalog

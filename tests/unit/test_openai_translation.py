@@ -9,9 +9,9 @@ import json
 import pytest
 
 from fmgateway.config.gateway_config import load_file
-from fmgateway.openai_surface import json_schema_check
-from fmgateway.openai_surface.compat import Translation, answer_message, translate
-from fmgateway.openai_surface.tools import ToolCallDeltas
+from fmgateway.openai_surface import json_schema
+from fmgateway.openai_surface.answer import ToolCallDeltas, answer_message
+from fmgateway.openai_surface.request import Translation, translate
 from fmgateway.values.errors import InvalidRequest, ModelError
 from fmgateway.values.exchange import ChatResult
 from tests.conftest import CONFIG_FILE
@@ -294,12 +294,12 @@ def test_schema_checker_keywords():
         },
         "additionalProperties": False,
     }  # fmt: skip
-    assert json_schema_check.errors({"tags": ["a"], "n": None}, schema) == []
-    assert json_schema_check.errors({"tags": ["c"]}, schema) == ["$.tags[0]: must be one of ['a', 'b']"]
-    assert json_schema_check.errors({"n": 0}, schema) == ["$.n: matches none of anyOf"]
-    assert json_schema_check.errors({"x": 1}, schema) == ["$.x: not allowed (additionalProperties is false)"]
-    assert json_schema_check.errors(True, {"type": "integer"}) == ["$: expected integer, got boolean"]
-    assert json_schema_check.errors(1, {"allOf": [{"$ref": "#"}]}) == ["$: the schema recurses without end"]
+    assert json_schema.errors({"tags": ["a"], "n": None}, schema) == []
+    assert json_schema.errors({"tags": ["c"]}, schema) == ["$.tags[0]: must be one of ['a', 'b']"]
+    assert json_schema.errors({"n": 0}, schema) == ["$.n: matches none of anyOf"]
+    assert json_schema.errors({"x": 1}, schema) == ["$.x: not allowed (additionalProperties is false)"]
+    assert json_schema.errors(True, {"type": "integer"}) == ["$: expected integer, got boolean"]
+    assert json_schema.errors(1, {"allOf": [{"$ref": "#"}]}) == ["$: the schema recurses without end"]
 
 
 # ---- scalar fields --------------------------------------------------------------------------------------------------
@@ -408,16 +408,16 @@ def test_a_guardrail_intervention_on_a_structured_output_is_a_refusal():
     ],
 )
 def test_schemas_the_checker_cannot_check_are_refused_up_front(schema, needle):
-    assert needle in json_schema_check.unsupported(schema)
+    assert needle in json_schema.unsupported(schema)
 
 
 def test_an_exponential_schema_is_bounded():
     defs = {f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]} for i in range(30)}
     defs["d30"] = {"type": "string"}
     schema = {"$defs": defs, "$ref": "#/$defs/d0"}
-    assert json_schema_check.unsupported(schema) is None
-    assert json_schema_check.errors("x", schema) == []  # the first branch matches at every level: linear
-    assert "takes too long" in " ".join(json_schema_check.errors(1, schema))
+    assert json_schema.unsupported(schema) is None
+    assert json_schema.errors("x", schema) == []  # the first branch matches at every level: linear
+    assert "takes too long" in " ".join(json_schema.errors(1, schema))
 
 
 def test_strict_tools_go_strict_only_to_models_with_structured_outputs_and_their_calls_are_checked():

@@ -10,13 +10,14 @@ import pytest
 
 from fmgateway.aws.stores import MemoryBreakerStore
 from fmgateway.config.gateway_config import parse_config
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.health.monitor import HealthFigures, NoHealth
 from fmgateway.routing import planner as routing
 from fmgateway.routing import strategies
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import ConfigError, InvalidRequest
+from fmgateway.values.exchange import ChatRequest
 from tests.fakes import FakeInvoker, StaticSource
 
 HELLO = [{"role": "user", "content": [{"text": "Hello"}]}]

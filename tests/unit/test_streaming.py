@@ -5,10 +5,11 @@ import pytest
 from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
 from fmgateway.config.gateway_config import parse_config
 from fmgateway.core.cache import ResponseCache
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.core.streaming import open_stream
 from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.values.errors import Unavailable
+from fmgateway.values.exchange import ChatRequest
 from tests.fakes import FakeStreamingInvoker, StaticSource, answer
 from tests.unit.test_gateway import MAVERICK, NOVA_PRO, SONNET
 

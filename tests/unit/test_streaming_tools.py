@@ -8,9 +8,10 @@ import pytest
 from fmgateway.aws.stores import MemoryBreakerStore, MemoryResponseStore
 from fmgateway.config.gateway_config import parse_config
 from fmgateway.core.cache import ResponseCache
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.core.streaming import open_stream
 from fmgateway.health.breaker import CircuitBreaker
+from fmgateway.values.exchange import ChatRequest
 from tests.fakes import FakeStream, FakeStreamingInvoker, StaticSource
 
 TOOLS = {"toolConfig": {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}]}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fmgateway.config.gateway_config import GatewayConfig
 from fmgateway.converse import request_metadata
@@ -17,14 +17,23 @@ from fmgateway.routing.planner import TierDecision
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import InvocationError
 
-if TYPE_CHECKING:
-    from fmgateway.core.gateway import Gateway
+
+class ClassifierCaller(Protocol):
+    """What deciding a tier needs of the candidate loop to call the classifier model (``Gateway`` is one): its
+    breaker's admission, one call, and the record of a transient failure."""
+
+    def admit(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> str: ...
+
+    def call(self, config: GatewayConfig, candidate: Candidate, decision: str, body: dict[str, Any], deadline: float) -> Any: ...
+
+    def record_failure(self, candidate: Candidate, config: GatewayConfig, now: float | None = None, kind: str = ...) -> None: ...
+
 
 CLASSIFIER_ROUTE = "classifier"  # fmgw-route of the classifier's own call
 
 
 def decide(
-    gateway: Gateway,
+    gateway: ClassifierCaller,
     config: GatewayConfig,
     features: routing.Features,
     deadline: float,
@@ -52,7 +61,7 @@ def decide(
 
 
 def classify_with_model(
-    gateway: Gateway,
+    gateway: ClassifierCaller,
     config: GatewayConfig,
     features: routing.Features,
     deadline: float,

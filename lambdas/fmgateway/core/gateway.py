@@ -18,9 +18,10 @@ from fmgateway.converse import fields as converse_fields
 from fmgateway.converse import request_metadata
 from fmgateway.core import auto_tier
 from fmgateway.core.cache import ResponseCache
+from fmgateway.core.outcomes import BreakerOutcomes
 from fmgateway.core.prepared import Prepared
 from fmgateway.health.breaker import CLOSED, PROBE, SKIP, CircuitBreaker
-from fmgateway.health.monitor import HealthMonitor, HealthView
+from fmgateway.health.monitor import HealthView
 from fmgateway.health.retry_budget import RETRIED_KINDS, RetryBudget, backoff_seconds
 from fmgateway.routing import capabilities, strategies
 from fmgateway.routing import planner as routing
@@ -30,18 +31,9 @@ from fmgateway.values.errors import GatewayError, InvalidRequest, InvocationErro
 from fmgateway.values.exchange import Attempt, ChatRequest, ChatResult, Chosen, Deferred
 from fmgateway.values.ports import ModelInvoker
 
-# The loop's values live in fmgateway.values.exchange; importing them from here keeps working.
-__all__ = ["Attempt", "ChatRequest", "ChatResult", "Chosen", "Deferred", "Gateway", "InvocationStep", "Prepared"]
-
 DEFAULT_RETRY_AFTER = 2  # seconds, when no open breaker tells us better
 MIN_ATTEMPT_SECONDS = 1.0  # do not start a candidate with less budget than this left
 ZERO_USAGE = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
-# A failure that may follow the request rather than the model (README "Failure isolation"): Bedrock's
-# ModelErrorException (424). It counts against a model only once the next model has not failed the same way.
-# An invocation step's own verdict of the same kind: the answer does not match the output schema the request asked for
-# (OpenAI response_format), which may be the schema's fault as much as the model's.
-OUTPUT_SCHEMA_MISMATCH = "OutputSchemaMismatch"
-REQUEST_SHAPED_ERRORS = frozenset({"ModelErrorException", OUTPUT_SCHEMA_MISMATCH})
 
 # The invocation step: one call of one candidate with a Converse-shaped body, within a deadline
 # (a ``time.perf_counter`` value). Converse returns the response; ConverseStream (fmgateway.core.streaming) returns a stream
@@ -49,7 +41,7 @@ REQUEST_SHAPED_ERRORS = frozenset({"ModelErrorException", OUTPUT_SCHEMA_MISMATCH
 InvocationStep = Callable[[Candidate, dict[str, Any], float], Any]
 
 
-class Gateway:
+class Gateway(BreakerOutcomes):
     def __init__(
         self,
         config: ConfigSource,
@@ -141,66 +133,6 @@ class Gateway:
         if request.model is not None:
             return request.model == "auto"
         return config.default_route == "auto"
-
-    def admit(self, candidate: Candidate, config: GatewayConfig, now: float | None = None) -> str:
-        return self.breaker.admit(candidate.breaker_key, config.breaker, now=now)
-
-    @property
-    def health(self) -> HealthMonitor:
-        """The live health picture (``HealthView``): what the breaker's rate rule and the routing strategies read."""
-        return self.breaker.health
-
-    def record_failure(
-        self,
-        candidate: Candidate,
-        config: GatewayConfig,
-        now: float | None = None,
-        kind: str = "unavailable",
-        caller: str | None = None,
-    ) -> None:
-        self.breaker.record_failure(candidate.breaker_key, config.breaker, now=now, kind=kind, caller=caller)
-
-    def record_success(self, candidate: Candidate, config: GatewayConfig, now: float | None = None, **figures: Any) -> None:
-        """``figures``: ``latency_ms``, ``ttft_ms``, ``output_tokens``, ``generation_ms`` for the health window."""
-        self.breaker.record_success(candidate.breaker_key, config.breaker, now=now, **figures)
-
-    def after_failure(
-        self,
-        config: GatewayConfig,
-        candidate: Candidate,
-        decision: str,
-        err: InvocationError,
-        deferred: Deferred | None,
-        now: float | None = None,
-        caller: str | None = None,
-    ) -> Deferred | None:
-        """Count a transient failure on the breakers, isolating failures that follow the request: a 424 is deferred
-        until the next model's outcome; a second 424 in a row means the request is the cause, so neither counts and
-        the caller gets a 502 quoting both models (``ModelError``). Returns what is deferred now."""
-        if err.code in REQUEST_SHAPED_ERRORS:
-            if deferred is None:
-                return Deferred(candidate.alias, decision, err.message, caller)
-            self.settle(config, deferred, counts=False)
-            if decision == PROBE:
-                self.breaker.release(candidate.breaker_key, config.breaker)
-            raise ModelError(
-                f"{deferred.alias} and {candidate.alias} both failed this request with {err.code}: "
-                f"{deferred.message!r}; {err.message!r}. The request itself is the likely cause (not counted against the "
-                "models); change it or choose another model."
-            )
-        self.settle(config, deferred, counts=True, now=now)
-        self.record_failure(candidate, config, now=now, kind=err.kind, caller=caller)
-        return None
-
-    def settle(self, config: GatewayConfig, deferred: Deferred | None, counts: bool, now: float | None = None) -> None:
-        """The next model's outcome is known: count a deferred 424 against its model, or give back its probe slot."""
-        if deferred is None:
-            return
-        candidate = Candidate(config.catalog.models[deferred.alias])
-        if counts:
-            self.record_failure(candidate, config, now=now, kind="model_error", caller=deferred.caller)
-        elif deferred.decision == PROBE:
-            self.breaker.release(candidate.breaker_key, config.breaker)
 
     def body_for(self, prepared: Prepared, candidate: Candidate) -> dict[str, Any]:
         inference = prepared.inference

@@ -21,12 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from fmgateway.converse import request_metadata, validation
-from fmgateway.core.gateway import MIN_ATTEMPT_SECONDS, Attempt, ChatRequest, Deferred, Gateway
+from fmgateway.core.gateway import MIN_ATTEMPT_SECONDS, Gateway
 from fmgateway.core.prepared import Prepared
 from fmgateway.health.breaker import PROBE, SKIP
 from fmgateway.routing.planner import Plan, TierDecision
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import GatewayError, InvocationError, Unavailable, UpstreamTimeout
+from fmgateway.values.exchange import Attempt, ChatRequest, Deferred
 
 
 class TaskError(Exception):

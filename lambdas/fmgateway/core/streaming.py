@@ -17,17 +17,19 @@ is sent; a degraded cached answer is streamed as one chunk.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any, NamedTuple
 
 from fmgateway.converse import fields as converse_fields
-from fmgateway.core.gateway import ChatResult, Chosen, Gateway, InvocationStep
+from fmgateway.core.gateway import Gateway, InvocationStep
 from fmgateway.core.prepared import Prepared
 from fmgateway.health.breaker import PROBE
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import GatewayError, InvocationError, ModelError, UpstreamTimeout
+from fmgateway.values.exchange import ChatResult, Chosen
 
 DEFAULT_STREAM_BUDGET_SECONDS = 300
 # Events that may come before the first token: a failure while only these were read is still invisible to the caller.
@@ -190,6 +192,12 @@ class ChatStream:
                 "degraded": self.degraded,
             }
         return {**block, "timeToFirstTokenMs": round(self.time_to_first_token_ms, 1)}
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    """One server-sent event: ``data`` as compact JSON (a string as it is), named ``event`` if given."""
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return (f"event: {event}\n" if event else "").encode() + f"data: {text}\n\n".encode()
 
 
 def _close(upstream: Any) -> None:

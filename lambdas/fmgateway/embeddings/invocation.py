@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from fmgateway.config.embedding_catalog import EmbeddingModel
 from fmgateway.core.gateway import Gateway
 from fmgateway.core.prepared import Prepared
-from fmgateway.native import check_fields, header_tokens, require
+from fmgateway.native.bodies import check_fields, header_tokens, require
 from fmgateway.routing.planner import Plan
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import InvalidRequest, InvocationError

@@ -23,10 +23,11 @@ from typing import Any, Protocol
 
 from fmgateway.config.gateway_config import GatewayConfig
 from fmgateway.converse import request_metadata
-from fmgateway.core.gateway import ChatRequest, Gateway
+from fmgateway.core.gateway import Gateway
 from fmgateway.routing import capabilities, strategies
 from fmgateway.routing import planner as routing
 from fmgateway.values.errors import Conflict, GatewayError, NotFound
+from fmgateway.values.exchange import ChatRequest
 
 logger = logging.getLogger(__name__)  # stdlib: the handlers' Powertools logger is an adapter this package may not import
 

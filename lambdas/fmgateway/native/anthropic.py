@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from fmgateway.native import Untranslatable, check_fields, invocation_metrics, merge_turns, require, system_text, usage
+from fmgateway.native.bodies import Untranslatable, check_fields, invocation_metrics, merge_turns, require, system_text, usage
 
 FAMILY = "Anthropic Messages"
 VERSION = "bedrock-2023-05-31"

@@ -20,14 +20,14 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
-from fmgateway import native
 from fmgateway.config.embedding_catalog import EmbeddingModel
 from fmgateway.config.gateway_config import TIERS, GatewayConfig
 from fmgateway.converse import validation
 from fmgateway.core.gateway import Gateway
 from fmgateway.core.prepared import Prepared
 from fmgateway.core.streaming import ChatStream
-from fmgateway.native import Untranslatable, eventstream
+from fmgateway.native import bodies, eventstream, families
+from fmgateway.native.bodies import Untranslatable
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import GatewayError, InvalidRequest, InvocationError, NotFound, UpstreamTimeout
 from fmgateway.values.exchange import ChatRequest, ChatResult
@@ -51,7 +51,7 @@ def resolve(config: GatewayConfig, raw: str) -> Target:
     model = config.catalog.find(model_id)
     if model is not None:
         # the body is in the shape of the model named, even when a retired one is answered by its successor
-        return Target(model_id, {"model": model_id}, native.family_of_model(model))
+        return Target(model_id, {"model": model_id}, families.family_of_model(model))
     embedding = config.embeddings.find(model_id)
     if embedding is not None:
         return Target(model_id, {}, embedding.family, embedding)
@@ -115,7 +115,7 @@ def invoke_request(
     """The caller's family and the Converse request of a native chat body (``metadata``: the caller's requestMetadata,
     from InvokeModel's ``X-Amzn-Bedrock-Request-Metadata`` header)."""
     chat_target(target)
-    family = target.family or native.family_of_body(body)
+    family = target.family or families.family_of_body(body)
     if target.family is None and family is None:
         named = (
             f"modelId '{target.model_id}' is a model whose InvokeModel body the gateway does not translate (POST "
@@ -128,9 +128,9 @@ def invoke_request(
             "body of one of: Anthropic Messages (anthropic_version), Amazon Nova (schemaVersion messages-v1), Titan Text "
             "(inputText + textGenerationConfig), Meta Llama (prompt + max_gen_len), Mistral (prompt + max_tokens)"
         )
-    if family not in native.CHAT_FAMILIES:
+    if family not in families.CHAT_FAMILIES:
         raise InvalidRequest(f"body: the gateway has no translation of {family or 'this model'}'s InvokeModel body; use Converse")
-    converse = native.module(family).request_to_converse(body)
+    converse = families.module(family).request_to_converse(body)
     validation.conversation(converse["messages"], converse.get("system"), s3_buckets=config.s3_input_buckets)
     request = ChatRequest.from_body({**converse, **target.selector})
     return family, request._replace(metadata=metadata) if metadata else request
@@ -158,13 +158,13 @@ def fit(gateway: Gateway, prepared: Prepared, family: str) -> Prepared:
 
 
 def untranslatable(gateway: Gateway, prepared: Prepared, candidate: Candidate, family: str) -> str | None:
-    target = native.family_of_model(candidate.model)
+    target = families.family_of_model(candidate.model)
     if target == family:
         return None
-    if target not in native.CHAT_FAMILIES:
+    if target not in families.CHAT_FAMILIES:
         return f"no InvokeModel body translation for {candidate.model.model_id}"
     try:
-        native.module(target).converse_to_request(gateway.body_for(prepared, candidate))
+        families.module(target).converse_to_request(gateway.body_for(prepared, candidate))
     except Untranslatable as err:
         return str(err)
     return None
@@ -180,10 +180,10 @@ class Answer(NamedTuple):
 
 def invoke_step(gateway: Gateway, family: str, original: dict[str, Any]):
     def step(candidate: Candidate, body: dict[str, Any], deadline: float) -> dict[str, Any]:
-        target = native.family_of_model(candidate.model) or family
-        translation = native.module(target)
+        target = families.family_of_model(candidate.model) or family
+        translation = families.module(target)
         if target == family:  # the caller's own body, its answer length within this model's limit
-            payload = native.capped(original, translation.MAX_TOKENS, candidate.model.max_output_tokens)
+            payload = bodies.capped(original, translation.MAX_TOKENS, candidate.model.max_output_tokens)
         else:
             payload = translation.converse_to_request(body)
         metadata = body.get("requestMetadata")  # the caller's tags and the gateway's fmgw-* keys, as on Converse
@@ -212,14 +212,14 @@ def invoke(gateway: Gateway, family: str, original: dict[str, Any], prepared: Pr
 
 def _render(family: str, result: ChatResult, model_id: str) -> bytes:
     converse = {"output": {"message": result.message}, "stopReason": result.stop_reason, "usage": result.usage}
-    body = native.module(family).converse_to_response(converse, model_id)
+    body = families.module(family).converse_to_response(converse, model_id)
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 def invoke_frames(stream: ChatStream, family: str) -> Iterator[bytes]:
     """ConverseStream events as InvokeModelWithResponseStream ``chunk`` events in the caller's family."""
     model_id = stream.model.invoke_id if stream.model else ""
-    renderer = native.module(family).StreamRenderer(model_id)
+    renderer = families.module(family).StreamRenderer(model_id)
     for name, data in stream.events():
         if name == "error":
             yield stream_error(stream.error, converse=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fmgateway.native import (
+from fmgateway.native.bodies import (
     check_fields,
     invocation_metrics,
     merge_turns,

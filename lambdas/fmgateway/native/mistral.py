@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fmgateway.native import (
+from fmgateway.native.bodies import (
     Untranslatable,
     check_fields,
     header_tokens,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmgateway.native import Untranslatable, check_fields, invocation_metrics, require, usage
+from fmgateway.native.bodies import Untranslatable, check_fields, invocation_metrics, require, usage
 
 FAMILY = "Amazon Nova (messages-v1)"
 MAX_TOKENS = ("inferenceConfig", "max_new_tokens")  # where the body says how long the answer may be

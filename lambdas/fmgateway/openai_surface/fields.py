@@ -2,16 +2,16 @@
 "OpenAI fields"): honoured, or refused with a 400 that names it. Nothing is dropped without a word.
 
 ``FIELDS`` is the table (a test compares it with the pinned ``openai`` SDK's ``CompletionCreateParams`` and with the
-README's table). ``refusals`` checks a body against it before translation: a body of another API (Anthropic Messages,
-Converse) is told which endpoint takes it, a field no SDK knows is refused, and a field Bedrock Converse cannot honour
-is refused unless its value asks for nothing (``logprobs: false``, ``frequency_penalty: 0``, ``null``).
+README's table). ``refusals``, the first step of ``request.translate``, checks a body against it: a body of another
+API (Anthropic Messages, Converse) is told which endpoint takes it, a field no SDK knows is refused, and a field
+Bedrock Converse cannot honour is refused unless its value asks for nothing (``logprobs: false``,
+``frequency_penalty: 0``, ``null``). The honoured fields are translated in ``request``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fmgateway.converse import request_metadata
 from fmgateway.values.errors import InvalidRequest
 
 # field -> what happens to it (the README table says the same, in more words)
@@ -75,6 +75,9 @@ REFUSED: dict[str, tuple[tuple[Any, ...], str]] = {
     "verbosity": ((None,), "Bedrock Converse has no verbosity setting"),
     "web_search_options": ((None,), "web search is not available through Bedrock Converse"),
 }
+
+# service_tier -> Bedrock's serviceTier type (auto: none sent; scale and fast are refused)
+SERVICE_TIERS = {"auto": None, "default": "default", "flex": "flex", "priority": "priority"}
 
 # Top-level fields of the Converse API that OpenAI does not have: a Converse body sent to the wrong route
 CONVERSE_FIELDS = (
@@ -147,58 +150,3 @@ def foreign_shape(body: dict[str, Any]) -> None:
                 raise InvalidRequest(f"{where}: a Converse content block, not an OpenAI content part; {TO_CONVERSE}")
             if part.get("type") in ANTHROPIC_PARTS:
                 raise InvalidRequest(f"{where}.type: '{part['type']}' is an Anthropic content block; {TO_ANTHROPIC}")
-
-
-# ---- requestMetadata: user, safety_identifier and metadata ----------------------------------------------------
-
-USER_KEY, SAFETY_KEY = "openai-user", "openai-safety-identifier"
-
-
-def caller_metadata(body: dict[str, Any]) -> dict[str, str] | None:
-    """``metadata`` pairs plus ``user`` and ``safety_identifier`` under their documented keys, held to the
-    requestMetadata convention (fmgateway.converse.request_metadata: at most 11 pairs in all, Bedrock's characters, no
-    ``fmgw-`` key)."""
-    pairs = dict(request_metadata.check(body["metadata"], root="body.metadata")) if body.get("metadata") else {}
-    for field, key in (("user", USER_KEY), ("safety_identifier", SAFETY_KEY)):
-        if key in pairs:
-            raise InvalidRequest(f"body.metadata[{key!r}]: reserved for the request's own field {field}")
-        if body.get(field) is not None:
-            request_metadata.check({key: body[field]}, root=f"body.{field}")
-            pairs[key] = body[field]
-    if len(pairs) > request_metadata.MAX_CALLER_PAIRS:
-        raise InvalidRequest(
-            f"body.metadata: at most {request_metadata.MAX_CALLER_PAIRS} pairs with user and safety_identifier "
-            f"(each takes one; the gateway adds its own {len(request_metadata.GATEWAY_KEYS)}), got {len(pairs)}"
-        )
-    return pairs or None
-
-
-# ---- inferenceConfig and the other scalar fields ----------------------------------------------------------------
-
-SERVICE_TIERS = {"auto": None, "default": "default", "flex": "flex", "priority": "priority"}
-
-
-def inference_config(body: dict[str, Any]) -> dict[str, Any]:
-    inference: dict[str, Any] = {}
-    max_tokens, max_completion = body.get("max_tokens"), body.get("max_completion_tokens")
-    if max_tokens is not None and max_completion is not None and max_tokens != max_completion:
-        raise InvalidRequest(
-            "body.max_completion_tokens: conflicts with max_tokens; send one of them (max_tokens is the deprecated name)"
-        )
-    if (limit := max_completion if max_completion is not None else max_tokens) is not None:
-        inference["maxTokens"] = limit
-    if body.get("temperature") is not None:
-        inference["temperature"] = body["temperature"]  # the schema holds it to Bedrock's 0-1: a 400, never a clamp
-    if body.get("top_p") is not None:
-        inference["topP"] = body["top_p"]
-    stops = [body["stop"]] if isinstance(body.get("stop"), str) else body.get("stop") or []
-    if any(not stop for stop in stops):
-        raise InvalidRequest("body.stop: stop sequences must not be empty")
-    if stops:
-        inference["stopSequences"] = stops
-    return inference
-
-
-def service_tier(body: dict[str, Any]) -> dict[str, Any] | None:
-    tier = SERVICE_TIERS.get(body.get("service_tier") or "auto")
-    return {"type": tier} if tier else None

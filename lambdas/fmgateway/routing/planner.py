@@ -6,8 +6,7 @@
 2. plan: lifecycle (retired -> successor), fallback chain of the tier, capability filter
    (context window, input modality, language, the Converse capabilities the request needs).
 
-``python -m fmgateway.routing.planner score`` scores JSON-lines prompts offline through the same ``auto`` decision
-(see ``fmgateway.score_cli``).
+``fmgw route score`` (``fmgw/route/score.py``) scores JSON-lines prompts offline through the same ``auto`` decision.
 """
 
 from __future__ import annotations
@@ -348,9 +347,3 @@ def _raise_unfit(rejected: dict[str, str]) -> None:
     if all(reason.startswith("context") for reason in rejected.values()):
         raise PayloadTooLarge(f"the prompt does not fit any candidate model's context window ({detail})")
     raise InvalidRequest(f"no candidate model can serve this request ({detail})")
-
-
-if __name__ == "__main__":  # python -m fmgateway.routing.planner score [--config FILE]
-    from fmgateway.score_cli import main
-
-    raise SystemExit(main())

@@ -90,3 +90,11 @@ class InvocationError(Exception):
     @property
     def transient(self) -> bool:
         return self.kind in ("throttled", "unavailable", "timeout", "model_error")
+
+
+# A failure that may follow the request rather than the model (README "Failure isolation"): Bedrock's
+# ModelErrorException (424). It counts against a model only once the next model has not failed the same way.
+# An invocation step's own verdict of the same kind: the answer does not match the output schema the request asked for
+# (OpenAI response_format), which may be the schema's fault as much as the model's.
+OUTPUT_SCHEMA_MISMATCH = "OutputSchemaMismatch"
+REQUEST_SHAPED_ERRORS = frozenset({"ModelErrorException", OUTPUT_SCHEMA_MISMATCH})

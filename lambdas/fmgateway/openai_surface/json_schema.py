@@ -1,4 +1,5 @@
-"""A small JSON Schema checker for the answers of OpenAI ``response_format: json_schema`` (``output_format``).
+"""A small JSON Schema checker for the schemas callers send (OpenAI ``response_format: json_schema`` and ``strict``
+tools' parameters); a leaf of the package: it imports nothing of the gateway.
 
 Why not fastjsonschema (already a dependency): it compiles a schema into Python source and ``exec``s it, and these
 schemas come from callers. This interpreter covers the keywords OpenAI's structured outputs accept (``type``,

@@ -1,4 +1,4 @@
-"""What the Bedrock simulator answers to the Converse request fields of issue 10 (hooked from ``bedrock_simulator``;
+"""What the Bedrock simulator answers to the Converse request fields of issue 10 (hooked from ``simulator_converse``;
 the behaviour is specified in the README's "Bedrock simulator: request fields"). Deterministic throughout:
 
 * ``toolConfig`` and no ``toolResult`` in the last user message: one ``toolUse`` block (``toolChoice.tool`` names the

@@ -1,5 +1,5 @@
 """The simulator's InvokeModel and InvokeModelWithResponseStream: each family's native body and answer, as Bedrock
-takes and gives them, plus the embedding models (``local.bedrock_simulator`` hands ``/invoke`` and
+takes and gives them, plus the embedding models (``local.simulator_http`` hands ``/invoke`` and
 ``/invoke-with-response-stream`` here).
 
 Families follow the model id, as in Bedrock: ``anthropic.*`` (Messages, ``anthropic_version`` required), ``amazon.nova*``
@@ -19,9 +19,13 @@ import hashlib
 import json
 import math
 import struct
+import time
 from typing import Any, NamedTuple
 
-from local.bedrock_simulator import SimError, count_tokens, texts_of
+from local.simulator_errors import SimError
+from local.simulator_eventstream import EventStream
+from local.simulator_state import CallPlan, SimulatorState
+from local.simulator_text import count_tokens, reply_text, texts_of, truncate_tokens, usage_of
 
 CHAT_FIELDS = {
     "anthropic": {
@@ -46,6 +50,38 @@ CHAT_FIELDS = {
 TITAN_EMBED_DIMENSIONS = (256, 512, 1024)
 COHERE_DIMENSIONS = 1024
 COHERE_MAX_TEXTS, COHERE_MAX_CHARS = 96, 2048
+
+
+def invoke(
+    state: SimulatorState, model_id: str, operation: str, body: dict, headers: Any, plan: CallPlan, started: float
+) -> tuple[dict, dict[str, str]] | EventStream:
+    """InvokeModel's answer and headers, or InvokeModelWithResponseStream's ``chunk`` events (``operation`` not
+    ``invoke``)."""
+    embedding = family(model_id) in ("titan-embed", "cohere-embed")
+    try:
+        state.features.record(model_id, operation, {"requestMetadata": header_metadata(headers)})
+        if embedding and operation != "invoke":
+            raise SimError("ValidationException", f"The model {model_id} does not support streaming (simulated).")
+        answer, answer_headers = embed(model_id, body) if embedding else ({}, {})
+        parsed = None if embedding else parse_chat(model_id, body)
+        state.apply_faults(plan)
+    except SimError as exc:
+        state.record(model_id, error=exc.code)
+        raise
+    latency = plan.latency
+    if parsed is not None:
+        text, truncated = truncate_tokens(state.reply_for(model_id) or reply_text(model_id, parsed.prompt), parsed.max_tokens)
+        usage = usage_of(parsed.texts, text)
+        if operation != "invoke":
+            chunks = stream_chunks(parsed, model_id, text, truncated, usage)
+            delays = [latency["fixedMs"], *(latency["perTokenMs"] * 3 for _ in chunks[1:])]
+            events = [("chunk", chunk_payload(chunk), delay) for chunk, delay in zip(chunks, delays, strict=True)]
+            return EventStream(events, usage, plan.faults)
+        answer, answer_headers = chat_response(parsed, model_id, text, truncated, usage)
+        state.sleep_ms(latency["fixedMs"] + latency["perTokenMs"] * usage["outputTokens"])
+    state.record(model_id, success=True)
+    answer_headers["X-Amzn-Bedrock-Invocation-Latency"] = str(int((time.monotonic() - started) * 1000))
+    return answer, answer_headers
 
 
 def family(model_id: str) -> str | None:

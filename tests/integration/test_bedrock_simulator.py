@@ -16,14 +16,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError
 
-from local.bedrock_simulator import (
-    ENV_CONFIG,
-    ENV_FAULTS,
-    BedrockSimulator,
-    count_tokens,
-    load_settings,
-    reply_text,
-)
+from local.bedrock_simulator import BedrockSimulator
+from local.simulator_settings import ENV_CONFIG, ENV_FAULTS, load_settings
+from local.simulator_text import count_tokens, reply_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
@@ -361,7 +356,7 @@ def test_a_primary_slower_than_the_read_timeout_is_tried_once_then_the_fallback_
     """The read timeout is not retried on the same model (botocore's standard mode would): one timeout
     on the primary, then the next candidate, well within the request budget."""
     from fmgateway import runtime
-    from fmgateway.core.gateway import ChatRequest
+    from fmgateway.values.exchange import ChatRequest
     from tests.conftest import CONFIG_FILE
 
     config = json.loads(CONFIG_FILE.read_text())

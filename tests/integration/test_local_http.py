@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from local.api_gateway import MAX_PAYLOAD, LocalApiGateway, Route
+from local.api_gateway import LocalApiGateway, Route
+from local.api_gateway_http import MAX_PAYLOAD
 from tests.conftest import CONFIG_FILE
 
 KEY = "test-key"

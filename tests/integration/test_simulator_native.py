@@ -9,7 +9,7 @@ import math
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
 
-from local.bedrock_simulator import count_tokens, reply_text
+from local.simulator_text import count_tokens, reply_text
 from tests.integration.test_bedrock_simulator import _client, _error
 
 BODIES = {

@@ -1,0 +1,162 @@
+"""The Bedrock simulator's HTTP server: request dispatch (``/model/{modelId}/<operation>`` to
+``local.simulator_converse`` or ``local.simulator_native``, ``/_sim/*`` to the control endpoints), the client region
+read from the SigV4 credential scope or the Host, and the responses: JSON bodies, Bedrock error responses, and
+event streams sent chunked as they are produced."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+from local import simulator_converse, simulator_native
+from local.simulator_errors import SimError
+from local.simulator_eventstream import EventStream, stream_messages
+from local.simulator_state import SimulatorState
+
+SIMULATOR_HEADER = "x-fmgw-simulator"
+CLIENT_DISCONNECTED = "clientDisconnected"  # stats: a stream whose caller closed the connection before its end
+OPERATIONS = ("converse", "converse-stream", "invoke", "invoke-with-response-stream")
+
+_CRED_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
+_HOST_RE = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws")
+
+
+def client_region(headers: Any) -> str | None:
+    """The region the client signed for (SigV4 credential scope), else the one of a ``bedrock-runtime.<region>.`` Host."""
+    match = _CRED_RE.search(headers.get("Authorization", "")) or _HOST_RE.search(headers.get("Host", ""))
+    return match.group(1) if match else None
+
+
+class SimulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    state: SimulatorState
+
+
+class SimulatorHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # avoid ~40 ms delayed-ACK stalls on small responses
+    server_version = "FMGWBedrockSimulator/1.0"
+    server: SimulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.state.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def _dispatch(self, method: str) -> None:
+        self.request_id = str(uuid.uuid4())
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0]
+        try:
+            if path.startswith("/_sim/"):
+                self._control(method, path, raw)
+                return
+            parts = path.split("/")
+            if method != "POST" or len(parts) != 4 or parts[1] != "model" or parts[3] not in OPERATIONS:
+                raise SimError("UnknownOperationException", f"No simulated operation {method} {path}", 404)
+            self._model_call(unquote(parts[2]), parts[3], raw)
+        except SimError as exc:
+            self._send_error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    # ---- responses
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header(SIMULATOR_HEADER, "true")
+        self.send_header("x-amzn-RequestId", self.request_id)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error(self, exc: SimError) -> None:
+        self._send_json(exc.status, {"message": exc.message}, {"x-amzn-ErrorType": exc.code})
+
+    def _send_stream(self, model_id: str, stream: EventStream, started: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("X-Amzn-Bedrock-Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header(SIMULATOR_HEADER, "true")
+        self.send_header("x-amzn-RequestId", self.request_id)
+        self.end_headers()
+        try:
+            for message in stream_messages(self.server.state, model_id, stream, started):
+                self.wfile.write(f"{len(message):X}\r\n".encode() + message + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            # the caller closed the stream before its end: counted, so tests can see the upstream read stop
+            self.server.state.record(model_id, error=CLIENT_DISCONNECTED)
+            self.close_connection = True
+
+    # ---- control endpoints
+    def _control(self, method: str, path: str, raw: bytes) -> None:
+        state = self.server.state
+        try:
+            body = json.loads(raw) if raw else {}
+            if method == "GET" and path == "/_sim/health":
+                return self._send_json(200, {"status": "ok", "simulator": True})
+            if method == "GET" and path == "/_sim/config":
+                return self._send_json(200, state.snapshot())
+            if method == "GET" and path == "/_sim/stats":
+                return self._send_json(200, state.stats())
+            if method == "GET" and path == "/_sim/requests":
+                return self._send_json(200, {"requests": state.features.requests()})
+            if method == "PUT" and path == "/_sim/config":
+                return self._send_json(200, state.replace(body))
+            if method == "POST" and path in ("/_sim/faults", "/_sim/latency"):
+                fields = dict(body)
+                model = fields.pop("model", "*")
+                entry = state.merge_entry(path.rsplit("/", 1)[1], model, fields)
+                return self._send_json(200, {"model": model, path.rsplit("/", 1)[1]: entry})
+            if method == "POST" and path == "/_sim/reset":
+                state.reset()
+                return self._send_json(200, state.snapshot())
+        except (ValueError, TypeError, AttributeError, re.error) as exc:
+            raise SimError("ValidationException", f"Bad simulator control request: {exc}") from exc
+        raise SimError("UnknownOperationException", f"No control endpoint {method} {path}", 404)
+
+    # ---- model calls
+    def _model_call(self, model_id: str, operation: str, raw: bytes) -> None:
+        state = self.server.state
+        started = time.monotonic()
+        state.record(model_id, operation=operation)
+        try:
+            plan = state.plan(model_id, client_region(self.headers))
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError as exc:
+                raise SimError("ValidationException", "Request body is not valid JSON.") from exc
+            if not isinstance(body, dict):
+                raise SimError("ValidationException", "Request body must be a JSON object.")
+        except SimError as exc:
+            state.record(model_id, error=exc.code)
+            raise
+        if operation.startswith("invoke"):
+            answer = simulator_native.invoke(state, model_id, operation, body, self.headers, plan, started)
+        else:
+            answer = simulator_converse.converse(state, model_id, operation, body, plan, started)
+        if isinstance(answer, EventStream):
+            self._send_stream(model_id, answer, started)
+        else:
+            self._send_json(200, *answer)

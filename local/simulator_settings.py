@@ -1,0 +1,139 @@
+"""The Bedrock simulator's settings: the built-in defaults, their layered loading (``local/simulator.json`` <
+``$FMGW_SIM_CONFIG`` < a config file < ``$FMGW_SIM_FAULTS`` < overrides), their validation, and the model patterns
+that pick a model's fault and latency entries (the format is described in ``local.bedrock_simulator``)."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from local.simulator_errors import ERROR_STATUS, STREAM_EXCEPTIONS
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("simulator.json")
+ENV_CONFIG = "FMGW_SIM_CONFIG"
+ENV_FAULTS = "FMGW_SIM_FAULTS"
+
+DEFAULT_MODEL_ID_PATTERN = (
+    r"^(?:arn:aws(?:-[a-z]+)*:bedrock:[a-z0-9-]*:\d{0,12}:[A-Za-z0-9./:_-]+"
+    r"|(?:[a-z]{2,7}\.)?[a-z0-9-]+\.[A-Za-z0-9._:-]+)$"
+)
+FAULT_DEFAULTS: dict[str, Any] = {
+    "throttleRate": 0.0,
+    "errorRate": 0.0,
+    "timeoutRate": 0.0,
+    "timeoutSeconds": 2.0,
+    "down": False,
+    "failAfterEvents": None,
+    "errorCode": None,
+    "streamErrorType": "modelStreamErrorException",
+}
+LATENCY_DEFAULTS: dict[str, Any] = {"fixedMs": 0, "perTokenMs": 0}
+BUILTIN_SETTINGS: dict[str, Any] = {
+    "seed": 42,
+    "regionsDown": [],
+    "unknownModels": [],
+    "modelIdPattern": DEFAULT_MODEL_ID_PATTERN,
+    "latency": {"*": dict(LATENCY_DEFAULTS)},
+    "faults": {"*": dict(FAULT_DEFAULTS)},
+    "replies": {},
+}
+TOP_LEVEL_KEYS = set(BUILTIN_SETTINGS)
+
+
+def camel_case(name: str) -> str:
+    """``per_token_ms`` -> ``perTokenMs`` (the Python API takes either spelling)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def pattern_matches(pattern: str, model_id: str) -> bool:
+    """``"*"`` matches every id, a glob (``*?[``) the whole id, a plain string the exact id or a substring."""
+    if pattern == "*":
+        return True
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(model_id, pattern)
+    return pattern in model_id
+
+
+def entry_for_model(mapping: dict, model_id: str, defaults: dict) -> dict:
+    """Effective per-model entry: defaults < "*" < matching patterns (short first) < exact id."""
+    keys = ["*"] if "*" in mapping else []
+    keys += sorted((k for k in mapping if k not in ("*", model_id) and pattern_matches(k, model_id)), key=len)
+    keys += [model_id] if model_id in mapping and model_id != "*" else []
+    merged = dict(defaults)
+    for key in keys:
+        merged.update({k: v for k, v in (mapping[key] or {}).items() if v is not None})
+    return merged
+
+
+def check_entry(kind: str, fields: dict) -> None:
+    """Raise ValueError for an unknown field or a bad value of a ``faults`` or ``latency`` entry."""
+    allowed = FAULT_DEFAULTS if kind == "faults" else LATENCY_DEFAULTS
+    for key, value in fields.items():
+        if key not in allowed:
+            raise ValueError(f"unknown {kind} field {key!r} (allowed: {sorted(allowed)})")
+        if value is None or key in ("down",):
+            continue
+        if key == "errorCode" and value not in ERROR_STATUS:
+            raise ValueError(f"errorCode must be one of {sorted(ERROR_STATUS)}")
+        if key == "streamErrorType" and value not in STREAM_EXCEPTIONS:
+            raise ValueError(f"streamErrorType must be one of {sorted(STREAM_EXCEPTIONS)}")
+        if key.endswith("Rate") and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+            raise ValueError(f"{key} must be a number in 0..1")
+        if key in ("timeoutSeconds", "fixedMs", "perTokenMs", "failAfterEvents") and not (
+            isinstance(value, (int, float)) and value >= 0
+        ):
+            raise ValueError(f"{key} must be a number >= 0")
+
+
+def validate_settings(settings: dict) -> dict:
+    """Raise ValueError for unknown keys or bad values; returns settings."""
+    unknown = set(settings) - TOP_LEVEL_KEYS
+    if unknown:
+        raise ValueError(f"unknown settings keys {sorted(unknown)} (allowed: {sorted(TOP_LEVEL_KEYS)})")
+    for kind in ("faults", "latency"):
+        if not isinstance(settings.get(kind), dict):
+            raise ValueError(f"{kind} must be an object keyed by model pattern")
+        for entry in settings[kind].values():
+            check_entry(kind, entry or {})
+    for key in ("regionsDown", "unknownModels"):
+        if not isinstance(settings.get(key), list):
+            raise ValueError(f"{key} must be a list")
+    replies = settings.get("replies")
+    if not isinstance(replies, dict) or not all(isinstance(text, str) for text in replies.values()):
+        raise ValueError("replies must be an object of model pattern -> reply text")
+    re.compile(settings["modelIdPattern"])
+    return settings
+
+
+def _deep_merge(dst: dict, src: dict) -> dict:
+    for key, value in src.items():
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            _deep_merge(dst[key], value)
+        else:
+            dst[key] = copy.deepcopy(value)
+    return dst
+
+
+def load_settings(
+    config_path: str | os.PathLike | None = None,
+    *,
+    use_env: bool = True,
+    overrides: dict | None = None,
+) -> dict:
+    """simulator.json < $FMGW_SIM_CONFIG < config_path < $FMGW_SIM_FAULTS < overrides."""
+    settings = copy.deepcopy(BUILTIN_SETTINGS)
+    if DEFAULT_CONFIG_PATH.exists():
+        _deep_merge(settings, json.loads(DEFAULT_CONFIG_PATH.read_text()))
+    paths = [os.environ.get(ENV_CONFIG) if use_env else None, config_path]
+    for path in filter(None, paths):
+        _deep_merge(settings, json.loads(Path(path).read_text()))
+    if use_env and os.environ.get(ENV_FAULTS):
+        _deep_merge(settings["faults"], json.loads(os.environ[ENV_FAULTS]))
+    _deep_merge(settings, overrides or {})
+    return validate_settings(settings)

@@ -1,0 +1,147 @@
+"""The running Bedrock simulator's state, shared by its request threads under one lock: the settings in force and
+their run-time changes (``/_sim/*``, the Python API), each call's plan and fault injection (``regionsDown``,
+``unknownModels``, ``modelIdPattern``, the model's ``faults`` and ``latency`` entries, one random draw per call),
+latency sleeps that ``stop()`` cuts short, the fixed ``replies``, and the per-model counters of ``/_sim/stats``."""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+import threading
+from typing import NamedTuple
+
+from local import simulator_features
+from local.simulator_errors import SimError
+from local.simulator_settings import (
+    FAULT_DEFAULTS,
+    LATENCY_DEFAULTS,
+    camel_case,
+    check_entry,
+    entry_for_model,
+    pattern_matches,
+    validate_settings,
+)
+from local.simulator_text import count_tokens
+
+
+class CallPlan(NamedTuple):
+    """What the settings decide for one model call before its body is read."""
+
+    faults: dict  # the model's effective fault entry
+    latency: dict  # the model's effective latency entry
+    draw: float  # the call's random draw in 0..1 against the fault rates
+
+
+class SimulatorState:
+    """Settings, fault plan and counters of one simulator, safe to share between its request threads."""
+
+    def __init__(self, defaults: dict, verbose: bool = False):
+        self.defaults = copy.deepcopy(defaults)
+        self.verbose = verbose
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.features = simulator_features.Features(count_tokens)
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.settings = copy.deepcopy(self.defaults)
+            self.rng = random.Random(self.settings["seed"])
+            self.counters: dict[str, dict] = {}
+        self.features.reset()
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return copy.deepcopy(self.settings)
+
+    def replace(self, partial: dict) -> dict:
+        with self.lock:
+            candidate = copy.deepcopy(self.settings)
+            candidate.update(copy.deepcopy(partial))
+            validate_settings(candidate)
+            self.settings = candidate
+            if "seed" in partial:
+                self.rng = random.Random(candidate["seed"])
+            return copy.deepcopy(candidate)
+
+    def merge_entry(self, kind: str, model: str, fields: dict) -> dict:
+        fields = {camel_case(k): v for k, v in fields.items()}
+        check_entry(kind, fields)
+        with self.lock:
+            self.settings[kind].setdefault(model, {}).update(fields)
+            return copy.deepcopy(self.settings[kind][model])
+
+    def record(
+        self,
+        model_id: str,
+        operation: str | None = None,
+        error: str | None = None,
+        success: bool = False,
+        s3_inputs: list[str] | None = None,
+    ) -> None:
+        with self.lock:
+            empty = {"calls": 0, "successes": 0, "errors": {}, "operations": {}, "s3Inputs": []}
+            entry = self.counters.setdefault(model_id, empty)
+            entry["s3Inputs"].extend(s3_inputs or ())
+            if operation:
+                entry["calls"] += 1
+                entry["operations"][operation] = entry["operations"].get(operation, 0) + 1
+            if success:
+                entry["successes"] += 1
+            if error:
+                entry["errors"][error] = entry["errors"].get(error, 0) + 1
+
+    def stats(self) -> dict:
+        with self.lock:
+            models = copy.deepcopy(self.counters)
+        totals = {
+            "calls": sum(m["calls"] for m in models.values()),
+            "successes": sum(m["successes"] for m in models.values()),
+            "errors": sum(sum(m["errors"].values()) for m in models.values()),
+        }
+        return {"totals": totals, "models": models}
+
+    def plan(self, model_id: str, region: str | None) -> CallPlan:
+        """Checks before the request body: region, model id, unknown; returns the model's entries and the draw."""
+        with self.lock:
+            settings = self.settings
+            draw = self.rng.random()
+            if region and region in settings["regionsDown"]:
+                raise SimError("ServiceUnavailableException", f"Region {region} is down (simulated).")
+            if not re.match(settings["modelIdPattern"], model_id):
+                raise SimError("ValidationException", "The provided model identifier is invalid.")
+            if any(pattern_matches(p, model_id) for p in settings["unknownModels"]):
+                raise SimError("ResourceNotFoundException", f"Model {model_id} not found (simulated).")
+            faults = entry_for_model(settings["faults"], model_id, FAULT_DEFAULTS)
+            latency = entry_for_model(settings["latency"], model_id, LATENCY_DEFAULTS)
+        return CallPlan(faults, latency, draw)
+
+    def apply_faults(self, plan: CallPlan) -> None:
+        """Raise the error the model's fault entry and the call's draw inject, if any (a timeout sleeps first)."""
+        faults, draw = plan.faults, plan.draw
+        if faults["down"]:
+            raise SimError("ServiceUnavailableException", "The model is down (simulated).")
+        if faults["errorCode"]:
+            raise SimError(faults["errorCode"], f"Injected {faults['errorCode']} (simulated).")
+        throttle, error, timeout = faults["throttleRate"], faults["errorRate"], faults["timeoutRate"]
+        if draw < throttle:
+            raise SimError("ThrottlingException", "Too many requests, please wait before trying again.")
+        if draw < throttle + error:
+            if draw < throttle + error / 2:
+                raise SimError("ServiceUnavailableException", "Service unavailable (simulated).")
+            raise SimError("InternalServerException", "Internal server error (simulated).")
+        if draw < throttle + error + timeout:
+            self.stopping.wait(float(faults["timeoutSeconds"]))
+            raise SimError("ModelTimeoutException", "Model has timed out in processing the request.")
+
+    def reply_for(self, model_id: str) -> str | None:
+        """A fixed reply configured for this model (the most specific matching pattern), if any."""
+        with self.lock:
+            replies = self.settings["replies"]
+            matching = [pattern for pattern in replies if pattern_matches(pattern, model_id)]
+        return replies[max(matching, key=lambda p: (p == model_id, len(p)))] if matching else None
+
+    def sleep_ms(self, ms: float) -> None:
+        if ms > 0:
+            self.stopping.wait(ms / 1000.0)

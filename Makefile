@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-streaming.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-streaming.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 # checkov pins boto3==1.35.49, which cannot share .venv with the project's boto3: it gets a virtual environment of its own.
 CHECKOV_VENV := .venv-checkov
@@ -12,13 +12,15 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install install-checkov checkov local model-access test typecheck test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
+.PHONY: install install-checkov checkov local model-access test typecheck imports test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
 	train-router eval-router calibrate-router
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-streaming.txt
+# The pinned requirements, then this project editable and without dependencies (they are the requirements): .venv/bin/fmgw
+$(STAMP): requirements.txt requirements-dev.txt requirements-streaming.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -34,8 +36,11 @@ install-checkov: $(CHECKOV_STAMP)
 local: install  ## run the gateway on http://127.0.0.1:8080 (BEDROCK=aws for real Bedrock)
 	$(PY) -m local
 
-test: install install-checkov typecheck node_modules  ## every test: unit, integration, infrastructure (checkov, asl-validator), end-to-end (after the type check)
+test: install install-checkov typecheck imports node_modules  ## every test: unit, integration, infrastructure (checkov, asl-validator), end-to-end, architecture (after the type check and the import rules)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile tests
+
+imports: install  ## the import rules of pyproject.toml ([tool.importlinter]): layers, adapters, what the Lambda code may import
+	PYTHONPATH=lambdas:. $(VENV)/bin/lint-imports --no-cache
 
 typecheck: install  ## mypy over the Lambda code: zero errors
 	$(PY) -m mypy lambdas
@@ -52,7 +57,7 @@ test-infra: install install-checkov node_modules
 test-e2e: install
 	$(PY) -m pytest tests/e2e
 
-lint: install
+lint: install imports
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
@@ -80,7 +85,7 @@ diff: install node_modules
 	npx cdk diff --app "$(PY) app.py" $(CDK_CONTEXT)
 
 model-access: install  ## the Bedrock model-access checklist for a region: make model-access REGION=us-west-2
-	$(PY) -m infra.model_access $(REGION)
+	$(VENV)/bin/fmgw models access $(if $(REGION),--region $(REGION))
 
 bench: install  ## prints the overhead, cold-start and cost tables
 	$(PY) -m bench

@@ -104,7 +104,7 @@ def child(name: str, requests: int) -> dict:
             response = handler(_proxy("/v1/jobs", _body(index)), _context())
             assert response["statusCode"] == 202, response
     elif name == "streaming":
-        from handlers.streaming import handle
+        from handlers.streaming_app import handle
 
         def call(index: int, event: dict | None = None) -> None:
             response = handle(_proxy("/v1/chat/stream", _body(index)))

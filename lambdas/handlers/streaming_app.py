@@ -1,5 +1,9 @@
 """The streaming function's ASGI app: plain HTTP in (as the AWS Lambda Web Adapter forwards API Gateway's requests),
-``handlers.streaming`` behind it, server-sent events out, chunk by chunk.
+the streaming routes of ``fmgateway.serving`` behind it, server-sent events out, chunk by chunk.
+
+Routes: ``POST /v1/chat/completions`` (OpenAI SSE with ``stream: true``, the plain JSON answer without),
+``POST /v1/chat/stream`` and ``POST <task route>/stream`` (native ConverseStream events as SSE, then a ``gateway``
+event), and the Bedrock Runtime stream paths (``/model/{modelId}/converse-stream``, ``/invoke-with-response-stream``).
 
 Served by uvicorn (pure Python: uvicorn + h11 + click, no extras) from ``run.sh`` in Lambda, and in local mode.
 The core is synchronous (boto3), so each request runs in a worker thread and the stream is pulled one frame at a
@@ -19,11 +23,30 @@ from fmgateway.aws.coldstart import paused_gc
 with paused_gc():  # no GC passes over boto3's objects while the sandbox initialises
     from fmgateway.aws import http
     from fmgateway.aws.telemetry import metrics
+    from fmgateway.serving import answers, converse_routes, openai_routes
     from fmgateway.values.errors import PayloadTooLarge
-    from handlers import streaming
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit: a larger body never reaches the function there
 REQUEST_CONTEXT_HEADER = "x-amzn-request-context"  # the Web Adapter's copy of API Gateway's requestContext
+
+ROUTES: dict[str, dict[str, http.Route]] = {
+    "/v1/health": {"GET": converse_routes.health},  # the Web Adapter's readiness check (AWS_LWA_READINESS_CHECK_PATH)
+    "/v1/chat/completions": {"POST": openai_routes.chat_completions_or_stream},
+    "/v1/chat/stream": {"POST": converse_routes.chat_stream},
+}
+
+
+def more_routes(path: str) -> dict[str, http.Route] | None:
+    """Routes known from the path alone: task-route streams, and the Bedrock Runtime stream paths."""
+    from fmgateway.serving import bedrock_routes  # on the first such request only
+
+    return converse_routes.task_stream_route(path) or bedrock_routes.stream_routes(path)
+
+
+def handle(event: dict) -> dict[str, Any]:
+    """A proxy event in; a proxy response out, whose ``stream`` (if any) is still to be sent."""
+    answers.count_request()
+    return http.dispatch(event, ROUTES, more_routes, dependency_errors=answers.DEPENDENCY_ERRORS)
 
 
 def proxy_event(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
@@ -73,7 +96,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             too_large = PayloadTooLarge(f"body: larger than the limit of {MAX_BODY_BYTES} bytes")
             response = http.error_response(too_large, event)
         else:
-            response = await asyncio.to_thread(streaming.handle, event)
+            response = await asyncio.to_thread(handle, event)
         await _send(response, receive, send)
     finally:
         metrics.flush_metrics()  # one EMF record per request, as Powertools' decorator does per invocation

@@ -115,10 +115,11 @@ def test_candidates_that_cannot_take_the_body_are_dropped_and_the_one_asked_for_
 
 
 def test_the_api_function_routes_exactly_the_native_paths():
-    from handlers import api, native
+    from fmgateway.serving import bedrock_routes
+    from handlers import api
 
-    assert set(native.ROUTES) == api.NATIVE_PATHS
-    assert all(api.task_routes(path) is native.ROUTES[path] for path in api.NATIVE_PATHS)
+    assert set(bedrock_routes.ROUTES) == api.BEDROCK_PATHS
+    assert all(api.more_routes(path) is bedrock_routes.ROUTES[path] for path in api.BEDROCK_PATHS)
 
 
 def test_the_callers_max_tokens_is_capped_at_the_models_output_limit_without_touching_the_rest(parts):

@@ -23,9 +23,11 @@ from fmgateway.core import streaming
 from fmgateway.core.streaming import ChatStream
 from fmgateway.embeddings import invocation as embeddings
 from fmgateway.native import eventstream, invocation
+from fmgateway.openai_surface.answer import gateway_headers
+from fmgateway.serving.answers import account, identified, run
+from fmgateway.serving.streams import streamed
 from fmgateway.values.errors import GatewayError, InvalidRequest
 from fmgateway.values.exchange import ChatRequest, ChatResult
-from handlers import api
 
 STREAM_PATH = re.compile(r"^/model/(.+)/(converse-stream|invoke-with-response-stream)$")
 # InvokeModel options sent as headers: honoured at their defaults, otherwise refused by name (never silently dropped)
@@ -89,14 +91,7 @@ def _caller_metadata(event: dict) -> dict[str, str] | None:
     return request_metadata.check(metadata, root=f"header {METADATA_HEADER}")
 
 
-def _identified(event: dict, request: ChatRequest) -> ChatRequest:
-    """The caller's API key id and the request id in the request's metadata, as every route does."""
-    return request_metadata.identified(request, http.tenant_of(event), http.request_id(event))
-
-
 def _headers(result: ChatResult) -> dict[str, str]:
-    from fmgateway.openai_surface.answer import gateway_headers
-
     return {**invocation.bedrock_headers(result), **gateway_headers(result)}
 
 
@@ -110,7 +105,7 @@ def _converse_request(event: dict) -> ChatRequest:
 
 
 def converse(event: dict) -> dict:
-    result = api.run(_converse_request(event), event)
+    result = run(_converse_request(event), event)
     return http.respond(200, invocation.converse_body(result), _headers(result))
 
 
@@ -128,9 +123,9 @@ def invoke(event: dict) -> dict:
     if target.embedding is not None:
         return _invoke_embedding(event, target, body)
     family, request = invocation.invoke_request(config, target, body, _caller_metadata(event))
-    prepared = invocation.fit(gateway, gateway.prepare(_identified(event, request)), family)
+    prepared = invocation.fit(gateway, gateway.prepare(identified(event, request)), family)
     raw, result = invocation.invoke(gateway, family, body, prepared)
-    api.account(result)
+    account(result)
     headers = {"Content-Type": "application/json", **_headers(result)}
     return {"statusCode": 200, "headers": headers, "body": raw.decode("utf-8")}
 
@@ -141,7 +136,7 @@ def _invoke_embedding(event: dict, target: invocation.Target, body: dict[str, An
     request = embeddings.from_native(target.embedding.family, body)
     prepared = embeddings.prepare(gateway, target.embedding.alias, request, where="modelId")
     answer, result = embeddings.run(gateway, prepared, request)
-    api.account(result)
+    account(result)
     headers = {"Content-Type": "application/json", **_headers(result)}
     return {"statusCode": 200, "headers": headers, "body": json.dumps(answer.native, ensure_ascii=False)}
 
@@ -153,7 +148,7 @@ def openai_embeddings(event: dict) -> dict:
     name, request, encoding = embeddings.from_openai(body)
     prepared = embeddings.prepare(gateway, name, request)
     answer, result = embeddings.run(gateway, prepared, request)
-    api.account(result)
+    account(result)
     if body.get("user"):  # OpenAI's end-user id: recorded in the log, beside the answer's line
         logger.info("embeddings", extra={"endUser": body["user"], "inputs": len(request.texts), "model": result.model.alias})
     return http.respond(200, embeddings.openai_response(answer, result, encoding), _headers(result))
@@ -170,8 +165,6 @@ ROUTES: dict[str, dict[str, http.Route]] = {
 
 
 def _streamed(stream: ChatStream, frames: Iterator[bytes], extra: dict[str, str] | None = None) -> dict[str, Any]:
-    from handlers.streaming import streamed  # the streaming function's module: not loaded on the API function
-
     headers = {
         "Content-Type": eventstream.CONTENT_TYPE,
         "x-gateway-model-id": stream.model.invoke_id if stream.model else "",
@@ -182,7 +175,7 @@ def _streamed(stream: ChatStream, frames: Iterator[bytes], extra: dict[str, str]
 
 def converse_stream(event: dict) -> dict:
     gateway = runtime.gateway()
-    stream = streaming.open_stream(gateway, gateway.prepare(_identified(event, _converse_request(event))))
+    stream = streaming.open_stream(gateway, gateway.prepare(identified(event, _converse_request(event))))
     return _streamed(stream, invocation.converse_frames(stream))
 
 
@@ -194,7 +187,7 @@ def invoke_stream(event: dict) -> dict:
             f"modelId: {target.embedding.alias} is an embedding model; embeddings are not streamed (use /invoke)"
         )
     family, request = invocation.invoke_request(config, target, body, _caller_metadata(event))
-    stream = streaming.open_stream(gateway, invocation.fit(gateway, gateway.prepare(_identified(event, request)), family))
+    stream = streaming.open_stream(gateway, invocation.fit(gateway, gateway.prepare(identified(event, request)), family))
     return _streamed(stream, invocation.invoke_frames(stream, family), {"X-Amzn-Bedrock-Content-Type": "application/json"})
 
 

@@ -1,12 +1,16 @@
 """README and Makefile examples run as printed: the `make deploy` context synthesizes, the model-access checklist
-covers every invocable model, the jobs CLI example is exercised in tests/e2e/test_jobs_cli.py."""
+(`fmgw models access`) covers every invocable model, the `fmgw jobs run` example is exercised in
+tests/e2e/test_jobs_cli.py."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 
-from infra.model_access import checklist
+from fmgw.models.access import checklist
 from infra.settings import ROOT, cdk_json_context, invocable_models
 
 
@@ -38,3 +42,19 @@ def test_model_access_checklist_names_every_invocable_model_and_its_regions(gate
     invoked, regions = rows["claude-haiku-4-5"]
     assert invoked == "us.anthropic.claude-haiku-4-5-20251001-v1:0"
     assert regions == gateway_config["geographies"]["us"]["destinationRegions"]
+
+
+def test_the_printed_model_access_command_lists_every_invocable_model(gateway_config):
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"`\.venv/bin/(fmgw models access [^`]*)`", readme).group(1)
+    assert "$(VENV)/bin/fmgw models access" in (ROOT / "Makefile").read_text()  # make model-access REGION=...
+    done = subprocess.run(
+        [sys.executable, "-m", *shlex.split(command)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "lambdas")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "deployment in us-west-2 with gateway.json" in done.stdout
+    assert all(f"[ ] {alias} " in done.stdout for alias in invocable_models(gateway_config))

@@ -1,4 +1,4 @@
-"""``python -m fmgateway.routing.planner score`` gives the score and tier that ``model: "auto"`` gets through the handler."""
+"""``fmgw route score`` gives the score and tier that ``model: "auto"`` gets through the handler."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ FIXED = [
 ]
 
 
+# python -m fmgw from the repository root; lambdas/ on the path as without `make install` (fmgw imports fmgateway)
+SCORE_COMMAND = [sys.executable, "-m", "fmgw", "route", "score", "--config", str(CONFIG_FILE)]
+
+
 def sample_lines() -> list[dict]:
     directory = data.default_data_dir()
     if not directory.is_dir():
@@ -34,7 +38,7 @@ def sample_lines() -> list[dict]:
 
 def score_cli(lines: list[dict]) -> list[dict]:
     result = subprocess.run(
-        [sys.executable, "-m", "fmgateway.routing.planner", "score", "--config", str(CONFIG_FILE)],
+        SCORE_COMMAND,
         input="".join(json.dumps(line) + "\n" for line in lines),
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT / "lambdas")},
@@ -66,7 +70,7 @@ def test_score_cli_matches_auto_requests_through_the_handler(api):
 
 def test_score_cli_keeps_order_and_reports_bad_lines():
     result = subprocess.run(
-        [sys.executable, "-m", "fmgateway.routing.planner", "score", "--config", str(CONFIG_FILE)],
+        SCORE_COMMAND,
         input='{"prompt": "a"}\nnot json\n{"nothing": 1}\n{"prompt": "b"}\n',
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT / "lambdas")},

@@ -1,0 +1,2 @@
+"""``fmgw models``: the models a deployment uses (``access``: the Bedrock model-access checklist; room for the
+lifecycle commands to come)."""

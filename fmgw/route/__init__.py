@@ -1,0 +1,1 @@
+"""``fmgw route``: the router, offline (``score``: the ``auto`` decision for JSON-lines prompts)."""

@@ -20,6 +20,11 @@ FIXED = [
         "system": [{"text": "You are a careful tutor."}],
         "messages": [{"role": "user", "content": [{"text": "A train leaves at 3 pm at 60 mph. When has it gone 150 miles?"}]}],
     },
+    {  # a prompt the bundled score sends to 'complex', so the sample exercises more than one tier without shared data
+        "prompt": "Prove rigorously, step by step, that for every prime p > 3, p^2 - 1 is divisible by 24. Then characterise "
+        "all integers n such that n^2 - 1 is divisible by 24, derive their density, and analyse the asymptotic complexity of "
+        "an algorithm that enumerates them up to N, with a formal proof of correctness."
+    },
 ]
 
 

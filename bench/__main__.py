@@ -21,10 +21,11 @@ def main() -> None:
         "--only",
         choices=(
             "overhead", "routing", "cold-start", "cost", "orchestrated", "streaming", "authorizer", "health-scale",
-            "throttling", "rightsizing",
+            "throttling", "rightsizing", "brownout",
         ),
     )  # fmt: skip
     parser.add_argument("--stream-requests", type=int, default=200, help="streams (and non-streamed calls) per path")
+    parser.add_argument("--brownout-requests", type=int, default=600, help="requests per brownout scenario (6 per second)")
     parser.add_argument("--orchestrated-requests", type=int, default=200, help="requests of the orchestrated comparison")
     args = parser.parse_args()
 
@@ -56,7 +57,11 @@ def main() -> None:
     if args.only in (None, "throttling"):
         print(throttling.run(300), end="\n\n", flush=True)
     if args.only in (None, "rightsizing"):
-        print(rightsizing.run(500))
+        print(rightsizing.run(500), end="\n\n", flush=True)
+    if args.only in (None, "brownout"):
+        from bench import brownout
+
+        print(brownout.run(args.brownout_requests))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Settings: the breaker opens when at least 3 calls of the recent window (the newest 10 s bucket, the two newest ...
 the whole 60 s) fail at a rate of 50 % or more; 30 s cooldown, 1 half-open probe at a time, 2 probe successes to
-close. ``HEALTH`` is the configuration's ``health`` section (10 s buckets). Each step: (seconds since start, event,
-expected decision or None, expected state afterwards). Events: ``admit`` (expects allow/probe/skip), ``fail``, ``ok``.
+close; the per-key cap at 0.5. ``HEALTH`` is the configuration's ``health`` section (10 s buckets). Each step: (seconds
+since start, event, expected decision or None, expected state afterwards). Events: ``admit`` (expects
+allow/probe/skip), ``fail``, ``ok``, each by API key ``t`` unless the event names another (``fail:a``).
 The scenario's clock starts on a bucket boundary. A closing probe answers in the second it was admitted: the state
 machine records a success at the time its Invoke state was entered (its clock inside a task), the Python executor at
 the time the call ends, and closing starts the window at that time. Slow-call rows (``slowCallMs``) are in
@@ -20,7 +21,17 @@ SETTINGS = {
     "successesToClose": 2,
     "probeLeaseSeconds": 20,
     "stateCacheSeconds": 0,
+    "maxKeyShare": 0.5,
 }
+DEFAULT_KEY = "t"
+
+
+def event_key(event: str) -> tuple[str, str]:
+    """``fail:a`` -> (``fail``, ``a``); a bare event is by ``DEFAULT_KEY``."""
+    name, _, key = event.partition(":")
+    return name, key or DEFAULT_KEY
+
+
 HEALTH = {"bucketSeconds": 10, "flushIntervalSeconds": 1, "shards": 1}
 BREAKER = {**SETTINGS, "health": HEALTH}  # what the core's breaker reads (GatewayConfig.breaker)
 
@@ -110,5 +121,28 @@ SCENARIOS = {
         (30, "admit", "probe", "HALF_OPEN"),
         (40, "admit", "skip", "HALF_OPEN"),
         (51, "admit", "probe", "HALF_OPEN"),
+    ],
+    # The per-key cap isolates a caller, never a model's only caller.
+    "one key failing alone opens it: the model's only caller": [
+        (0, "fail:a", None, "CLOSED"),
+        (1, "fail:a", None, "CLOSED"),
+        (2, "fail:a", None, "OPEN"),
+        (3, "admit:a", "skip", "OPEN"),
+    ],
+    "one key failing while another key succeeds is capped": [
+        (0, "ok:b", None, "CLOSED"),
+        (0, "ok:b", None, "CLOSED"),
+        (1, "fail:a", None, "CLOSED"),
+        (1, "fail:a", None, "CLOSED"),
+        (2, "fail:a", None, "CLOSED"),
+        (2, "fail:a", None, "CLOSED"),
+        (3, "fail:a", None, "CLOSED"),
+        (4, "admit:b", "allow", "CLOSED"),
+    ],
+    "two keys both failing open it": [
+        (0, "fail:a", None, "CLOSED"),
+        (1, "fail:b", None, "CLOSED"),
+        (2, "fail:a", None, "OPEN"),
+        (3, "admit:b", "skip", "OPEN"),
     ],
 }

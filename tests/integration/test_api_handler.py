@@ -36,7 +36,7 @@ def test_models_shows_an_open_breaker_from_dynamodb(api):
 
 
 def test_models_shows_each_models_live_health_from_the_health_view(api):
-    from fmgateway.health.monitor import HealthFigures
+    from fmgateway.health.figures import HealthFigures
 
     class Seen:
         def figures(self, health_key):

@@ -27,7 +27,7 @@ from fmgateway.health.breaker import BreakerState, CircuitBreaker
 from fmgateway.values.errors import InvocationError
 from local.aws_resources import NAMES, create_state_tables
 from local.orchestration import MOTO_SFN_CONFIG, ROUTING_TASKS_FUNCTION, create_state_machine, lambda_dispatch
-from tests.breaker_scenarios import BREAKER, HEALTH, SCENARIOS, SETTINGS
+from tests.breaker_scenarios import BREAKER, HEALTH, SCENARIOS, SETTINGS, event_key
 from tests.conftest import CONFIG_FILE, FakeClock
 
 BREAKER_TABLE = NAMES["FMGW_BREAKER_TABLE"]
@@ -87,8 +87,8 @@ class StateMachineExecutor:
         self.sfn, self.arn, self.invoker, self.decisions = sfn, arn, invoker, decisions
         self.held: list[tuple[HeldCall, str]] = []
 
-    def _start(self) -> str:
-        payload = json.dumps({"requestId": "conformance", "tenant": "t", "body": REQUEST})
+    def _start(self, tenant: str) -> str:
+        payload = json.dumps({"requestId": "conformance", "tenant": tenant, "body": REQUEST})
         return self.sfn.start_execution(stateMachineArn=self.arn, name=f"e{time.monotonic_ns()}", input=payload)["executionArn"]
 
     def _done(self, arn: str) -> bool:
@@ -114,19 +114,19 @@ class StateMachineExecutor:
         self._wait(arrived, "the model call or the end of the execution")
         return found[0] if found else None
 
-    def admit(self) -> str:
-        arn = self._start()
+    def admit(self, tenant: str) -> str:
+        arn = self._start(tenant)
         call = self._next_call_or_end(arn)
         if call is None:
             return "skip"
         self.held.append((call, arn))
         return self.decisions[-1]
 
-    def outcome(self, outcome: str) -> None:
+    def outcome(self, outcome: str, tenant: str) -> None:
         if self.held:
             call, arn = self.held.pop(0)
         else:
-            arn = self._start()
+            arn = self._start(tenant)
             call = self._next_call_or_end(arn)
             if call is None:
                 return  # skipped (breaker open): the bare event leaves no mark either
@@ -184,17 +184,18 @@ def executors(tmp_path, monkeypatch):
 def test_both_executors_leave_the_same_records(executors, name):
     clock, breaker, memory, machine, table = executors
     start = clock.now
-    for at, event, expected, state in SCENARIOS[name]:
+    for at, step, expected, state in SCENARIOS[name]:
         clock.now = start + at
+        event, caller = event_key(step)
         if event == "admit":
-            assert breaker.admit(KEY, BREAKER) == expected, ("python", at, event)
-            assert machine.admit() == expected, ("state machine", at, event)
+            assert breaker.admit(KEY, BREAKER) == expected, ("python", at, step)
+            assert machine.admit(caller) == expected, ("state machine", at, step)
         elif event == "fail":
-            breaker.record_failure(KEY, BREAKER)
-            machine.outcome("fail")
+            breaker.record_failure(KEY, BREAKER, caller=caller)
+            machine.outcome("fail", caller)
         else:
-            breaker.record_success(KEY, BREAKER)
-            machine.outcome("ok")
+            breaker.record_success(KEY, BREAKER, caller=caller)
+            machine.outcome("ok", caller)
         python_record = BreakerState.from_record(memory.get(KEY)[0])
         machine_record = BreakerState.from_record(table.get(KEY)[0])
         assert python_record.state == state, (at, event)

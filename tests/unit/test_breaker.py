@@ -6,7 +6,7 @@ from fmgateway.health.breaker import ALLOW, OPEN, PROBE, SKIP, BreakerState, Cir
 from fmgateway.health.monitor import HealthMonitor
 from fmgateway.health.stats import Counts
 from fmgateway.health.store import MemoryHealthStore
-from tests.breaker_scenarios import BREAKER, SCENARIOS
+from tests.breaker_scenarios import BREAKER, SCENARIOS, event_key
 from tests.conftest import FakeClock
 
 SETTINGS = BREAKER
@@ -14,14 +14,15 @@ SETTINGS = BREAKER
 
 def run_scenario(breaker: CircuitBreaker, store, clock: FakeClock, steps, key="m"):
     start = clock.now
-    for at, event, expected, state in steps:
+    for at, step, expected, state in steps:
         clock.now = start + at
+        event, caller = event_key(step)
         if event == "admit":
-            assert breaker.admit(key, SETTINGS) == expected, (at, event)
+            assert breaker.admit(key, SETTINGS) == expected, (at, step)
         elif event == "fail":
-            breaker.record_failure(key, SETTINGS)
+            breaker.record_failure(key, SETTINGS, caller=caller)
         else:
-            breaker.record_success(key, SETTINGS)
+            breaker.record_success(key, SETTINGS, caller=caller)
         record, _ = store.get(key)
         assert BreakerState.from_record(record).state == state, (at, event)
 
@@ -56,7 +57,10 @@ def test_slow_calls_open_it_when_configured():
     cfg = {**SETTINGS, "slowCallMs": 1000, "slowCallRateThreshold": 60}
     assert rules.trips([Counts(5, 0, 3, 10)], cfg) == Counts(5, 0, 3, 10)  # 60 % slow
     assert rules.trips([Counts(5, 0, 2, 10)], cfg) is None
-    assert rules.trips([Counts(5, 0, 5, 10)], SETTINGS) is None  # no slowCallMs: speed is not judged
+    assert rules.trips([Counts(5, 0, 4, 10)], SETTINGS) == Counts(5, 0, 4, 10)  # on by default: 80 % of the calls slow
+    assert rules.trips([Counts(5, 0, 3, 10)], SETTINGS) is None
+    off = {**SETTINGS, "slowCallP95Multiple": 0}
+    assert rules.trips([Counts(5, 0, 5, 10)], off) is None  # no slowCallMs and no derived threshold: speed is not judged
 
 
 def test_a_slow_model_opens_through_the_executor(clock):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fmgateway.health import stats as health_stats
-from fmgateway.health.monitor import HealthEvents, HealthMonitor
+from fmgateway.health.figures import HealthEvents
+from fmgateway.health.monitor import HealthMonitor
 from fmgateway.health.store import MemoryHealthStore, item_size
 
 CFG = {"windowSeconds": 60, "stateCacheSeconds": 2, "health": {"flushIntervalSeconds": 1, "bucketSeconds": 10, "shards": 2}}
@@ -126,7 +127,8 @@ def test_flushes_are_reported_as_events(clock):
 
     health = monitor(clock, events=Events())
     health.record_failure(KEY, CFG, clock(), "throttled", "k")
-    assert seen == [(KEY, {"c": 1, "f": 1, "ft": 1, f"k{health_stats.key_slot('k')}": 1})]
+    slot = health_stats.key_slot("k")
+    assert seen == [(KEY, {"c": 1, "f": 1, "ft": 1, f"k{slot}": 1, f"n{slot}": 1})]
 
 
 def test_an_item_stays_within_one_write_unit():

@@ -10,7 +10,8 @@ from fmgateway.aws.stores import MemoryBreakerStore
 from fmgateway.config.gateway_config import parse_config
 from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
-from fmgateway.health.monitor import HealthEvents, HealthMonitor
+from fmgateway.health.figures import HealthEvents
+from fmgateway.health.monitor import HealthMonitor
 from fmgateway.values.errors import Unavailable
 from fmgateway.values.exchange import ChatRequest
 from tests.fakes import FakeInvoker

@@ -91,12 +91,24 @@ def test_the_cap_counts_a_real_outage_seen_by_many_keys(config_doc, clock):
 @pytest.mark.parametrize(
     ("stats", "share", "counted"),
     [
-        ({"f": 10, "k1": 10}, 0.5, 0),  # one key alone: nothing counts
-        ({"f": 110, "k1": 10, "k2": 100}, 0.5, 20),  # the big key counts as much as the rest
-        ({"f": 40, "k1": 10, "k2": 10, "k3": 10, "k4": 10}, 0.5, 40),  # no key over its share
-        ({"f": 130, "k1": 100}, 0.5, 60),  # 30 keyless failures (never capped) let the key count 30
-        ({"f": 10, "k1": 10}, 1.0, 10),  # no cap
-        ({"f": 100, "k1": 60, "k2": 40}, 0.5, 80),
+        # one failing key while another key's calls succeed: nothing counts
+        ({"c": 30, "f": 20, "k1": 20, "n1": 20, "n2": 10}, 0.5, 0),
+        # the model's only caller: its failures count in full, with or without successes of its own
+        ({"c": 10, "f": 10, "k1": 10, "n1": 10}, 0.5, 10),
+        ({"c": 25, "f": 10, "k1": 10, "n1": 25}, 0.5, 10),
+        # two keys, both failing, nobody succeeding: in full
+        ({"c": 110, "f": 110, "k1": 10, "k2": 100, "n1": 10, "n2": 100}, 0.5, 110),
+        # the same two keys beside keyless successes: capped, the big key counts as much as the rest
+        ({"c": 120, "f": 110, "k1": 10, "k2": 100, "n1": 10, "n2": 100}, 0.5, 20),
+        # no key over its share
+        ({"c": 50, "f": 40, "k1": 10, "k2": 10, "k3": 10, "k4": 10, "n1": 10, "n2": 10, "n3": 10, "n4": 10}, 0.5, 40),
+        # 30 keyless failures (never capped) let the key count 30
+        ({"c": 140, "f": 130, "k1": 100, "n1": 100}, 0.5, 60),
+        ({"c": 10, "f": 10, "k1": 10}, 1.0, 10),  # no cap
+        ({"c": 110, "f": 100, "k1": 60, "k2": 40, "n1": 60, "n2": 40}, 0.5, 80),
+        # one key alone capped, one counted in full: key 1 fails while key 2 succeeds; key 2 also fails while key 1's
+        # calls all fail, so key 2's failures follow the model
+        ({"c": 50, "f": 30, "k1": 20, "k2": 10, "n1": 20, "n2": 30}, 0.5, 20),
     ],
 )
 def test_capped_failures(stats, share, counted):

@@ -12,7 +12,7 @@ from fmgateway.aws.stores import MemoryBreakerStore
 from fmgateway.config.gateway_config import parse_config
 from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
-from fmgateway.health.monitor import HealthFigures, NoHealth
+from fmgateway.health.figures import HealthFigures, NoHealth
 from fmgateway.routing import planner as routing
 from fmgateway.routing import strategies
 from fmgateway.values.candidates import Candidate

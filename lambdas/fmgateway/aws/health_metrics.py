@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fmgateway.health import stats as health_stats
-from fmgateway.health.monitor import HealthEvents
+from fmgateway.health.figures import HealthEvents
 from fmgateway.health.stats import Stats
 
 COUNTS = {

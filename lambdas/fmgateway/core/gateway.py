@@ -21,7 +21,7 @@ from fmgateway.core.cache import ResponseCache
 from fmgateway.core.outcomes import BreakerOutcomes
 from fmgateway.core.prepared import Prepared
 from fmgateway.health.breaker import CLOSED, PROBE, SKIP, CircuitBreaker
-from fmgateway.health.monitor import HealthView
+from fmgateway.health.figures import HealthView
 from fmgateway.health.retry_budget import RETRIED_KINDS, RetryBudget, backoff_seconds
 from fmgateway.routing import capabilities, strategies
 from fmgateway.routing import planner as routing
@@ -161,22 +161,29 @@ class Gateway(BreakerOutcomes):
         deadline: float,
         step: InvocationStep | None = None,
         record_success: bool = True,
+        caller: str | None = None,
     ) -> Any:
         """One call of one admitted candidate with ``step`` (default: Converse). Success is recorded on its breaker
         (``record_success=False``: the caller records the outcome later, as a stream does at its end); every failure is
         raised as ``InvocationError``, after giving back a probe slot when it says nothing about the model's health (a
         transient one is for the caller to record, after any retries of its own)."""
         started = time.perf_counter()
+        in_flight = self.health.start_call(candidate.health_key, config.breaker, caller)  # slow counts while it waits
         try:
             response = (step or self.converse_step)(candidate, body, deadline)
         except InvocationError as err:
+            self.health.end_call(in_flight)
             if not err.transient and decision == PROBE:
                 self.breaker.release(candidate.breaker_key, config.breaker)
             raise
+        except BaseException:
+            self.health.end_call(in_flight)
+            raise
+        self.health.end_call(in_flight)
         if record_success:
             ms = (time.perf_counter() - started) * 1000
             output_tokens = (response.get("usage") or {}).get("outputTokens") if isinstance(response, dict) else None
-            self.record_success(candidate, config, latency_ms=ms, output_tokens=output_tokens, generation_ms=ms)
+            self.record_success(candidate, config, latency_ms=ms, output_tokens=output_tokens, generation_ms=ms, caller=caller)
         return response
 
     def invoke(
@@ -186,7 +193,8 @@ class Gateway(BreakerOutcomes):
         caller's error at once (400 invalid, 502 no access), with no fallback."""
         try:
             body = self.body_for(prepared, candidate)
-            return self.call(prepared.config, candidate, decision, body, prepared.deadline, step, record_success)
+            config, deadline, caller = prepared.config, prepared.deadline, prepared.request.caller
+            return self.call(config, candidate, decision, body, deadline, step, record_success, caller)
         except InvocationError as err:
             if err.transient:
                 raise

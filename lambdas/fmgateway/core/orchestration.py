@@ -152,7 +152,13 @@ def invoke(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     elapsed = time.perf_counter() - call_started
     output_tokens = (response.get("usage") or {}).get("outputTokens")
     gateway.record_success(
-        candidate, prepared.config, now=now, latency_ms=elapsed * 1000, output_tokens=output_tokens, generation_ms=elapsed * 1000
+        candidate,
+        prepared.config,
+        now=now,
+        latency_ms=elapsed * 1000,
+        output_tokens=output_tokens,
+        generation_ms=elapsed * 1000,
+        caller=prepared.request.caller,
     )
     gateway.settle(prepared.config, deferred, counts=True, now=now)
     attempts.append(Attempt(candidate.alias, "ok", None, elapsed * 1000))

@@ -39,7 +39,8 @@ class BreakerOutcomes:
         self.breaker.record_failure(candidate.breaker_key, config.breaker, now=now, kind=kind, caller=caller)
 
     def record_success(self, candidate: Candidate, config: GatewayConfig, now: float | None = None, **figures: Any) -> None:
-        """``figures``: ``latency_ms``, ``ttft_ms``, ``output_tokens``, ``generation_ms`` for the health window."""
+        """``figures``: ``latency_ms``, ``ttft_ms``, ``output_tokens``, ``generation_ms`` for the health window, and
+        ``caller`` (the API key id: whether other keys' calls succeed decides the per-key cap)."""
         self.breaker.record_success(candidate.breaker_key, config.breaker, now=now, **figures)
 
     def after_failure(

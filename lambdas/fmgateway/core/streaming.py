@@ -155,6 +155,7 @@ class ChatStream:
             ttft_ms=ttft_ms,
             output_tokens=int((usage or {}).get("outputTokens") or 0),
             generation_ms=(ended - opened.first_token_at) * 1000,
+            caller=self.prepared.request.caller,
         )
         response = {"output": {"message": assembler.message()}, "stopReason": stop_reason, "usage": usage, **assembler.fields}
         model_seconds = chosen.model_seconds + (time.perf_counter() - opened.first_token_at)

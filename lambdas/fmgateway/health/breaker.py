@@ -19,13 +19,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from fmgateway.health.monitor import HealthEvents, HealthMonitor
+from fmgateway.health.figures import HealthEvents
+from fmgateway.health.in_flight import SlowThreshold
+from fmgateway.health.monitor import HealthMonitor
 from fmgateway.health.stats import Counts
 from fmgateway.values.ports import BreakerStore
 
 log = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "CLOSED", "OPEN", "HALF_OPEN"
+DEFAULT_SLOW_RATE_THRESHOLD = 80  # percent of a stretch's calls slower than their threshold
 ALLOW, PROBE, SKIP = "allow", "probe", "skip"
 
 
@@ -89,10 +92,12 @@ def on_release(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
 def trips(recent: Sequence[Counts], cfg: dict) -> Counts | None:
     """The rate rule: the first stretch of recent time (the newest bucket, the two newest, ... the whole window) with at
     least ``minimumCalls`` calls whose failure rate reaches ``failureRateThreshold`` percent, or whose slow-call rate
-    reaches ``slowCallRateThreshold`` percent when ``slowCallMs`` is set. Judging the recent stretches too means a
-    sudden outage is seen within a bucket, not after half a window of healthy history has aged out."""
+    reaches ``slowCallRateThreshold`` percent (default 80) while a slow threshold applies (``in_flight.SlowThreshold``:
+    ``slowCallMs``, or a multiple of the model's p95, on by default). Judging the recent stretches too means a sudden
+    outage is seen within a bucket, not after half a window of healthy history has aged out."""
     minimum, threshold = cfg["minimumCalls"], cfg["failureRateThreshold"]
-    slow_threshold = cfg.get("slowCallRateThreshold", 100) if cfg.get("slowCallMs") else None
+    slow_on = SlowThreshold.from_breaker(cfg).enabled
+    slow_threshold = cfg.get("slowCallRateThreshold", DEFAULT_SLOW_RATE_THRESHOLD) if slow_on else None
     for counts in recent:
         if counts.calls < minimum:
             continue
@@ -211,6 +216,7 @@ class CircuitBreaker:
         return result, False
 
     def admit(self, key: str, cfg: dict, now: float | None = None) -> str:
+        self.judge_in_flight(cfg, now)
         try:
             decision, written = self._apply(key, cfg, lambda s, at: admit(s, at, cfg), now)
         except Exception:
@@ -220,6 +226,17 @@ class CircuitBreaker:
         if decision == PROBE and not written:
             return SKIP  # another caller claimed the probe slot
         return decision
+
+    def judge_in_flight(self, cfg: dict, now: float | None = None) -> None:
+        """Calls in flight past their slow threshold count now (``HealthMonitor.sweep_in_flight``), and the rate rule
+        judges their models at once: a brownout opens the breaker while its slow calls are still waiting."""
+        try:
+            keys = self.health.sweep_in_flight(cfg, now)
+        except Exception:  # advisory, like every health read: never a reason to fail a request
+            log.exception("in-flight sweep failed")
+            return
+        for key in keys:
+            self._record(key, cfg, self._failure_rule(key, cfg), now)
 
     def _record(self, key: str, cfg: dict, rule, now: float | None = None) -> None:
         try:
@@ -241,11 +258,13 @@ class CircuitBreaker:
         ttft_ms: float | None = None,
         output_tokens: int | None = None,
         generation_ms: float | None = None,
+        caller: str | None = None,
     ) -> None:
         """A call answered: recorded in the health window (in memory); a probe success may close the breaker; a slow
-        call (``slowCallMs``) is judged like a failure."""
+        call (``slowCallMs``) is judged like a failure. ``caller``: the API key id (the per-key cap's evidence that the
+        model answers other keys)."""
         at = self.clock() if now is None else now
-        slow = self.health.record_success(key, cfg, at, latency_ms, ttft_ms, output_tokens, generation_ms)
+        slow = self.health.record_success(key, cfg, at, latency_ms, ttft_ms, output_tokens, generation_ms, caller)
         if slow:
             self._record(key, cfg, self._failure_rule(key, cfg), at)
         else:

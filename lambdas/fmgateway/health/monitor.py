@@ -15,53 +15,16 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from fmgateway.health import stats as health_stats
 from fmgateway.health import store as health_store
+from fmgateway.health.figures import HealthEvents, HealthFigures, NoEvents
+from fmgateway.health.in_flight import InFlightCalls, SlowThreshold, provisional
 from fmgateway.health.stats import Counts, Stats
 from fmgateway.health.store import HealthStore, ItemKey
 
 log = logging.getLogger(__name__)
-
-
-class HealthFigures(NamedTuple):
-    calls: int = 0  # calls that finished in the window, successes and failures
-    failures: int = 0  # transient failures that count toward the breaker (throttles included)
-    throttles: int = 0
-    slow_calls: int = 0  # calls slower than the breaker's slow-call threshold
-    p50_ms: float | None = None  # call latency
-    p99_ms: float | None = None
-    ttft_p50_ms: float | None = None  # time to first token (streams)
-    output_tokens_per_second: float | None = None
-    window_seconds: float = 60.0
-    ttft_p99_ms: float | None = None
-    failures_by_kind: dict[str, int] | None = None  # throttled, unavailable, timeout, model_error, other
-
-    @property
-    def error_rate(self) -> float:
-        return self.failures / self.calls if self.calls else 0.0
-
-    @property
-    def throttle_rate(self) -> float:
-        return self.throttles / self.calls if self.calls else 0.0
-
-    @property
-    def slow_rate(self) -> float:
-        return self.slow_calls / self.calls if self.calls else 0.0
-
-
-class HealthView(Protocol):
-    def figures(self, health_key: str) -> HealthFigures | None:
-        """The merged recent window for one candidate, from a cached read; ``None`` when nothing is known."""
-        ...
-
-
-class NoHealth:
-    """A view that knows nothing: every strategy falls back to the configured order."""
-
-    def figures(self, health_key: str) -> HealthFigures | None:
-        return None
 
 
 # ---- the recorder and the view -------------------------------------------------------------------------------------
@@ -73,7 +36,7 @@ class HealthSettings(NamedTuple):
     flush_interval_seconds: float = 1.0
     shards: int = 2
     cache_seconds: float = 2.0  # the breaker's stateCacheSeconds: how old the shared picture may get before a re-read
-    slow_call_ms: float | None = None
+    slow: SlowThreshold = SlowThreshold()
     max_key_share: float = 1.0
 
     @classmethod
@@ -86,7 +49,7 @@ class HealthSettings(NamedTuple):
             flush_interval_seconds=float(health.get("flushIntervalSeconds", 1.0)),
             shards=int(health.get("shards", 2)),
             cache_seconds=float(cfg.get("stateCacheSeconds", 2)),
-            slow_call_ms=cfg.get("slowCallMs"),
+            slow=SlowThreshold.from_breaker(cfg),
             max_key_share=float(cfg.get("maxKeyShare", 1.0)),
         )
 
@@ -144,6 +107,7 @@ class HealthMonitor:
         self._key_versions: dict[str, int] = {}  # bumped whenever a key's unwritten statistics change
         self._figures: dict[str, tuple[tuple[int, int, int], HealthFigures | None]] = {}
         self._shared_totals: dict[str, tuple[tuple[int, int], Stats]] = {}
+        self.in_flight = InFlightCalls()
         self._executor = None
         if background:
             from concurrent.futures import ThreadPoolExecutor
@@ -172,11 +136,13 @@ class HealthMonitor:
         ttft_ms: float | None = None,
         output_tokens: int | None = None,
         generation_ms: float | None = None,
+        caller: str | None = None,
     ) -> bool:
-        """A call that answered; returns whether it was slow (``slowCallMs``)."""
-        settings = self.configure(cfg)
-        slow = bool(settings.slow_call_ms and latency_ms is not None and latency_ms >= settings.slow_call_ms)
-        self._record(key, at, health_stats.success(latency_ms, ttft_ms, output_tokens, generation_ms, slow))
+        """A call that answered; returns whether it was slow (its model's slow threshold, ``in_flight``)."""
+        self.configure(cfg)
+        threshold = self.slow_threshold_ms(key, at) if latency_ms is not None else None
+        slow = threshold is not None and latency_ms is not None and latency_ms >= threshold
+        self._record(key, at, health_stats.success(latency_ms, ttft_ms, output_tokens, generation_ms, slow, caller))
         return slow
 
     def record_failure(self, key: str, cfg: Mapping[str, Any], at: float, kind: str, caller: str | None = None) -> None:
@@ -184,8 +150,45 @@ class HealthMonitor:
         self.configure(cfg)
         self._record(key, at, health_stats.failure(kind, caller))
 
-    def _record(self, key: str, at: float, stats: Stats) -> None:
-        bucket = self.settings.bucket(at)
+    # ---- calls in flight (``fmgateway.health.in_flight``) ---------------------------------------------------------
+
+    def slow_threshold_ms(self, key: str, at: float | None = None) -> float | None:
+        """How long a call of ``key`` may take before it counts as slow; ``None``: nothing counts as slow yet."""
+        slow = self.settings.slow
+        if slow.fixed_ms or not slow.enabled:
+            return slow.ms({})
+        return slow.ms(self.totals(key, self.clock() if at is None else at))
+
+    def start_call(self, key: str, cfg: Mapping[str, Any], caller: str | None = None) -> int:
+        """A model call begins; returns the token that ``end_call`` takes."""
+        self.configure(cfg)
+        return self.in_flight.start(key, self.clock(), caller)
+
+    def end_call(self, token: int) -> None:
+        """A model call ended (before its outcome is recorded): a provisional slow count it got is taken back, from the
+        bucket it went to while other sandboxes may still re-read it, else from the current one."""
+        call = self.in_flight.end(token)
+        if call is None or call.counted_bucket is None:
+            return
+        at, settings = self.clock(), self.settings
+        final_before = at - settings.bucket_seconds - FINAL_AFTER_FLUSHES * settings.flush_interval_seconds
+        self._record(
+            call.key, at, provisional(call.caller, -1), bucket=None if call.counted_bucket < final_before else call.counted_bucket
+        )
+
+    def sweep_in_flight(self, cfg: Mapping[str, Any], at: float | None = None, force: bool = False) -> list[str]:
+        """Count the calls in flight past their slow threshold (once each); returns the keys that got new counts, for
+        the breaker to judge."""
+        self.configure(cfg)
+        at = self.clock() if at is None else at
+        overdue = self.in_flight.overdue(at, lambda key: self.slow_threshold_ms(key, at), force)
+        for call in overdue:
+            call.counted_bucket = self.settings.bucket(at)
+            self._record(call.key, at, provisional(call.caller))
+        return sorted({call.key for call in overdue})
+
+    def _record(self, key: str, at: float, stats: Stats, bucket: int | None = None) -> None:
+        bucket = self.settings.bucket(at) if bucket is None else bucket
         with self._lock:
             health_stats.add_into(self._pending.setdefault(key, {}).setdefault(bucket, {}), stats)
             self._key_versions[key] = self._key_versions.get(key, 0) + 1
@@ -381,19 +384,3 @@ class HealthMonitor:
 TTL_MARGIN_SECONDS = 3600  # items stay an hour past their window (for a look in the table), then TTL removes them
 FINAL_AFTER_FLUSHES = 3
 KINDS = {**health_stats.KIND_ATTRIBUTES, "other": "fx"}
-
-
-class HealthEvents:
-    """What the monitor and the breaker tell the outside (EMF metrics in Lambda; ``fmgateway.aws.health_metrics``)."""
-
-    def flushed(self, key: str, stats: Stats) -> None:
-        """The statistics of one key just written (one flush interval of this sandbox's calls)."""
-
-    def transition(self, key: str, old_state: str, new_state: str) -> None:
-        """A breaker changed state (this sandbox made the conditional write)."""
-
-    def no_healthy_candidate(self, route: str) -> None:
-        """A request found every candidate of its plan behind an open breaker."""
-
-
-NoEvents = HealthEvents

@@ -9,8 +9,9 @@ merging sandboxes, shards and buckets is adding maps, and a flush is one ``Updat
 - ``l<i>`` / ``t<i>`` latency / time-to-first-token histogram: calls whose milliseconds fall in log-scale bucket ``i``
   (``HISTOGRAM_BASE ** i`` up to ``** (i + 1)``; fixed buckets, so histograms add);
 - ``ot`` output tokens and ``om`` milliseconds spent generating them (tokens per second);
-- ``k<slot>`` failures of the API keys hashed to ``slot`` (``KEY_SLOTS`` of them, so an item stays small however many
-  keys fail); failures of requests without a key are in ``f`` and no slot, and are never capped.
+- ``k<slot>`` failures and ``n<slot>`` calls of the API keys hashed to ``slot`` (``KEY_SLOTS`` of them, so an item stays
+  small however many keys call); calls of requests without a key are in ``c`` / ``f`` and no slot, and are never
+  capped.
 """
 
 from __future__ import annotations
@@ -50,9 +51,16 @@ def merged(maps: Iterable[Mapping[str, float]]) -> Stats:
 
 
 def success(
-    latency_ms: float | None, ttft_ms: float | None, output_tokens: int | None, generation_ms: float | None, slow: bool
+    latency_ms: float | None,
+    ttft_ms: float | None,
+    output_tokens: int | None,
+    generation_ms: float | None,
+    slow: bool,
+    caller: str | None = None,
 ) -> Stats:
     stats: Stats = {"c": 1}
+    if caller:
+        stats[f"n{key_slot(caller)}"] = 1
     if slow:
         stats["s"] = 1
     if latency_ms is not None:
@@ -68,7 +76,9 @@ def success(
 def failure(kind: str, caller: str | None) -> Stats:
     stats: Stats = {"c": 1, "f": 1, KIND_ATTRIBUTES.get(kind, "fx"): 1}
     if caller:
-        stats[f"k{key_slot(caller)}"] = 1
+        slot = key_slot(caller)
+        stats[f"k{slot}"] = 1
+        stats[f"n{slot}"] = 1
     return stats
 
 
@@ -100,30 +110,46 @@ def histogram_sample(stats: Mapping[str, float], prefix: str, limit: int = 100) 
 
 
 def capped_failures(stats: Mapping[str, float], max_key_share: float) -> float:
-    """Failures that count once no API key contributes more than ``max_key_share`` of them.
+    """Failures that count once no API key contributes more than ``max_key_share`` of them, where a cap applies.
 
-    Each key's failures are counted up to a common level ``x``, the largest for which a key at that level holds at most
-    ``max_key_share`` of everything counted (keyless failures count in full). With the default 0.5, one key alone
-    counts nothing, and two keys count at most twice the smaller one's failures.
+    The cap isolates a caller, never a model's only caller: a key's failures are capped only while calls of other keys
+    (or keyless calls) to the same model succeed in the same stretch, which says the failures follow the caller. A key
+    that is the model's only caller, or one of keys that all fail, counts in full, like a keyless failure.
+
+    The capped keys' failures are counted up to a common level ``x``, the largest for which a key at that level holds at
+    most ``max_key_share`` of everything counted (failures counted in full included). With the default 0.5, one failing
+    key beside succeeding ones counts nothing, and two failing keys beside succeeding ones count at most twice the
+    smaller one's failures.
     """
     failures = stats.get("f", 0.0)
     if max_key_share >= 1:
         return failures
-    per_key = sorted(n for name, n in stats.items() if name[0] == "k" and n > 0)
-    keyless = max(0.0, failures - sum(per_key))
-    # h(x) = share * (keyless + sum(min(f_k, x))) - x is concave with h(0) >= 0: find where it falls below 0.
-    share, below, level = max_key_share, 0.0, 0.0
+    successes = stats.get("c", 0.0) - failures
+    failing = {name[1:]: n for name, n in stats.items() if name[0] == "k" and name[1:].isdigit() and n > 0}
+    capped: list[float] = []
+    for slot, key_failures in failing.items():
+        own_successes = max(0.0, stats.get(f"n{slot}", 0.0) - key_failures)
+        if successes - own_successes > 0:  # someone else's calls succeed: this key's failures follow the key
+            capped.append(key_failures)
+    full = max(0.0, failures - sum(capped))  # keyless failures and the keys that are not capped
+    return full + _capped_share(sorted(capped), full, max_key_share)
+
+
+def _capped_share(per_key: list[float], full: float, share: float) -> float:
+    """How much of the capped keys' failures (ascending) counts beside ``full`` counted failures."""
+    # h(x) = share * (full + sum(min(f_k, x))) - x is concave with h(0) >= 0: find where it falls below 0.
+    below, level = 0.0, 0.0
     for i, f_k in enumerate(per_key):
         above = len(per_key) - i  # keys with at least f_k failures
         slope = share * above - 1
         if slope < 0:
-            root = share * (keyless + below) / -slope
+            root = share * (full + below) / -slope
             if root < f_k:
                 level = max(level, root)
-                return keyless + below + level * above
+                return below + level * above
         below += f_k
         level = f_k
-    return keyless + below  # no key over its share
+    return below  # no key over its share
 
 
 class Counts(NamedTuple):

@@ -25,7 +25,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from fmgateway.health.monitor import HealthFigures, HealthView
+from fmgateway.health.figures import HealthFigures, HealthView
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import InvalidRequest
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fmgateway import runtime
 from fmgateway.aws import http
-from fmgateway.health.monitor import HealthFigures
+from fmgateway.health.figures import HealthFigures
 from fmgateway.openai_surface import answer as openai_answer
 from fmgateway.openai_surface import request as openai_request
 from fmgateway.serving.answers import run

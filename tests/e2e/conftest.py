@@ -106,10 +106,10 @@ def resilient_gateway(tmp_path_factory):
     """Breaker settings small enough to walk through every state in a few seconds."""
     config = json.loads(CONFIG_FILE.read_text())
     config["circuitBreaker"].update(
-        # maxKeyShare 1: every request here comes with the same local key, which the per-key cap would not count
+        # maxKeyShare stays 0.5: every request here comes with the same local key, the model's only caller, whose
+        # failures count in full (issue 30: the cap isolates a caller, never a model's only caller)
         failureRateThreshold=50,
         minimumCalls=2,
-        maxKeyShare=1,
         windowSeconds=60,
         cooldownSeconds=2,
         halfOpenMaxProbes=1,

@@ -40,7 +40,7 @@ def test_a_call_in_flight_past_its_threshold_counts_as_slow_before_it_completes(
     health = warmed(clock)
     threshold = health.slow_threshold_ms(KEY)
     assert threshold == 500  # 4 x ~100 ms is under the floor
-    token = health.start_call(KEY, CFG, caller="key-1")
+    token = health.start_call(KEY, CFG, caller="key-1")  # its threshold is fixed as it starts: 500 ms
     clock.advance(0.4)
     assert health.sweep_in_flight(CFG, force=True) == []  # 400 ms: not yet
     before = health.totals(KEY)
@@ -117,3 +117,31 @@ def test_a_slow_probe_in_flight_reopens_the_breaker(clock):
     state = BreakerState.from_record(store.get(KEY)[0])
     assert state.state == "OPEN" and state.openUntil > clock() + CFG["cooldownSeconds"] - 2
     health.end_call(probe)
+
+
+def test_the_watcher_counts_a_slow_call_with_nothing_else_happening():
+    """A Lambda sandbox serves one request at a time: while its call waits, nothing else is admitted there. The
+    background watcher counts the call the moment it passes its threshold, and the breaker judges the model."""
+    import threading
+    import time
+
+    health = HealthMonitor(clock=time.time, background=True)
+    judged = threading.Event()
+    health.on_slow_in_flight(lambda key, cfg: judged.set())
+    cfg = {**CFG, "slowCallMs": 100}
+    token = health.start_call(KEY, cfg, caller="only-key")
+    assert judged.wait(2), "the watcher did not count the slow call"
+    assert health.totals(KEY).get("s") == 1
+    health.end_call(token)
+    assert health.totals(KEY).get("s", 0) == 0 and health.totals(KEY).get("c", 0) == 0
+
+
+def test_a_model_keeps_its_last_known_threshold_while_nothing_is_measured(clock):
+    """A brownout whose calls all time out leaves no latency in the window: the model's last known normal still says
+    what slow is, so calls in flight (and probes) keep being judged."""
+    health = warmed(clock)
+    assert health.slow_threshold_ms(KEY) == 500
+    clock.advance(CFG["windowSeconds"] + 20)  # the healthy calls have left the window
+    assert health.totals(KEY).get("c", 0) == 0
+    assert health.slow_threshold_ms(KEY) == 500
+    assert HealthMonitor(clock=clock).slow_threshold_ms(KEY) is None  # a sandbox that never measured it: not yet

@@ -77,3 +77,11 @@ class EmfHealthEvents(HealthEvents):
         metrics = self._metrics("Tier", route)
         metrics.add_metric(name="NoHealthyCandidate", unit=MetricUnit.Count, value=1)
         self._emit(metrics)
+
+    def abandoned_hedge(self, key: str, cost_usd: float) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics = self._metrics("Model", key)
+        metrics.add_metric(name="HedgeAbandonedCalls", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="HedgeAbandonedCostMicroUsd", unit=MetricUnit.Count, value=round(cost_usd * 1e6))
+        self._emit(metrics)

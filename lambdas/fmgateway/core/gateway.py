@@ -16,8 +16,9 @@ from typing import Any
 from fmgateway.config.gateway_config import ConfigSource, GatewayConfig
 from fmgateway.converse import fields as converse_fields
 from fmgateway.converse import request_metadata
-from fmgateway.core import auto_tier
+from fmgateway.core import auto_tier, hedging
 from fmgateway.core.cache import ResponseCache
+from fmgateway.core.hedging import BothFailed, HedgeBudget, HedgeSettings, HedgeWon
 from fmgateway.core.outcomes import BreakerOutcomes
 from fmgateway.core.prepared import Prepared
 from fmgateway.health.breaker import CLOSED, PROBE, SKIP, CircuitBreaker
@@ -60,6 +61,11 @@ class Gateway(BreakerOutcomes):
         self.profile = profile
         self.health_view: HealthView = health_view if health_view is not None else breaker.health
         self.retry_budget = RetryBudget()  # per sandbox: one gateway per process and profile
+        self.hedge_budget = HedgeBudget()
+        # the cost of a hedged call's abandoned Converse answer, reported when it arrives (an EMF metric in Lambda)
+        self.on_abandoned: Callable[[Candidate, float], None] = lambda candidate, cost_usd: self.health.events.abandoned_hedge(
+            candidate.health_key, cost_usd
+        )
         self._sleep = sleep
 
     def _timeouts(self, config: GatewayConfig) -> dict:
@@ -298,7 +304,13 @@ class Gateway(BreakerOutcomes):
         model_seconds = 0.0
         deferred: Deferred | None = None
         candidates = prepared.plan.candidates
+        hedge = HedgeSettings.for_tier(config.raw, prepared.plan.tier) if self.profile != "orchestrated" else None
+        if hedge is not None:
+            self.hedge_budget.record_request()
+        hedged_away: set[int] = set()  # candidates already called as a hedge
         for index, candidate in enumerate(candidates):
+            if index in hedged_away:
+                continue
             if time.perf_counter() > prepared.deadline - MIN_ATTEMPT_SECONDS:  # before admit: never hold a probe unused
                 self.settle(config, deferred, counts=True)
                 return self.last_resort(prepared, attempts, model_seconds, out_of_time=True)
@@ -311,7 +323,26 @@ class Gateway(BreakerOutcomes):
             while True:  # more than once only for a retry of the last healthy candidate (``retry_delay``)
                 call_started = time.perf_counter()
                 try:
-                    response = self.invoke(prepared, candidate, decision, step, record_success=record_success)
+                    after, share = self._race_plan(hedge, candidate, decision) if retries == 0 else (None, None)
+                    if after is not None and index + 1 < len(candidates):
+                        second = candidates[index + 1]
+                        response = hedging.race(self, prepared, candidate, decision, second, step, record_success, after, share)
+                        if isinstance(response, HedgeWon):
+                            hedged_away.add(index + 1)
+                            model_seconds += time.perf_counter() - call_started
+                            attempts.extend(response.attempts)
+                            self.settle(config, deferred, counts=True)
+                            return Chosen(response.candidate, response.decision, response.response, attempts, model_seconds)
+                    else:
+                        response = self.invoke(prepared, candidate, decision, step, record_success=record_success)
+                except BothFailed as both:
+                    hedged_away.add(index + 1)
+                    elapsed = time.perf_counter() - call_started
+                    model_seconds += elapsed
+                    err = both.error
+                    attempts += [Attempt(candidate.alias, err.kind, err.code, elapsed * 1000), both.attempt]
+                    deferred = self.after_failure(config, candidate, decision, err, deferred, caller=prepared.request.caller)
+                    break
                 except InvocationError as err:
                     elapsed = time.perf_counter() - call_started
                     model_seconds += elapsed
@@ -336,6 +367,19 @@ class Gateway(BreakerOutcomes):
                 return Chosen(candidate, decision, response, attempts, model_seconds)
         self.settle(config, deferred, counts=True)
         return self.last_resort(prepared, attempts, model_seconds, out_of_time=False)
+
+    def _race_plan(self, hedge: HedgeSettings | None, candidate: Candidate, decision: str) -> tuple[float | None, float | None]:
+        """After how many seconds ``candidate``'s call is raced by the next candidate (``core.hedging``), and the hedge
+        budget's share (``None``: exempt), or ``(None, None)``. A half-open probe is never waited for past its model's
+        slow threshold: a slower probe says the model is not fast again, and the request moves on, outside the budget
+        (at most ``halfOpenMaxProbes`` probes per cooldown)."""
+        after = None
+        if hedge is not None:
+            p95 = self.health.latency_quantile(candidate.health_key, 0.95) if hedge.after_ms == "p95" else None
+            after = hedging.after_seconds(hedge, p95)
+        if decision == PROBE and (threshold_ms := self.health.slow_threshold_ms(candidate.health_key)) is not None:
+            return min(threshold_ms / 1000, after if after is not None else float("inf")), None
+        return after, (hedge.budget_share if hedge is not None else None)
 
     def chat(self, request: ChatRequest, step: InvocationStep | None = None) -> ChatResult:
         return self.run(self.prepare(request), step)

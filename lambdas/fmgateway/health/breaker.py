@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from fmgateway.health.figures import HealthEvents
@@ -150,6 +150,7 @@ class CircuitBreaker:
         self.store = store
         self.clock = clock
         self.health = health if health is not None else HealthMonitor(clock=clock)
+        self.health.on_slow_in_flight(self._judge_slow)
         self.max_cas_attempts = max_cas_attempts
         self._cache: dict[str, tuple[BreakerState, int, float]] = {}
         self._lock = threading.Lock()
@@ -227,16 +228,17 @@ class CircuitBreaker:
             return SKIP  # another caller claimed the probe slot
         return decision
 
-    def judge_in_flight(self, cfg: dict, now: float | None = None) -> None:
-        """Calls in flight past their slow threshold count now (``HealthMonitor.sweep_in_flight``), and the rate rule
-        judges their models at once: a brownout opens the breaker while its slow calls are still waiting."""
+    def judge_in_flight(self, cfg: dict, now: float | None = None, force: bool = False) -> None:
+        """Calls in flight past their slow threshold count now (``HealthMonitor.sweep_in_flight``, which the monitor's
+        watcher also runs the moment one is due), and the rate rule judges their models at once (``_judge_slow``): a
+        brownout opens the breaker while its slow calls are still waiting."""
         try:
-            keys = self.health.sweep_in_flight(cfg, now)
+            self.health.sweep_in_flight(cfg, now, force)
         except Exception:  # advisory, like every health read: never a reason to fail a request
             log.exception("in-flight sweep failed")
-            return
-        for key in keys:
-            self._record(key, cfg, self._failure_rule(key, cfg), now)
+
+    def _judge_slow(self, key: str, cfg: Mapping[str, Any]) -> None:
+        self._record(key, dict(cfg), self._failure_rule(key, dict(cfg)))
 
     def _record(self, key: str, cfg: dict, rule, now: float | None = None) -> None:
         try:

@@ -59,5 +59,8 @@ class HealthEvents:
     def no_healthy_candidate(self, route: str) -> None:
         """A request found every candidate of its plan behind an open breaker."""
 
+    def abandoned_hedge(self, key: str, cost_usd: float) -> None:
+        """A hedged request's abandoned Converse answer arrived: what it cost (``fmgateway.core.hedging``)."""
+
 
 NoEvents = HealthEvents

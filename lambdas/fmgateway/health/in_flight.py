@@ -14,12 +14,16 @@ holds ``minimumCalls`` measured calls (a model with no history has no known norm
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from fmgateway.health import stats as health_stats
 from fmgateway.health.stats import Stats
+from fmgateway.health.store import FINAL_AFTER_FLUSHES
+
+log = logging.getLogger(__name__)
 
 DEFAULT_P95_MULTIPLE = 4.0
 DEFAULT_FLOOR_MS = 2000.0
@@ -65,49 +69,141 @@ def provisional(caller: str | None, sign: int = 1) -> Stats:
 
 
 class Call:
-    __slots__ = ("caller", "counted_bucket", "key", "started")
+    __slots__ = ("caller", "counted_bucket", "deadline", "key", "started")
 
-    def __init__(self, key: str, started: float, caller: str | None):
-        self.key, self.started, self.caller = key, started, caller
+    def __init__(self, key: str, started: float, caller: str | None, deadline: float | None):
+        self.key, self.started, self.caller, self.deadline = key, started, caller, deadline
         self.counted_bucket: int | None = None  # the bucket its provisional slow count went to
 
 
 class InFlightCalls:
-    """The calls of this sandbox that have started and not ended; ``overdue`` finds those past their threshold."""
+    """The calls of this sandbox that have started and not ended, each with the time at which it becomes slow (its
+    model's threshold when it started; ``None``: never). ``overdue`` hands out those past it, once each."""
 
     def __init__(self) -> None:
         self._calls: dict[int, Call] = {}
         self._tokens = itertools.count()
         self._lock = threading.Lock()
         self._last_sweep = float("-inf")
+        self.changed = threading.Condition(self._lock)  # a watcher waits on it for the next deadline
 
-    def start(self, key: str, at: float, caller: str | None) -> int:
+    def start(self, key: str, at: float, caller: str | None, threshold_ms: float | None) -> int:
         token = next(self._tokens)
+        deadline = None if threshold_ms is None else at + threshold_ms / 1000
         with self._lock:
-            self._calls[token] = Call(key, at, caller)
+            self._calls[token] = Call(key, at, caller, deadline)
+            if deadline is not None:
+                self.changed.notify_all()
         return token
 
     def end(self, token: int) -> Call | None:
         with self._lock:
             return self._calls.pop(token, None)
 
-    def overdue(self, at: float, threshold_ms: Callable[[str], float | None], force: bool = False) -> list[Call]:
-        """Calls not yet counted whose time in flight has reached their model's threshold, marked as counted by the
-        caller (which records them); looked for at most every ``SWEEP_INTERVAL_SECONDS`` unless ``force``."""
+    def next_deadline(self) -> float | None:
+        """The earliest time a call not yet counted becomes slow (call it holding ``changed``)."""
+        deadlines = [call.deadline for call in self._calls.values() if call.deadline is not None and call.counted_bucket is None]
+        return min(deadlines, default=None)
+
+    def overdue(self, at: float, bucket: Callable[[float], int], force: bool = False) -> list[Call]:
+        """Calls past their deadline and not yet counted, marked as counted in ``bucket(at)``; looked for at most
+        every ``SWEEP_INTERVAL_SECONDS`` unless ``force``."""
         with self._lock:
             if not self._calls or (not force and at - self._last_sweep < SWEEP_INTERVAL_SECONDS):
                 return []
             self._last_sweep = at
-            waiting = [call for call in self._calls.values() if call.counted_bucket is None]
-        thresholds: dict[str, float | None] = {}
-        found = []
-        for call in waiting:
-            if call.key not in thresholds:
-                thresholds[call.key] = threshold_ms(call.key)
-            limit = thresholds[call.key]
-            if limit is not None and (at - call.started) * 1000 >= limit:
-                found.append(call)
+            found = [c for c in self._calls.values() if c.counted_bucket is None and c.deadline is not None and at >= c.deadline]
+            for call in found:
+                call.counted_bucket = bucket(at)
         return found
 
     def __len__(self) -> int:
         return len(self._calls)
+
+
+class Recorder(Protocol):
+    """What the watch needs of the health monitor (``HealthMonitor`` is one)."""
+
+    clock: Callable[[], float]
+
+    @property
+    def settings(self) -> Any: ...
+
+    def configure(self, cfg: Mapping[str, Any]) -> Any: ...
+
+    def slow_threshold_ms(self, key: str, at: float | None = None) -> float | None: ...
+
+    def record(self, key: str, at: float, stats: Stats, bucket: int | None = None) -> None: ...
+
+
+class SlowCallWatch:
+    """A sandbox's calls in flight, counted slow when they pass their model's threshold: by a watcher thread (``watch``,
+    Lambda and local mode: a Lambda sandbox serves one request at a time, so while its call waits nothing else happens
+    there), or by ``sweep`` (admissions, tests). ``listeners`` (the breaker) judge the models that got new counts."""
+
+    def __init__(self, recorder: Recorder, watch: bool = False):
+        self.recorder = recorder
+        self.calls = InFlightCalls()
+        self.listeners: list[Callable[[str, Mapping[str, Any]], None]] = []
+        self._cfg: Mapping[str, Any] = {}
+        self._watch = watch
+        self._watcher: threading.Thread | None = None
+
+    def start(self, key: str, cfg: Mapping[str, Any], caller: str | None = None) -> int:
+        recorder = self.recorder
+        recorder.configure(cfg)
+        self._cfg = cfg
+        at = recorder.clock()
+        token = self.calls.start(key, at, caller, recorder.slow_threshold_ms(key, at))
+        if self._watch and self._watcher is None:
+            self._start_watcher()
+        return token
+
+    def end(self, token: int) -> None:
+        """The provisional slow count of a call that got one is taken back: from the bucket it went to while other
+        sandboxes may still re-read that bucket, else from the current one."""
+        call = self.calls.end(token)
+        if call is None or call.counted_bucket is None:
+            return
+        at, settings = self.recorder.clock(), self.recorder.settings
+        final_before = at - settings.bucket_seconds - FINAL_AFTER_FLUSHES * settings.flush_interval_seconds
+        bucket = None if call.counted_bucket < final_before else call.counted_bucket
+        self.recorder.record(call.key, at, provisional(call.caller, -1), bucket=bucket)
+
+    def sweep(self, cfg: Mapping[str, Any] | None = None, at: float | None = None, force: bool = False) -> list[str]:
+        """Count the overdue calls and tell the listeners; returns the keys that got new counts."""
+        recorder = self.recorder
+        if cfg is not None:
+            recorder.configure(cfg)
+            self._cfg = cfg
+        at = recorder.clock() if at is None else at
+        overdue = self.calls.overdue(at, recorder.settings.bucket, force)
+        for call in overdue:
+            recorder.record(call.key, at, provisional(call.caller), bucket=call.counted_bucket)
+        keys = sorted({call.key for call in overdue})
+        for key in keys:
+            for listener in list(self.listeners):
+                listener(key, self._cfg)
+        return keys
+
+    def _start_watcher(self) -> None:
+        with self.calls.changed:
+            if self._watcher is not None:
+                return
+            self._watcher = threading.Thread(target=self._run_watcher, name="health-in-flight", daemon=True)
+        self._watcher.start()
+
+    def _run_watcher(self) -> None:
+        """Sleep until the earliest deadline of a call in flight, then count what is overdue."""
+        changed = self.calls.changed
+        while True:
+            with changed:
+                deadline = self.calls.next_deadline()
+                wait = None if deadline is None else deadline - self.recorder.clock()
+                if wait is None or wait > 0:
+                    changed.wait(wait)
+                    continue
+            try:
+                self.sweep(force=True)
+            except Exception:  # advisory: a failed sweep must not stop the watcher
+                log.exception("in-flight sweep failed")

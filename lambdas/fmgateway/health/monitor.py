@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 from fmgateway.health import stats as health_stats
 from fmgateway.health import store as health_store
 from fmgateway.health.figures import HealthEvents, HealthFigures, NoEvents
-from fmgateway.health.in_flight import InFlightCalls, SlowThreshold, provisional
+from fmgateway.health.in_flight import SlowCallWatch, SlowThreshold, provisional
 from fmgateway.health.stats import Counts, Stats
-from fmgateway.health.store import HealthStore, ItemKey
+from fmgateway.health.store import FINAL_AFTER_FLUSHES, HealthStore, ItemKey
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ class HealthMonitor:
         self._key_versions: dict[str, int] = {}  # bumped whenever a key's unwritten statistics change
         self._figures: dict[str, tuple[tuple[int, int, int], HealthFigures | None]] = {}
         self._shared_totals: dict[str, tuple[tuple[int, int], Stats]] = {}
-        self.in_flight = InFlightCalls()
+        self.slow_calls = SlowCallWatch(self, watch=background)
+        self._known_slow_ms: dict[str, float] = {}  # each model's derived slow threshold, as last measured
         self._executor = None
         if background:
             from concurrent.futures import ThreadPoolExecutor
@@ -142,13 +143,24 @@ class HealthMonitor:
         self.configure(cfg)
         threshold = self.slow_threshold_ms(key, at) if latency_ms is not None else None
         slow = threshold is not None and latency_ms is not None and latency_ms >= threshold
-        self._record(key, at, health_stats.success(latency_ms, ttft_ms, output_tokens, generation_ms, slow, caller))
+        self.record(key, at, health_stats.success(latency_ms, ttft_ms, output_tokens, generation_ms, slow, caller))
         return slow
+
+    def record_slow(self, key: str, cfg: Mapping[str, Any], caller: str | None = None) -> None:
+        """A call given up on while still waiting (a hedge's abandoned call that then failed): slow, not failed."""
+        self.configure(cfg)
+        self.record(key, self.clock(), provisional(caller))
+
+    def latency_quantile(self, key: str, q: float) -> float | None:
+        """The ``q`` quantile of ``key``'s recent call latency (ms), once the window holds ``minimumCalls`` of them."""
+        stats = self.totals(key)
+        measured = sum(n for name, n in stats.items() if name[0] == "l" and name[1:].isdigit())
+        return health_stats.quantile(stats, "l", q) if measured >= self.settings.slow.minimum_calls else None
 
     def record_failure(self, key: str, cfg: Mapping[str, Any], at: float, kind: str, caller: str | None = None) -> None:
         """A failure that counts against the model (after failure isolation), with the caller's API key id."""
         self.configure(cfg)
-        self._record(key, at, health_stats.failure(kind, caller))
+        self.record(key, at, health_stats.failure(kind, caller))
 
     # ---- calls in flight (``fmgateway.health.in_flight``) ---------------------------------------------------------
 
@@ -157,37 +169,30 @@ class HealthMonitor:
         slow = self.settings.slow
         if slow.fixed_ms or not slow.enabled:
             return slow.ms({})
-        return slow.ms(self.totals(key, self.clock() if at is None else at))
+        threshold = slow.ms(self.totals(key, self.clock() if at is None else at))
+        if threshold is None:  # too few measured calls now (a brownout whose calls all time out measures none)
+            return self._known_slow_ms.get(key)  # the model's last known normal still says what slow is
+        self._known_slow_ms[key] = threshold
+        return threshold
 
     def start_call(self, key: str, cfg: Mapping[str, Any], caller: str | None = None) -> int:
-        """A model call begins; returns the token that ``end_call`` takes."""
-        self.configure(cfg)
-        return self.in_flight.start(key, self.clock(), caller)
+        """A model call begins; returns the token that ``end_call`` takes (``SlowCallWatch.start``)."""
+        return self.slow_calls.start(key, cfg, caller)
 
     def end_call(self, token: int) -> None:
-        """A model call ended (before its outcome is recorded): a provisional slow count it got is taken back, from the
-        bucket it went to while other sandboxes may still re-read it, else from the current one."""
-        call = self.in_flight.end(token)
-        if call is None or call.counted_bucket is None:
-            return
-        at, settings = self.clock(), self.settings
-        final_before = at - settings.bucket_seconds - FINAL_AFTER_FLUSHES * settings.flush_interval_seconds
-        self._record(
-            call.key, at, provisional(call.caller, -1), bucket=None if call.counted_bucket < final_before else call.counted_bucket
-        )
+        """A model call ended, before its outcome is recorded (``SlowCallWatch.end``)."""
+        self.slow_calls.end(token)
 
-    def sweep_in_flight(self, cfg: Mapping[str, Any], at: float | None = None, force: bool = False) -> list[str]:
-        """Count the calls in flight past their slow threshold (once each); returns the keys that got new counts, for
-        the breaker to judge."""
-        self.configure(cfg)
-        at = self.clock() if at is None else at
-        overdue = self.in_flight.overdue(at, lambda key: self.slow_threshold_ms(key, at), force)
-        for call in overdue:
-            call.counted_bucket = self.settings.bucket(at)
-            self._record(call.key, at, provisional(call.caller))
-        return sorted({call.key for call in overdue})
+    def sweep_in_flight(self, cfg: Mapping[str, Any] | None = None, at: float | None = None, force: bool = False) -> list[str]:
+        """Count the calls in flight past their threshold, once each (``SlowCallWatch.sweep``)."""
+        return self.slow_calls.sweep(cfg, at, force)
 
-    def _record(self, key: str, at: float, stats: Stats, bucket: int | None = None) -> None:
+    def on_slow_in_flight(self, listener: Callable[[str, Mapping[str, Any]], None]) -> None:
+        """``listener(key, cfg)`` after calls of ``key`` were counted slow while in flight."""
+        self.slow_calls.listeners.append(listener)
+
+    def record(self, key: str, at: float, stats: Stats, bucket: int | None = None) -> None:
+        """Add ``stats`` to ``key``'s statistics of the bucket of ``at`` (or of ``bucket``); flush when due."""
         bucket = self.settings.bucket(at) if bucket is None else bucket
         with self._lock:
             health_stats.add_into(self._pending.setdefault(key, {}).setdefault(bucket, {}), stats)
@@ -382,5 +387,4 @@ class HealthMonitor:
 
 
 TTL_MARGIN_SECONDS = 3600  # items stay an hour past their window (for a look in the table), then TTL removes them
-FINAL_AFTER_FLUSHES = 3
 KINDS = {**health_stats.KIND_ATTRIBUTES, "other": "fx"}

@@ -23,47 +23,65 @@ DEFAULT_MAX_DELAY_MS = 250
 RETRIED_KINDS = frozenset({"throttled", "unavailable"})  # a timeout or model error moves to the next model instead
 
 
-class RetryBudget:
-    """Calls and retries of the last ``WINDOW_SECONDS`` in one-second buckets, per sandbox (one per process)."""
+class SlidingCounts:
+    """Named counts of the last ``WINDOW_SECONDS`` in one-second buckets, per sandbox (the retry and hedge budgets).
+    ``take`` checks and adds under one lock."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *names: str, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
-        self._lock = threading.Lock()
-        self._calls = [0] * WINDOW_SECONDS
-        self._retries = [0] * WINDOW_SECONDS
+        self.lock = threading.RLock()
+        self._counts = {name: [0] * WINDOW_SECONDS for name in names}
         self._second = int(clock())
 
     def _roll(self) -> int:
         now = int(self._clock())
         if now - self._second >= WINDOW_SECONDS:
-            self._calls = [0] * WINDOW_SECONDS
-            self._retries = [0] * WINDOW_SECONDS
+            for buckets in self._counts.values():
+                buckets[:] = [0] * WINDOW_SECONDS
         else:
             for second in range(self._second + 1, now + 1):
-                self._calls[second % WINDOW_SECONDS] = self._retries[second % WINDOW_SECONDS] = 0
+                for buckets in self._counts.values():
+                    buckets[second % WINDOW_SECONDS] = 0
         self._second = max(self._second, now)
         return now % WINDOW_SECONDS
 
+    def add(self, name: str) -> None:
+        with self.lock:
+            self._counts[name][self._roll()] += 1
+
+    def total(self, name: str) -> int:
+        with self.lock:
+            self._roll()
+            return sum(self._counts[name])
+
+    def take(self, name: str, limit: Callable[[], float]) -> bool:
+        """Add one to ``name`` if its window total stays within ``limit()`` (read under the same lock)."""
+        with self.lock:
+            if self.total(name) + 1 > limit():
+                return False
+            self.add(name)
+            return True
+
+
+class RetryBudget:
+    """Calls and retries of the last ``WINDOW_SECONDS``, per sandbox (one per process)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._counts = SlidingCounts("calls", "retries", clock=clock)
+
     def record_call(self) -> None:
         """A first call of a candidate (not a retry)."""
-        with self._lock:
-            self._calls[self._roll()] += 1
+        self._counts.add("calls")
 
     def try_spend(self, settings: Mapping[str, Any]) -> bool:
         """Take one retry if the budget has room; ``False`` means: do not retry."""
         ratio = float(settings.get("budgetRatio", DEFAULT_BUDGET_RATIO))
         floor = float(settings.get("minRetriesPerSecond", DEFAULT_MIN_RETRIES_PER_SECOND)) * WINDOW_SECONDS
-        with self._lock:
-            bucket = self._roll()
-            if sum(self._retries) + 1 > max(floor, ratio * sum(self._calls)):
-                return False
-            self._retries[bucket] += 1
-            return True
+        return self._counts.take("retries", lambda: max(floor, ratio * self._counts.total("calls")))
 
     def figures(self) -> dict[str, int]:
-        with self._lock:
-            self._roll()
-            return {"calls": sum(self._calls), "retries": sum(self._retries), "windowSeconds": WINDOW_SECONDS}
+        counts = self._counts
+        return {"calls": counts.total("calls"), "retries": counts.total("retries"), "windowSeconds": WINDOW_SECONDS}
 
 
 def backoff_seconds(retry: int, settings: Mapping[str, Any], rng: random.Random | None = None) -> float:

@@ -17,6 +17,10 @@ from typing import Protocol
 ItemKey = tuple[str, int, int]  # (health key, shard, bucket start in epoch seconds)
 
 
+# A bucket this many flush intervals past its end is final: read once, then kept (later writes to it are missed).
+FINAL_AFTER_FLUSHES = 3
+
+
 class HealthStore(Protocol):
     def add(self, key: ItemKey, stats: Mapping[str, float], expires_at: int) -> None:
         """Add ``stats`` to the item's counters (creating it), atomically."""

@@ -37,6 +37,9 @@ def brownout_gateway(tmp_path_factory):
     config["health"] = {"flushIntervalSeconds": 1, "bucketSeconds": 1, "shards": 1}
     config["timeouts"].update(readSeconds=READ_SECONDS, requestBudgetSeconds=20)
     config["cache"]["enabled"] = False
+    # the test polls /v1/models every 50 ms: the usage plan must not throttle it (429) while it watches the breaker
+    config["plans"] = {"standard": {"rateLimit": 10000, "burstLimit": 10000, "quotaPerDay": 10000000}}
+    config["stage"] = {"rateLimit": 10000, "burstLimit": 10000}
     path = tmp_path_factory.mktemp("config") / "gateway.json"
     path.write_text(json.dumps(config))
     gateway = start_gateway(path)
@@ -52,7 +55,9 @@ def ask(client: httpx.Client) -> dict:
 
 
 def breaker(client: httpx.Client, alias: str) -> str:
-    return next(m["breaker"] for m in client.get("/v1/models").json()["data"] if m["id"] == alias)
+    response = client.get("/v1/models")
+    assert response.status_code == 200, response.text
+    return next(m["breaker"] for m in response.json()["data"] if m["id"] == alias)
 
 
 def hold(gateway, ms: int) -> None:
@@ -65,6 +70,9 @@ def test_one_key_brownout_opens_the_breaker_before_the_slow_calls_end_and_traffi
     with gw.client(gw.keys[0]) as client:
         for _ in range(40):  # the primary's normal: a few milliseconds (enough calls that a slow first one is no p95)
             assert ask(client)["model"] == PRIMARY
+        # The rate rule judges the newest stretch first: let the 1 s bucket of the healthy burst pass, as steady traffic
+        # would (a bucket holding both the burst and the brownout's first calls is mostly fast).
+        time.sleep(1.2)
         hold(gw, HELD_MS)
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:

@@ -211,10 +211,17 @@ class LocalGateway:
                 print(f"[local] sweeper: {exc}", flush=True)
 
     def stop(self) -> None:
+        """Stop every part at once (each may wait up to 5 s for its threads: under load, one after the other added up
+        past a caller's patience), then the embedded moto server they all talk to."""
         self._stopping.set()
-        for part in (self.api, self.streaming, *self.pollers, self.simulator, self.moto):
-            if part is not None:
-                part.stop()
+        parts = [part for part in (self.api, self.streaming, *self.pollers, self.simulator) if part is not None]
+        stoppers = [threading.Thread(target=part.stop, name="local-stop", daemon=True) for part in parts]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(10)
+        if self.moto is not None:
+            self.moto.stop()
         self.api = self.streaming = self.simulator = self.moto = None
         self.pollers = []
 

@@ -16,6 +16,7 @@ state waits for all its branches, so there is no way to take the first answer an
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import GatewayError, InvocationError
 from fmgateway.values.exchange import Attempt
 
+log = logging.getLogger(__name__)
 DEFAULT_BUDGET_SHARE = 0.05
 MAX_WORKERS = 256  # threads are made as needed; a Lambda sandbox serves one request at a time, local mode many
 
@@ -194,8 +196,6 @@ def _abandoned(gateway: Any, prepared: Any, candidate: Candidate, decision: str,
             elif isinstance(response, dict):
                 gateway.on_abandoned(candidate, candidate.model.usage_cost(response.get("usage") or {}))
         except Exception:  # bookkeeping of an answer nobody waits for must never raise in the pool
-            import logging
-
-            logging.getLogger(__name__).exception("abandoned hedge bookkeeping failed")
+            log.exception("abandoned hedge bookkeeping failed")
 
     return ended

@@ -55,8 +55,7 @@ class SlowThreshold(NamedTuple):
             return float(self.fixed_ms)
         if self.p95_multiple <= 0:
             return None
-        measured = sum(n for name, n in window.items() if name[0] == "l" and name[1:].isdigit())
-        p95 = health_stats.quantile(window, "l", 0.95) if measured >= self.minimum_calls else None
+        p95 = health_stats.measured_quantile(window, 0.95, self.minimum_calls)
         return None if p95 is None else max(self.floor_ms, self.p95_multiple * p95)
 
 

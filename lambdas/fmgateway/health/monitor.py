@@ -153,9 +153,7 @@ class HealthMonitor:
 
     def latency_quantile(self, key: str, q: float) -> float | None:
         """The ``q`` quantile of ``key``'s recent call latency (ms), once the window holds ``minimumCalls`` of them."""
-        stats = self.totals(key)
-        measured = sum(n for name, n in stats.items() if name[0] == "l" and name[1:].isdigit())
-        return health_stats.quantile(stats, "l", q) if measured >= self.settings.slow.minimum_calls else None
+        return health_stats.measured_quantile(self.totals(key), q, self.settings.slow.minimum_calls)
 
     def record_failure(self, key: str, cfg: Mapping[str, Any], at: float, kind: str, caller: str | None = None) -> None:
         """A failure that counts against the model (after failure isolation), with the caller's API key id."""

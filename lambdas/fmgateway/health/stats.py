@@ -96,6 +96,12 @@ def quantile(stats: Mapping[str, float], prefix: str, q: float) -> float | None:
     return round(HISTOGRAM_BASE ** (counts[-1][0] + 0.5), 1)
 
 
+def measured_quantile(stats: Mapping[str, float], q: float, minimum_calls: int) -> float | None:
+    """The ``q`` quantile of the latency histogram, once it holds at least ``minimum_calls`` calls; else ``None``."""
+    measured = sum(n for name, n in stats.items() if name[0] == "l" and name[1:].isdigit())
+    return quantile(stats, "l", q) if measured >= minimum_calls else None
+
+
 def histogram_sample(stats: Mapping[str, float], prefix: str, limit: int = 100) -> list[float]:
     """Up to ``limit`` values with the histogram's distribution (a metric datapoint takes at most 100 values)."""
     counts = [(int(name[1:]), n) for name, n in stats.items() if name[0] == prefix and name[1:].isdigit() and n > 0]

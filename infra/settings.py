@@ -16,6 +16,7 @@ Context keys (cdk.json, overridable with ``cdk -c key=value``):
   ``header``: API Gateway's plain ``x-api-key`` header check, no authorizer (and none of its cost or latency);
 - ``reservedConcurrency`` ({}): reserved concurrency per function construct id, e.g. ``{"ApiHandler": 100}`` (a JSON
   string on the command line: ``-c reservedConcurrency='{"ApiHandler": 100}'``); unset functions reserve none.
+- ``invocationLogging`` (false) and its options: Bedrock model invocation logging (``infra/invocation_logging_settings.py``).
 
 The ``jobs`` section of the configuration sizes the async-jobs pipeline (``JobsSettings``): the worker takes
 ``WORKER_BATCH_SIZE`` messages per invocation and each job may run for ``jobs.timeouts.requestBudgetSeconds``, so
@@ -34,6 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft4Validator
+
+from infra.context_values import ConfigError
+from infra.context_values import as_bool as _as_bool
+from infra.invocation_logging_settings import DEFAULTS as INVOCATION_LOGGING_DEFAULTS
+from infra.invocation_logging_settings import InvocationLoggingSettings, invocation_logging_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = ROOT / "schemas"
@@ -57,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "orchestratedLogLevel": "ERROR",
     "vpc": False,
     "apiKeySource": "authorizer",
+    **INVOCATION_LOGGING_DEFAULTS,
 }
 API_KEY_SOURCES = ("authorizer", "header")
 # The async-jobs worker: SQS batch size, Lambda timeout (the maximum), and the time a batch needs besides the jobs
@@ -72,10 +79,6 @@ DEFAULT_REQUEST_BUDGET_SECONDS = 26
 
 # Without a configRollout context value: all at once (no bake) for dev, linear with bake time everywhere else.
 DEV_ENVIRONMENTS = ("dev",)
-
-
-class ConfigError(ValueError):
-    """The gateway configuration or the CDK context cannot produce a valid stack."""
 
 
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
@@ -286,14 +289,6 @@ def _reserved_concurrency(value: Any) -> dict[str, int]:
     return reserved
 
 
-def _as_bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ConfigError(f"context '{key}' must be true or false, got {value!r}")
-
-
 @dataclass(frozen=True)
 class Settings:
     environment: str
@@ -311,6 +306,7 @@ class Settings:
     vpc: bool = False
     reserved_concurrency: dict[str, int] = field(default_factory=dict)
     api_key_source: str = "authorizer"
+    invocation_logging: InvocationLoggingSettings | None = None  # None: off (the default)
 
     @property
     def stack_name(self) -> str:
@@ -367,6 +363,7 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         vpc=_as_bool(get("vpc"), "vpc"),
         reserved_concurrency=_reserved_concurrency(context.get("reservedConcurrency")),
         api_key_source=api_key_source,
+        invocation_logging=invocation_logging_settings(context),
     )
 
 

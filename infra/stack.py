@@ -15,6 +15,7 @@ from infra.constructs.api import GatewayApi
 from infra.constructs.config_store import ConfigStore
 from infra.constructs.functions import ROUTING_TASKS_MEMORY_MB, GatewayFunctions, acknowledge_no_dead_letter_queue
 from infra.constructs.inference_access import InferenceAccess
+from infra.constructs.invocation_logging import InvocationLogging
 from infra.constructs.jobs import Jobs
 from infra.constructs.key_authorizer import KeyAuthorizerFunction
 from infra.constructs.network import GatewayNetwork
@@ -77,6 +78,20 @@ class GatewayStack(Stack):
         worker.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
         self.state.grant_state_access(worker)
         self.inference.grant_invoke(worker)
+        # Opt-in: Bedrock model invocation logging for the account and region, into a bucket of this stack.
+        self.invocation_logging = (
+            InvocationLogging(
+                self,
+                "InvocationLogging",
+                functions=self.functions,
+                key=self.state.key,
+                access_log_bucket=self.jobs.access_log_bucket,
+                settings=settings.invocation_logging,
+                removal_policy=removal,
+            )
+            if settings.invocation_logging
+            else None
+        )
         # The orchestrated route: its Lambda tasks run the same core with the same state and Bedrock access.
         routing_tasks = self.functions.create(
             "RoutingTasks",
@@ -172,6 +187,13 @@ class GatewayStack(Stack):
         CfnOutput(self, "DashboardName", value=prefix)
         CfnOutput(self, "JobsTopicArn", value=self.jobs.topic.topic_arn, description="Job notifications (SNS)")
         CfnOutput(self, "JobsResultsBucket", value=self.jobs.results_bucket.bucket_name, description="Large job results")
+        if self.invocation_logging:
+            CfnOutput(
+                self,
+                "InvocationLogsBucket",
+                value=self.invocation_logging.bucket.bucket_name,
+                description="Bedrock model invocation logs (AWSLogs/<account>/BedrockModelInvocationLogs/)",
+            )
 
     def _grant_router_artifact(self, config: dict[str, Any], functions: list[Any]) -> None:
         """Read access to the S3 folder holding the configured difficulty artifact (``auto`` routing), if any."""
@@ -212,6 +234,10 @@ CONTEXT_KEYS = (
     "vpc",
     "reservedConcurrency",
     "apiKeySource",
+    "invocationLogging",
+    "invocationLoggingReplace",
+    "invocationLogsCloudWatch",
+    "invocationLogsExpireDays",
 )
 
 

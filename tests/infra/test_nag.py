@@ -3,8 +3,8 @@ wrote.
 
 Two synths run side by side: the cdk.json defaults, and a variant exercising the optional paths (a non-dev
 environment with a linear rollout, an alarm e-mail topic, a model behind a global inference profile, VPC mode, a
-reserved concurrency, a router artifact in S3). checkov (its own virtual environment, ``make install-checkov``) runs
-once, on both templates.
+reserved concurrency, a router artifact in S3, Bedrock invocation logging with CloudWatch Logs). checkov (its own
+virtual environment, ``make install-checkov``) runs once, on both templates.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ CHECKOV_PIN = (ROOT / "requirements-checkov.txt").read_text().split("checkov==")
 # of skip is a decision for review: add it here with the reason it is acceptable.
 ALLOWED_CHECKOV_SKIPS = {
     "CKV_AWS_115": "reserved concurrency: off by default (low account quotas), set per function by context",
-    "CKV_AWS_116": "function DLQ: only for asynchronously invoked functions; the others are invoked synchronously",
+    "CKV_AWS_116": "function DLQ: only for asynchronously invoked functions; the others are invoked synchronously, "
+    "and the invocation-logging function answers CloudFormation itself",
     "CKV_AWS_117": "VPC: off by default (no private resource reached), vpc context for teams that require it",
     "CKV_AWS_18": "access logs of the access-log bucket itself",
     "CKV_AWS_21": "versioning of the access-log bucket",
@@ -67,6 +68,8 @@ def synths(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Pat
                 "configFile": str(variant_config),
                 "vpc": True,
                 "reservedConcurrency": json.dumps({"ApiHandler": 50}),
+                "invocationLogging": "true",
+                "invocationLogsCloudWatch": "true",
             },
             "FmGateway-prod",
         ),
@@ -135,6 +138,8 @@ def test_variant_exercises_the_optional_paths(synths):
     for statement in reads:
         assert statement["Action"] == "s3:GetObject"
         assert statement["Resource"] == "arn:aws:s3:::fmgw-router-artifacts/difficulty/*"  # its folder, no more
+    [setting] = [res for res in template["Resources"].values() if res["Type"] == "Custom::BedrockInvocationLogging"]
+    assert "cloudWatchConfig" in setting["Properties"]["LoggingConfig"]
 
 
 def _of_type(template: dict, type_: str) -> dict[str, dict]:
@@ -153,8 +158,9 @@ def test_vpc_mode_puts_every_function_in_private_subnets_behind_endpoints(synths
     function_group = next(key for key in _of_type(template, "AWS::EC2::SecurityGroup") if "FunctionSecurityGroup" in key)
     functions = _of_type(template, "AWS::Lambda::Function")
     for name, function in functions.items():
-        if function["Properties"]["Handler"] == "handlers.authorizer.handler":
-            # API Gateway's control plane has no VPC endpoint: the key authorizer stays outside, with its reason
+        if function["Properties"]["Handler"] in ("handlers.authorizer.handler", "handlers.invocation_logging.handler"):
+            # API Gateway's and Bedrock's control planes have no VPC endpoint here: the key authorizer and the
+            # invocation-logging setting stay outside, with their reason
             assert "VpcConfig" not in function["Properties"]
             assert "control plane" in json.dumps(function["Metadata"]["checkov"]), name
             continue

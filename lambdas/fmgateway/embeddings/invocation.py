@@ -99,10 +99,17 @@ def from_native(family: str, body: dict[str, Any]) -> EmbeddingRequest:
 # ---- the plan -----------------------------------------------------------------------------------------------------
 
 
-def prepare(gateway: Gateway, name: str, request: EmbeddingRequest, where: str = "body.model") -> Prepared:
+def prepare(
+    gateway: Gateway,
+    name: str,
+    request: EmbeddingRequest,
+    where: str = "body.model",
+    identity: ChatRequest | None = None,
+) -> Prepared:
     """The candidates for ``name`` (a route, a model) that can take ``request``; 400 for an unknown name (as
     ``body.model`` on the chat routes; the native paths answer 404 before this), and when the model asked for (or every
-    candidate) cannot take it."""
+    candidate) cannot take it. ``identity``: a request whose metadata and caller (the caller's tags, the tenant and
+    request id) every call carries as requestMetadata, as chat calls do."""
     started = time.perf_counter()
     config = gateway.config.get()
     catalog = config.embeddings
@@ -125,6 +132,8 @@ def prepare(gateway: Gateway, name: str, request: EmbeddingRequest, where: str =
     plan = Plan("embeddings", route, [Candidate(entry.model) for entry in kept], notes)
     timeouts = gateway.configure(config)
     marker = ChatRequest(messages=[{"role": "user", "content": [{"text": f"embeddings {route}"}]}])
+    if identity is not None:
+        marker = marker._replace(metadata=identity.metadata, caller=identity.caller)
     return Prepared(marker, config, plan, {"maxTokens": 1}, started, started + timeouts.get("requestBudgetSeconds", 26))
 
 
@@ -151,14 +160,15 @@ def batches(texts: list[str], size: int) -> list[list[str]]:
 def embedding_step(gateway: Gateway, request: EmbeddingRequest):
     models = gateway.config.get().embeddings.models
 
-    def step(candidate: Candidate, _converse: dict[str, Any], deadline: float) -> Embeddings:
+    def step(candidate: Candidate, converse: dict[str, Any], deadline: float) -> Embeddings:
         entry = models[candidate.alias]
+        metadata = converse.get("requestMetadata")  # the caller's tags and the gateway's fmgw-* keys, as on Converse
         vectors: list[list[float]] = []
         tokens = 0
         natives: list[dict[str, Any]] = []
         for part in batches(request.texts, entry.max_batch):
             body = _body(entry, request, part)
-            raw, headers = gateway.invoker.invoke_model(candidate.invoke_id, body, deadline=deadline)
+            raw, headers = gateway.invoker.invoke_model(candidate.invoke_id, body, deadline=deadline, metadata=metadata)
             try:
                 answer = json.loads(raw)
             except ValueError:

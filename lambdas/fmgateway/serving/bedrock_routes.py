@@ -23,6 +23,7 @@ from fmgateway.core import streaming
 from fmgateway.core.streaming import ChatStream
 from fmgateway.embeddings import invocation as embeddings
 from fmgateway.native import eventstream, invocation
+from fmgateway.openai_surface import request as openai_request
 from fmgateway.openai_surface.answer import gateway_headers
 from fmgateway.serving.answers import account, identified, run
 from fmgateway.serving.streams import streamed
@@ -134,7 +135,8 @@ def _invoke_embedding(event: dict, target: invocation.Target, body: dict[str, An
     gateway = runtime.gateway()
     assert target.embedding is not None
     request = embeddings.from_native(target.embedding.family, body)
-    prepared = embeddings.prepare(gateway, target.embedding.alias, request, where="modelId")
+    identity = identified(event, ChatRequest(messages=[], metadata=_caller_metadata(event)))
+    prepared = embeddings.prepare(gateway, target.embedding.alias, request, where="modelId", identity=identity)
     answer, result = embeddings.run(gateway, prepared, request)
     account(result)
     headers = {"Content-Type": "application/json", **_headers(result)}
@@ -146,7 +148,8 @@ def openai_embeddings(event: dict) -> dict:
     gateway = runtime.gateway()
     body = _body(event)
     name, request, encoding = embeddings.from_openai(body)
-    prepared = embeddings.prepare(gateway, name, request)
+    identity = identified(event, ChatRequest(messages=[], metadata=openai_request.caller_metadata(body)))
+    prepared = embeddings.prepare(gateway, name, request, identity=identity)
     answer, result = embeddings.run(gateway, prepared, request)
     account(result)
     if body.get("user"):  # OpenAI's end-user id: recorded in the log, beside the answer's line

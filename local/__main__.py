@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from local.environment import DEFAULT_CONFIG, LocalGateway
+from local.environment import DEFAULT_CONFIG, STATE_FILE, LocalGateway
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: {exc} (is port {args.port} in use? set FMGW_PORT)", file=sys.stderr)
         return 1
     print(gateway.banner(), flush=True)
+    gateway.write_state(STATE_FILE)
     stop.wait()
     print("stopping...", flush=True)
+    STATE_FILE.unlink(missing_ok=True)
     gateway.stop()
     print("stopped", flush=True)
     sys.stderr.flush()

@@ -74,6 +74,9 @@ code; a stream whose caller closed the connection before its end counts as the e
 ``GET /_sim/requests`` (the last 100 Converse requests: model, operation, requestMetadata, whether tools were given).
 Tools, structured output, guardrails and cache points are answered by ``local/simulator_features.py``.
 
+Invocation logs: with ``invocation_logs=InvocationLogWriter(...)`` every call is also written as Bedrock writes its model
+invocation logs to S3 (``local/simulator_invocation_logs.py``); ``FMGW_INVOCATION_LOGS=1 make local`` does it.
+
 Modules: this one is the public API (``BedrockSimulator``) and the CLI; ``simulator_http`` (server, dispatch,
 responses), ``simulator_converse`` and ``simulator_native`` (the operations), ``simulator_eventstream`` (stream
 framing), ``simulator_state`` (run-time settings, fault injection, counters), ``simulator_settings`` (defaults,
@@ -96,6 +99,7 @@ from typing import Any
 if str(Path(__file__).resolve().parents[1] / "lambdas") not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
 from local.simulator_http import SimulatorHandler, SimulatorServer
+from local.simulator_invocation_logs import InvocationLogWriter
 from local.simulator_settings import ENV_CONFIG, camel_case, load_settings
 from local.simulator_state import SimulatorState
 
@@ -110,8 +114,10 @@ class BedrockSimulator:
         config_path: str | os.PathLike | None = None,
         use_env: bool = True,
         verbose: bool = False,
+        invocation_logs: InvocationLogWriter | None = None,
     ):
         self._state = SimulatorState(load_settings(config_path, use_env=use_env, overrides=settings), verbose)
+        self.invocation_logs = invocation_logs  # every call written as Bedrock's invocation logs, when given
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.url: str | None = None
@@ -123,6 +129,9 @@ class BedrockSimulator:
         self._state.stopping.clear()
         server = SimulatorServer((host, port), SimulatorHandler)
         server.state = self._state
+        server.invocation_logs = self.invocation_logs
+        if self.invocation_logs is not None:
+            self.invocation_logs.start()
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="bedrock-simulator", daemon=True)
         self._thread.start()
@@ -139,6 +148,8 @@ class BedrockSimulator:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.invocation_logs is not None:
+            self.invocation_logs.stop()
         self._server = self._thread = None
 
     def __enter__(self) -> BedrockSimulator:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -22,6 +23,11 @@ from local.event_sources import SqsEventSource, print_notices  # noqa: E402
 from local.orchestration import MOTO_SFN_CONFIG  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "config" / "gateway.json"
+INVOCATION_LOGS_ENV = "FMGW_INVOCATION_LOGS"
+INVOCATION_LOGS_BUCKET = "fmgw-local-invocation-logs"  # fmgw/datasets/sources.py knows it as local mode's bucket
+# where `make local` says where its parts listen, so that `fmgw datasets build --logs s3://fmgw-local-...` finds moto
+# (FMGW_LOCAL_STATE_FILE moves it: the e2e tests' gateways keep off a running `make local`'s file)
+STATE_FILE = Path(os.environ.get("FMGW_LOCAL_STATE_FILE") or Path(tempfile.gettempdir()) / "fmgw-local.json")
 
 
 def _print_notices(event: dict, context) -> dict:
@@ -88,6 +94,7 @@ class LocalGateway:
         self.resources: dict[str, str] = {}
         self._stopping = threading.Event()
         self.orchestrated = False
+        self.invocation_logs = None  # the simulator's log writer, with FMGW_INVOCATION_LOGS=1
 
     def start(self) -> LocalGateway:
         from local.moto_server import LocalMotoServer
@@ -116,7 +123,7 @@ class LocalGateway:
         if self.bedrock == "sim":
             self.simulator_url = os.environ.get("FMGW_SIMULATOR_URL", "")
             if not self.simulator_url:
-                self.simulator = BedrockSimulator(settings=self.sim_settings)
+                self.simulator = BedrockSimulator(settings=self.sim_settings, invocation_logs=self._invocation_logs())
                 self.simulator_url = self.simulator.start()
             env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = self.simulator_url
             # moto and the simulator accept any signature; never send real credentials to them
@@ -161,9 +168,28 @@ class LocalGateway:
         self.url = self.api.start(self.host, self.port)
         return self
 
+    def _invocation_logs(self):
+        """With ``FMGW_INVOCATION_LOGS=1``: the simulator writes Bedrock's invocation logs to a bucket in moto."""
+        if os.environ.get(INVOCATION_LOGS_ENV, "") not in ("1", "true"):
+            return None
+        import boto3
+
+        from local.simulator_invocation_logs import InvocationLogWriter
+
+        s3 = boto3.client(
+            "s3", endpoint_url=self.moto_url, region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local"
+        )
+        s3.create_bucket(Bucket=INVOCATION_LOGS_BUCKET)
+        flush = float(os.environ.get("FMGW_INVOCATION_LOGS_FLUSH_SECONDS") or 1.0)
+
+        def put(key: str, data: bytes) -> None:
+            s3.put_object(Bucket=INVOCATION_LOGS_BUCKET, Key=key, Body=data)
+
+        self.invocation_logs = InvocationLogWriter(put, INVOCATION_LOGS_BUCKET, flush_seconds=flush)
+        return self.invocation_logs
+
     def _api_description(self) -> Path:
         """GET /v1/openapi.json: generated from schemas/ and the configuration, as the synth does for the bundle."""
-        import tempfile
 
         from infra import openapi
 
@@ -225,6 +251,13 @@ class LocalGateway:
         self.api = self.streaming = self.simulator = self.moto = None
         self.pollers = []
 
+    def write_state(self, path: Path) -> None:
+        """Where this local mode's parts listen, for client commands (``fmgw datasets`` reading local mode's S3)."""
+        state = {"url": self.url, "motoUrl": self.moto_url, "simulatorUrl": self.simulator_url}
+        if self.invocation_logs is not None:
+            state["invocationLogs"] = self.invocation_logs.uri
+        path.write_text(json.dumps(state))
+
     def __enter__(self) -> LocalGateway:
         return self.start()
 
@@ -250,6 +283,11 @@ class LocalGateway:
                 f"  API keys  {keys}",
                 f"  Bedrock   {bedrock}",
                 f"  AWS       moto at {self.moto_url}  (DynamoDB, SQS + DLQ, S3, SNS; job worker polling)",
+                (
+                    f"  Logs      Bedrock invocation logs at {self.invocation_logs.uri}  (fmgw datasets build --logs ...)"
+                    if self.invocation_logs is not None
+                    else f"  Logs      no invocation logs ({INVOCATION_LOGS_ENV}=1 writes them)"
+                ),
                 f"  Config    {self.config_file}",
                 "  Routes    /v1/chat, /v1/chat/completions, "
                 + ", ".join(self.config["routes"])

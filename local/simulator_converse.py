@@ -85,7 +85,15 @@ def converse(
     stop_reason = "max_tokens" if truncated else "end_turn"
     answer = state.features.answer(model_id, body, text, usage_of(texts, text), stop_reason)
     if operation == "converse-stream":
-        return EventStream(stream_events(answer, plan.latency), answer.usage, plan.faults)
+        # the invocation log records a stream's answer assembled, as Bedrock does (its latency is the stream's)
+        logged = {
+            "output": {"message": {"role": "assistant", "content": answer.content}},
+            "stopReason": answer.stop_reason,
+            "metrics": {"latencyMs": 0},
+            "usage": answer.usage,
+            **answer.fields,
+        }
+        return EventStream(stream_events(answer, plan.latency), answer.usage, plan.faults, logged)
     latency = plan.latency
     state.sleep_ms(latency["fixedMs"] + latency["perTokenMs"] * answer.usage["outputTokens"])
     latency_ms = int((time.monotonic() - started) * 1000)

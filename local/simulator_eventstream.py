@@ -19,6 +19,13 @@ class EventStream(NamedTuple):
     events: list[tuple[str, dict, float]]  # (event type, payload, milliseconds to wait before it)
     usage: dict  # the call's token counts, filled into the ``metadata`` event
     faults: dict  # the model's fault entry: failAfterEvents, streamErrorType
+    logged: Any = None  # what the invocation log records as the output: the assembled answer, or the chunks
+
+
+def fails_after(stream: EventStream) -> int | None:
+    """The index of the event replaced by the injected stream error, or None when the stream runs to its end."""
+    fail_after = stream.faults["failAfterEvents"]
+    return int(fail_after) if fail_after is not None and fail_after < len(stream.events) else None
 
 
 def encode_event(headers: dict[str, str], payload: bytes) -> bytes:
@@ -42,8 +49,7 @@ def exception_message(exception_type: str, body: dict) -> bytes:
 
 def stream_messages(state: SimulatorState, model_id: str, stream: EventStream, started: float) -> Iterator[bytes]:
     """The stream's messages, each after its latency; counts the call's success, or the injected stream error."""
-    fail_after = stream.faults["failAfterEvents"]
-    fail_after = int(fail_after) if fail_after is not None and fail_after < len(stream.events) else None
+    fail_after = fails_after(stream)
     for index, (event_type, payload, delay_ms) in enumerate(stream.events):
         if index == fail_after:
             kind = stream.faults["streamErrorType"]

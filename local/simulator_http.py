@@ -15,7 +15,9 @@ from urllib.parse import unquote
 
 from local import simulator_converse, simulator_native
 from local.simulator_errors import SimError
-from local.simulator_eventstream import EventStream, stream_messages
+from local.simulator_eventstream import EventStream, fails_after, stream_messages
+from local.simulator_invocation_logs import InvocationLogWriter
+from local.simulator_native import header_metadata
 from local.simulator_state import SimulatorState
 
 SIMULATOR_HEADER = "x-fmgw-simulator"
@@ -35,6 +37,7 @@ def client_region(headers: Any) -> str | None:
 class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     state: SimulatorState
+    invocation_logs: InvocationLogWriter | None = None
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -104,6 +107,11 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
+            if fails_after(stream) is not None:
+                self._log(error_code=stream.faults["streamErrorType"])
+            else:
+                tokens = stream.usage.get("inputTokens", 0), stream.usage.get("outputTokens", 0)
+                self._log(call=(self._logged_input, stream.logged, *tokens))
         except (BrokenPipeError, ConnectionResetError):
             # the caller closed the stream before its end: counted, so tests can see the upstream read stop
             self.server.state.record(model_id, error=CLIENT_DISCONNECTED)
@@ -141,6 +149,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         state = self.server.state
         started = time.monotonic()
         state.record(model_id, operation=operation)
+        self._logged = (model_id, operation)
+        self._logged_input: Any = None
+        self._request_metadata: dict | None = None
         try:
             plan = state.plan(model_id, client_region(self.headers))
             try:
@@ -151,12 +162,39 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 raise SimError("ValidationException", "Request body must be a JSON object.")
         except SimError as exc:
             state.record(model_id, error=exc.code)
+            self._log(error_code=exc.code)
             raise
-        if operation.startswith("invoke"):
-            answer = simulator_native.invoke(state, model_id, operation, body, self.headers, plan, started)
-        else:
-            answer = simulator_converse.converse(state, model_id, operation, body, plan, started)
+        self._logged_input = {key: value for key, value in body.items() if key != "requestMetadata"}
+        metadata = body.get("requestMetadata")
+        self._request_metadata = metadata if isinstance(metadata, dict) else None
+        try:
+            if operation.startswith("invoke"):
+                answer = simulator_native.invoke(state, model_id, operation, body, self.headers, plan, started)
+            else:
+                answer = simulator_converse.converse(state, model_id, operation, body, plan, started)
+        except SimError as exc:
+            self._log(error_code=exc.code)
+            raise
         if isinstance(answer, EventStream):
             self._send_stream(model_id, answer, started)
-        else:
-            self._send_json(200, *answer)
+            return
+        self._send_json(200, *answer)
+        answer_body, headers = answer
+        if operation == "converse":
+            tokens = answer_body["usage"]["inputTokens"], answer_body["usage"]["outputTokens"]
+        else:  # InvokeModel: Bedrock's token headers
+            tokens = tuple(int(headers.get(f"X-Amzn-Bedrock-{n}-Token-Count", 0)) for n in ("Input", "Output"))  # type: ignore[assignment]
+        self._log(call=(self._logged_input, answer_body, *tokens))
+
+    def _log(self, call: tuple | None = None, error_code: str | None = None) -> None:
+        """The call in the invocation log, when the simulator writes one (``FMGW_INVOCATION_LOGS=1``)."""
+        writer = self.server.invocation_logs
+        if writer is None:
+            return
+        model_id, operation = self._logged
+        try:
+            metadata = header_metadata(self.headers) if operation.startswith("invoke") else self._request_metadata
+        except SimError:  # a malformed header: the call was refused for it, and Bedrock logs no metadata then
+            metadata = None
+        region = client_region(self.headers) or "us-east-1"
+        writer.record(operation, model_id, self.request_id, region, metadata, call, error_code)

@@ -76,7 +76,7 @@ def invoke(
             chunks = stream_chunks(parsed, model_id, text, truncated, usage)
             delays = [latency["fixedMs"], *(latency["perTokenMs"] * 3 for _ in chunks[1:])]
             events = [("chunk", chunk_payload(chunk), delay) for chunk, delay in zip(chunks, delays, strict=True)]
-            return EventStream(events, usage, plan.faults)
+            return EventStream(events, usage, plan.faults, chunks)
         answer, answer_headers = chat_response(parsed, model_id, text, truncated, usage)
         state.sleep_ms(latency["fixedMs"] + latency["perTokenMs"] * usage["outputTokens"])
     state.record(model_id, success=True)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -51,7 +52,11 @@ class RunningGateway:
 
 
 # A failed job comes back after 1 s, 2 s, 4 s rather than README's 30 s, 60 s, 120 s: same rule, shorter base.
-TEST_ENV = {"FMGW_JOBS_RETRY_BASE_SECONDS": "1"}
+# FMGW_LOCAL_STATE_FILE: the test gateways never overwrite the state file of a `make local` running beside them.
+TEST_ENV = {
+    "FMGW_JOBS_RETRY_BASE_SECONDS": "1",
+    "FMGW_LOCAL_STATE_FILE": os.path.join(tempfile.gettempdir(), f"fmgw-local-e2e-{os.getpid()}.json"),
+}
 
 
 def start_gateway(config_file: Path, env_overrides: dict[str, str] | None = None) -> RunningGateway:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from fmgw.datasets.commands import app as datasets
 from fmgw.jobs.commands import app as jobs
 from fmgw.models.commands import app as models
 from fmgw.route.commands import app as route
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.add_typer(jobs)
 app.add_typer(route)
 app.add_typer(models)
+app.add_typer(datasets)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,1 @@
+"""``fmgw datasets``: training datasets from Bedrock invocation logs (the logic is ``fmgateway.lifecycle.datasets``)."""

@@ -15,6 +15,7 @@ from fmgateway.core.gateway import Gateway
 from fmgateway.embeddings import invocation as embeddings
 from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.values.errors import ConfigError, InvalidRequest, InvocationError, Unavailable
+from fmgateway.values.exchange import ChatRequest
 from tests.fakes import StaticSource
 
 TITAN = "amazon.titan-embed-text-v2:0"
@@ -26,13 +27,17 @@ class EmbeddingInvoker:
 
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
+        self.metadata: list[dict | None] = []  # each call's requestMetadata (issue 21: every call findable)
         self.down: set[str] = set()
 
     def configure(self, settings: dict) -> None:
         pass
 
-    def invoke_model(self, invoke_id: str, body: dict, deadline: float | None = None) -> tuple[bytes, dict]:
+    def invoke_model(
+        self, invoke_id: str, body: dict, deadline: float | None = None, metadata: dict | None = None
+    ) -> tuple[bytes, dict]:
         self.calls.append((invoke_id, body))
+        self.metadata.append(metadata)
         if invoke_id in self.down:
             raise InvocationError("unavailable", "ServiceUnavailableException", "down")
         if "texts" in body:
@@ -148,3 +153,17 @@ def test_native_cohere_bodies_keep_their_options_and_come_back_merged(parts):
     answer, _ = embeddings.run(gateway, embeddings.prepare(gateway, COHERE, request), request)
     assert all(sent["input_type"] == "search_query" and sent["truncate"] == "END" for _, sent in invoker.calls)
     assert [v[0] for v in answer.native["embeddings"]] == list(range(100)) and len(answer.native["texts"]) == 100
+
+
+def test_every_call_of_a_split_batch_carries_the_callers_identity_as_request_metadata(parts):
+    from fmgateway.converse import request_metadata
+
+    gateway, invoker = parts
+    request = embeddings.from_openai({"model": "english", "input": [f"text {i}" for i in range(100)]})[1]
+    identity = request_metadata.identified(ChatRequest(messages=[], metadata={"team": "search"}), "key-1", "req-1")
+    prepared = embeddings.prepare(gateway, "english", request, identity=identity)
+    embeddings.run(gateway, prepared, request)
+    assert len(invoker.metadata) == 2
+    for sent in invoker.metadata:
+        assert sent["team"] == "search" and sent["fmgw-tenant"] == "key-1" and sent["fmgw-request-id"] == "req-1"
+        assert sent["fmgw-model"] == "cohere-embed-english-v3" and sent["fmgw-route"].startswith("embeddings:")

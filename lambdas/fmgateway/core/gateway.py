@@ -105,7 +105,13 @@ class Gateway(BreakerOutcomes):
             if decision is None and self.is_auto(request, config):
                 decision, model_seconds, extra_cost = auto_tier.decide(self, config, features, deadline, request.metadata)
             plan = routing.plan(
-                config, features, model=request.model, tier=request.tier, path_route=request.path_route, decision=decision
+                config,
+                features,
+                model=request.model,
+                tier=request.tier,
+                path_route=request.path_route,
+                decision=decision,
+                pinned=request.pinned,
             )
             plan = self.order(config, plan, features, request.max_cost_usd)
         return Prepared(request, config, plan, inference, started, deadline, model_seconds, extra_cost)
@@ -241,7 +247,8 @@ class Gateway(BreakerOutcomes):
     def last_resort(self, prepared: Prepared, attempts: list[Attempt], model_seconds: float, out_of_time: bool) -> ChatResult:
         """Every candidate failed or was skipped: the cached last good answer, marked degraded, else a clear error."""
         config, plan = prepared.config, prepared.plan
-        if self.cache is not None and config.section("cache").get("enabled", True):
+        # a pinned request measures its model: another model's answer, even a cached one, would be a wrong result
+        if self.cache is not None and config.section("cache").get("enabled", True) and not prepared.request.pinned:
             cached = self.cache.lookup(prepared.cache_key)
             if cached is not None:
                 model = config.catalog.models.get(cached["model"], plan.candidates[0].model)

@@ -271,9 +271,13 @@ def plan(
     tier: str | None = None,
     path_route: str | None = None,
     decision: TierDecision | None = None,
+    pinned: bool = False,
 ) -> Plan:
     """Resolve the request to an ordered, capability-filtered list of candidates. ``decision``: how ``auto``
-    chose its tier when the caller already asked a classifier (default: the content heuristic)."""
+    chose its tier when the caller already asked a classifier (default: the content heuristic). ``pinned``: only
+    the model asked for, never a fallback or a retired model's successor (README "Pinning a model")."""
+    if pinned and (model is None or model == "auto"):
+        raise InvalidRequest(f"header {PIN_HEADER}: pins the model the request names, and this one names none (body.model)")
     catalog = config.catalog
     notes: list[str] = []
     requested: Model | None = None
@@ -287,6 +291,14 @@ def plan(
         # The model asked for goes first; the rest of its tier's chain keeps it answering through an outage.
         tier = next((name for name in TIERS if home & set(config.tiers.get(name, ()))), None)
         chain = [requested.alias, *(config.tiers[tier] if tier else ())]
+        if pinned:
+            if current is not requested:
+                raise InvalidRequest(
+                    f"body.model: {requested.alias} is {requested.lifecycle} and the request pins it ({PIN_HEADER}); "
+                    f"its successor is {current.alias}"
+                )
+            chain = [requested.alias]
+            notes.append(f"pinned to {requested.alias}: no fallback")
     else:
         if tier is not None:
             kind = "tier"
@@ -325,6 +337,9 @@ def plan(
     if not models:
         _raise_unfit(rejected)
     return Plan(kind, tier, [Candidate(model) for model in models], notes, decision if kind == "auto" else None)
+
+
+PIN_HEADER = "x-gateway-pin"
 
 
 def unfit_reason(model: Model, features: Features) -> str | None:

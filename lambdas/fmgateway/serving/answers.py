@@ -13,6 +13,8 @@ from fmgateway.config.gateway_config import GatewayConfig
 from fmgateway.converse import request_metadata
 from fmgateway.core.gateway import InvocationStep
 from fmgateway.core.streaming import ChatStream
+from fmgateway.routing.planner import PIN_HEADER
+from fmgateway.values.errors import InvalidRequest
 from fmgateway.values.exchange import ChatRequest, ChatResult
 
 # Bedrock errors are classified by the core; what still escapes from botocore is a dependency (DynamoDB,
@@ -21,8 +23,15 @@ DEPENDENCY_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.Clie
 
 
 def identified(event: dict, request: ChatRequest) -> ChatRequest:
-    """The caller's API key id and the request id in the request's metadata, as every route does."""
-    return request_metadata.identified(request, http.tenant_of(event), http.request_id(event))
+    """The caller's API key id and the request id in the request's metadata, as every route does, and the pin
+    (``x-gateway-pin: true``) when the caller sent it."""
+    request = request_metadata.identified(request, http.tenant_of(event), http.request_id(event))
+    pin = http.header(event, PIN_HEADER)
+    if pin is None:
+        return request
+    if pin.strip().lower() not in ("true", "false"):
+        raise InvalidRequest(f"header {PIN_HEADER}: true or false, got {pin[:40]!r}")
+    return request._replace(pinned=pin.strip().lower() == "true")
 
 
 def log_prompt(config: GatewayConfig, request: ChatRequest) -> None:

@@ -36,6 +36,7 @@ class ChatRequest(NamedTuple):
     metadata: dict[str, str] | None = None  # the caller's requestMetadata (the gateway adds its own keys)
     max_cost_usd: float | None = None  # the caller's cost ceiling: candidates that may cost more are not tried
     caller: str | None = None  # the API key's id (authorizer context): the per-key cap on breaker failures
+    pinned: bool = False  # x-gateway-pin: only the model asked for answers (no fallback, no cached answer, no remap)
 
     @classmethod
     def from_body(cls, body: dict[str, Any], path_route: str | None = None, caller: str | None = None) -> ChatRequest:

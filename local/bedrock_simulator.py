@@ -48,7 +48,8 @@ Example::
       "modelIdPattern": "<regex>",       # ids not matching -> ValidationException 400
       "latency": {"*": {"fixedMs": 0, "perTokenMs": 0},
                   "*claude-opus*": {"fixedMs": 300, "perTokenMs": 15}},
-      "replies": {"*nova-micro*": "complex"},   # a fixed answer text for matching models
+      "replies": {"*nova-micro*": "complex",    # a fixed answer text for matching models, or per prompt
+                  "*nova-lite*": {"What is 2+2?": "5", "*": "otherwise this"}},  # keyed by the last user message
       "faults": {
         "*": {"throttleRate": 0.0, "errorRate": 0.0, "timeoutRate": 0.0, "timeoutSeconds": 2.0,
               "down": false, "failAfterEvents": null, "errorCode": null,

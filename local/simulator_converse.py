@@ -81,7 +81,7 @@ def converse(
     except SimError as exc:
         state.record(model_id, error=exc.code)
         raise
-    text, truncated = truncate_tokens(state.reply_for(model_id) or reply_text(model_id, last_user), max_tokens)
+    text, truncated = truncate_tokens(state.reply_for(model_id, last_user) or reply_text(model_id, last_user), max_tokens)
     stop_reason = "max_tokens" if truncated else "end_turn"
     answer = state.features.answer(model_id, body, text, usage_of(texts, text), stop_reason)
     if operation == "converse-stream":

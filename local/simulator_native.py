@@ -70,7 +70,8 @@ def invoke(
         raise
     latency = plan.latency
     if parsed is not None:
-        text, truncated = truncate_tokens(state.reply_for(model_id) or reply_text(model_id, parsed.prompt), parsed.max_tokens)
+        reply = state.reply_for(model_id, parsed.prompt) or reply_text(model_id, parsed.prompt)
+        text, truncated = truncate_tokens(reply, parsed.max_tokens)
         usage = usage_of(parsed.texts, text)
         if operation != "invoke":
             chunks = stream_chunks(parsed, model_id, text, truncated, usage)

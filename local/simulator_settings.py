@@ -105,8 +105,14 @@ def validate_settings(settings: dict) -> dict:
         if not isinstance(settings.get(key), list):
             raise ValueError(f"{key} must be a list")
     replies = settings.get("replies")
-    if not isinstance(replies, dict) or not all(isinstance(text, str) for text in replies.values()):
-        raise ValueError("replies must be an object of model pattern -> reply text")
+
+    def reply(value: object) -> bool:
+        return isinstance(value, str) or (
+            isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        )
+
+    if not isinstance(replies, dict) or not all(reply(value) for value in replies.values()):
+        raise ValueError("replies must be an object of model pattern -> reply text, or -> {prompt: reply text}")
     re.compile(settings["modelIdPattern"])
     return settings
 

@@ -135,12 +135,18 @@ class SimulatorState:
             self.stopping.wait(float(faults["timeoutSeconds"]))
             raise SimError("ModelTimeoutException", "Model has timed out in processing the request.")
 
-    def reply_for(self, model_id: str) -> str | None:
-        """A fixed reply configured for this model (the most specific matching pattern), if any."""
+    def reply_for(self, model_id: str, prompt: str = "") -> str | None:
+        """The reply configured for this model (the most specific matching pattern), if any: a fixed text, or per
+        prompt, ``{prompt: reply}`` keyed by the last user message (``"*"``: any other prompt; else the usual answer)."""
         with self.lock:
             replies = self.settings["replies"]
             matching = [pattern for pattern in replies if pattern_matches(pattern, model_id)]
-        return replies[max(matching, key=lambda p: (p == model_id, len(p)))] if matching else None
+        if not matching:
+            return None
+        reply = replies[max(matching, key=lambda p: (p == model_id, len(p)))]
+        if isinstance(reply, dict):
+            return reply.get(prompt.strip(), reply.get("*"))
+        return reply
 
     def sleep_ms(self, ms: float) -> None:
         if ms > 0:

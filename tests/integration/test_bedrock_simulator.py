@@ -385,3 +385,24 @@ def test_a_primary_slower_than_the_read_timeout_is_tried_once_then_the_fallback_
         models = simulator.stats()["models"]
     assert [(a.model, a.outcome) for a in result.attempts] == [("claude-haiku-4-5", "timeout"), ("nova-lite", "ok")]
     assert models[MODEL]["calls"] == 1  # not retried on the slow model
+
+
+def test_replies_per_prompt_per_model_right_for_one_wrong_for_another(sim, client):
+    sim.configure(replies={MODEL: {"What is 2+2?": "4", "*": "something else"}, "*nova-lite*": {"What is 2+2?": "5"}})
+    ask = [{"role": "user", "content": [{"text": " What is 2+2? "}]}]
+    assert client.converse(modelId=MODEL, messages=ask)["output"]["message"]["content"][0]["text"] == "4"
+    other = client.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert other["output"]["message"]["content"][0]["text"] == "something else"
+    nova = client.converse(modelId="us.amazon.nova-lite-v1:0", messages=ask)
+    assert nova["output"]["message"]["content"][0]["text"] == "5"
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "What is 2+2?"}],
+    }
+    invoked = json.loads(client.invoke_model(modelId=MODEL, body=json.dumps(body))["body"].read())
+    assert invoked["content"][0]["text"] == "4"
+    unscripted = client.converse(modelId="us.amazon.nova-pro-v1:0", messages=ask)
+    assert unscripted["output"]["message"]["content"][0]["text"] == reply_text("us.amazon.nova-pro-v1:0", " What is 2+2? ")
+    with pytest.raises(ValueError, match="reply text, or -> {prompt: reply text}"):
+        sim.configure(replies={MODEL: {"What?": 4}})

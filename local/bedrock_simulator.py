@@ -1,10 +1,13 @@
 """Amazon Bedrock Runtime simulator for local mode and integration tests.
 
-An HTTP server (standard library only) that speaks enough of the Bedrock Runtime wire
-protocol (rest-json + AWS event-stream framing) for an *unmodified* boto3 client::
+An HTTP server (standard library only, plus fmgateway's event-stream encoder) that speaks enough of the Bedrock Runtime
+wire protocol (rest-json + AWS event-stream framing) for an *unmodified* boto3 client::
 
     boto3.client("bedrock-runtime", endpoint_url=sim.url, region_name="us-east-1",
                  aws_access_key_id="x", aws_secret_access_key="x")
+
+On the same port it also serves the Bedrock control plane for capacity (a boto3 ``bedrock`` client) and SageMaker
+Runtime (a boto3 ``sagemaker-runtime`` client); see "Capacity" and "SageMaker" below.
 
 What is simulated
 -----------------
@@ -55,7 +58,13 @@ Example::
               "down": false, "failAfterEvents": null, "errorCode": null,
               "streamErrorType": "modelStreamErrorException"},
         "us.anthropic.claude-haiku-4-5-20251001-v1:0": {"throttleRate": 0.2}
-      }
+      },
+      "capacity": {"provisioningSeconds": 2, "failProvisioning": false,     # or ["pt-*"]: names that end Failed
+                   "checkCustomModels": true, "deploymentBaseModels": ["*amazon.nova*"]},
+      "controlPlaneFallback": "http://127.0.0.1:5000",   # other bedrock control-plane calls go there (null: 404)
+      "sagemakerEndpoints": {"support-tgi": {"container": "tgi-messages", "inferenceComponents": []},
+                             "domain-lmi": {"container": "lmi-chat", "inferenceComponents": ["lora-a"]}},
+      "sagemakerPartBytes": 7            # a SageMaker stream's PayloadParts carry at most this many bytes
     }
 
 Keys of ``latency``/``faults`` are model patterns: ``"*"`` (default), a glob (``*?[``) matched
@@ -74,6 +83,47 @@ given top-level keys), ``POST /_sim/faults`` ``{"model": ..., <fault fields>}`` 
 code; a stream whose caller closed the connection before its end counts as the error ``clientDisconnected``).
 ``GET /_sim/requests`` (the last 100 Converse requests: model, operation, requestMetadata, whether tools were given).
 Tools, structured output, guardrails and cache points are answered by ``local/simulator_features.py``.
+``GET /_sim/capacity`` (what the control plane created, with status; the SageMaker endpoints), ``POST
+/_sim/imported-models`` and ``PUT /_sim/sagemaker-endpoints`` are described below; ``POST /_sim/reset`` also deletes
+every capacity resource and restores the configured endpoints.
+
+Capacity (``local/simulator_capacity.py``, ``local/simulator_control_plane.py``)
+-----------------------------------------------------------------------------
+A boto3 ``bedrock`` client with ``endpoint_url=sim.url`` (``sim.control_client()``) creates, gets, lists, updates and
+deletes Provisioned Throughput (``/provisioned-model-throughput[s]``: ``modelUnits``, ``provisionedModelName``,
+``modelId`` a foundation model id or ARN or a custom model ARN, ``commitmentDuration`` OneMonth|SixMonths,
+``clientRequestToken`` idempotent) and on-demand custom model deployments (``/model-customization/custom-model-
+deployments``: ``modelDeploymentName``, ``modelArn`` of a custom model whose base matches
+``capacity.deploymentBaseModels``), and gets, lists and deletes imported models (``/imported-models``). ARNs:
+``arn:aws:bedrock:<region>:123456789012:provisioned-model/<12 hex>`` (``custom-model-deployment/``, ``imported-model/``).
+A Provisioned Throughput is ``Creating`` for ``capacity.provisioningSeconds`` (default 2; 0 = at once), then
+``InService`` (``Failed`` when ``capacity.failProvisioning`` is true or a list of name patterns matching it); a deployment
+``Creating`` then ``Active``. ``POST /_sim/imported-models {"name", "coldStartSeconds": 3, "idleSeconds": 300,
+"modelArchitecture": "llama"}`` (``sim.add_imported_model``) registers an imported model (Custom Model Import needs
+weights in S3) and returns its ARN. Every other bedrock control-plane request is forwarded unchanged to the
+``controlPlaneFallback`` URL (local mode: moto); without one it is a 404 ``UnknownOperationException`` naming the
+operation. With a fallback and ``capacity.checkCustomModels`` (default true) a custom model must exist there.
+
+Invocations by those ARNs go through the usual ``/model/{modelId}/...`` paths, the ARN being the simulator's model id
+(``replies``, ``latency``, ``faults``, stats): a resource in service answers as the model it serves (its InvokeModel body
+is that model's family); one still Creating (or Failed) is a ValidationException; one never created or deleted a
+ResourceNotFoundException (404); a custom model ARN called on demand a ValidationException ("The provided model doesn't
+support on-demand throughput."); an imported model whose copy is idle (never called, or not within ``idleSeconds``)
+answers ``ModelNotReadyException`` (429, "Model is not ready for inference. Wait and try your request again.") and is
+ready ``coldStartSeconds`` after that call (0: always ready).
+
+SageMaker (``local/simulator_sagemaker.py``, ``local/simulator_containers.py``)
+-----------------------------------------------------------------------------
+A boto3 ``sagemaker-runtime`` client with ``endpoint_url=sim.url`` (``sim.sagemaker_client()``) calls ``invoke_endpoint``
+and ``invoke_endpoint_with_response_stream`` (``InferenceComponentName`` optional) on the endpoints of the
+``sagemakerEndpoints`` setting, ``{"<name>": {"container": "tgi-messages" | "lmi-chat", "inferenceComponents": [...]}}``,
+added at run time by ``PUT /_sim/sagemaker-endpoints`` (merge) or ``sim.add_sagemaker_endpoint``. ``tgi-messages`` is
+TGI's OpenAI-compatible Messages API (streams as server-sent events ending ``data: [DONE]``), ``lmi-chat`` the LMI
+container's chat completions schema (streams as JSON lines); usage is streamed only with
+``stream_options.include_usage``, as both containers do. Streams are ``PayloadPart`` events of at most
+``sagemakerPartBytes`` (default 7) bytes, cut anywhere. The model id of a call is ``sagemaker/<endpoint>`` or
+``sagemaker/<endpoint>/<component>``; errors are SageMaker's (ValidationError, ModelError, ModelNotReadyException...,
+``ModelStreamError`` inside a stream); every call is listed by ``GET /_sim/requests`` with its inference component.
 
 Invocation logs: with ``invocation_logs=InvocationLogWriter(...)`` every call is also written as Bedrock writes its model
 invocation logs to S3 (``local/simulator_invocation_logs.py``); ``FMGW_INVOCATION_LOGS=1 make local`` does it.
@@ -81,9 +131,11 @@ invocation logs to S3 (``local/simulator_invocation_logs.py``); ``FMGW_INVOCATIO
 Modules: this one is the public API (``BedrockSimulator``) and the CLI; ``simulator_http`` (server, dispatch,
 responses), ``simulator_converse`` and ``simulator_native`` (the operations), ``simulator_eventstream`` (stream
 framing), ``simulator_state`` (run-time settings, fault injection, counters), ``simulator_settings`` (defaults,
-loading, validation), ``simulator_text`` (token rule, replies), ``simulator_errors`` (Bedrock's error codes).
+loading, validation), ``simulator_text`` (token rule, replies), ``simulator_errors`` (Bedrock's error codes),
+``simulator_capacity`` and ``simulator_control_plane`` (capacity), ``simulator_sagemaker`` and ``simulator_containers``
+(SageMaker Runtime).
 
-CLI: ``python -m local.bedrock_simulator --port 8090 [--host H] [--config FILE] [--verbose]``.
+CLI: ``python -m local.bedrock_simulator --port 8090 [--host H] [--config FILE] [--control-plane-fallback URL] [--verbose]``.
 """
 
 from __future__ import annotations
@@ -93,15 +145,17 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 # `python -m local.bedrock_simulator` without lambdas/ on the path: the event-stream encoder is fmgateway's
 if str(Path(__file__).resolve().parents[1] / "lambdas") not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
+from local.simulator_capacity import register_imported
 from local.simulator_http import SimulatorHandler, SimulatorServer
 from local.simulator_invocation_logs import InvocationLogWriter
-from local.simulator_settings import ENV_CONFIG, camel_case, load_settings
+from local.simulator_settings import ENV_CONFIG, camel_case, check_endpoint, load_settings
 from local.simulator_state import SimulatorState
 
 
@@ -183,16 +237,55 @@ class BedrockSimulator:
         return self._state.stats()
 
     def requests(self) -> list[dict]:
-        """The last 100 Converse requests received (like ``GET /_sim/requests``): model, operation, requestMetadata..."""
+        """The last 100 requests received (like ``GET /_sim/requests``): Converse/InvokeModel (model, operation,
+        requestMetadata...) and SageMaker calls (endpoint, inferenceComponent, container, stream)."""
         return self._state.features.requests()
+
+    def capacity(self) -> dict:
+        """What exists (like ``GET /_sim/capacity``): Provisioned Throughput, deployments, imported models, endpoints."""
+        return {**self._state.capacity.overview(), "sagemakerEndpoints": self._state.setting("sagemakerEndpoints")}
+
+    def add_imported_model(
+        self,
+        name: str,
+        cold_start_seconds: float = 3,
+        idle_seconds: float = 300,
+        architecture: str = "llama",
+        region: str = "us-east-1",
+    ) -> str:
+        """Register an imported model (like ``POST /_sim/imported-models``); returns its ARN."""
+        body = {
+            "name": name,
+            "coldStartSeconds": cold_start_seconds,
+            "idleSeconds": idle_seconds,
+            "modelArchitecture": architecture,
+        }
+        return register_imported(self._state.capacity, region, body)["modelArn"]
+
+    def add_sagemaker_endpoint(self, name: str, container: str, components: Iterable[str] = ()) -> dict:
+        """Add (or replace) a SageMaker endpoint (like ``PUT /_sim/sagemaker-endpoints``)."""
+        endpoint = check_endpoint(name, {"container": container, "inferenceComponents": list(components)})
+        endpoints = {**self._state.setting("sagemakerEndpoints"), name: endpoint}
+        return self._state.replace({"sagemakerEndpoints": endpoints})["sagemakerEndpoints"]
 
     def client(self, region_name: str = "us-east-1", total_max_attempts: int = 1, **kwargs: Any) -> Any:
         """boto3 bedrock-runtime client for this simulator; by default no retries (boto3 imported lazily)."""
+        return self._boto("bedrock-runtime", region_name, total_max_attempts, **kwargs)
+
+    def control_client(self, region_name: str = "us-east-1", total_max_attempts: int = 1, **kwargs: Any) -> Any:
+        """boto3 ``bedrock`` (control plane) client for this simulator."""
+        return self._boto("bedrock", region_name, total_max_attempts, **kwargs)
+
+    def sagemaker_client(self, region_name: str = "us-east-1", total_max_attempts: int = 1, **kwargs: Any) -> Any:
+        """boto3 ``sagemaker-runtime`` client for this simulator."""
+        return self._boto("sagemaker-runtime", region_name, total_max_attempts, **kwargs)
+
+    def _boto(self, service: str, region_name: str, total_max_attempts: int, **kwargs: Any) -> Any:
         import boto3
         from botocore.config import Config
 
         return boto3.client(
-            "bedrock-runtime",
+            service,
             endpoint_url=self.url,
             region_name=region_name,
             aws_access_key_id="x",
@@ -211,16 +304,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--config", help=f"settings JSON file (applied after ${ENV_CONFIG})")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--control-plane-fallback", metavar="URL", help="forward other bedrock control-plane calls here")
     args = parser.parse_args(argv)
     stop = threading.Event()
     # Both, explicitly: a process started with SIGINT ignored (nohup, `&` in a script, some CI runners)
     # inherits SIG_IGN, and Python then raises no KeyboardInterrupt for Ctrl-C.
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sim = BedrockSimulator(config_path=args.config, verbose=args.verbose)
+    overrides = {"controlPlaneFallback": args.control_plane_fallback} if args.control_plane_fallback else None
+    sim = BedrockSimulator(overrides, config_path=args.config, verbose=args.verbose)
     url = sim.start(args.host, args.port)
     print(f"Bedrock simulator listening on {url}", flush=True)
-    print(f"control: {url}/_sim/config | {url}/_sim/stats -- Ctrl-C to stop", flush=True)
+    print(f"control: {url}/_sim/config | {url}/_sim/stats | {url}/_sim/capacity -- Ctrl-C to stop", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -26,10 +26,11 @@ STREAM_EXCEPTIONS = {
 
 
 class SimError(Exception):
-    """An error answered as a Bedrock error response."""
+    """An error answered as a Bedrock error response (``body`` replaces ``{"message": ...}``, e.g. SageMaker's)."""
 
-    def __init__(self, code: str, message: str, status: int | None = None):
+    def __init__(self, code: str, message: str, status: int | None = None, body: dict | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status or ERROR_STATUS.get(code, 500)
+        self.body = body if body is not None else {"message": message}

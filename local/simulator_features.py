@@ -163,6 +163,11 @@ class Features:
         with self.lock:
             self.received.append(entry)
 
+    def record_entry(self, entry: dict[str, Any]) -> None:
+        """A request of another kind (a SageMaker call: endpoint, inference component, container, stream)."""
+        with self.lock:
+            self.received.append(entry)
+
     def requests(self) -> list[dict[str, Any]]:
         with self.lock:
             return list(self.received)

@@ -1,7 +1,9 @@
 """The Bedrock simulator's HTTP server: request dispatch (``/model/{modelId}/<operation>`` to
-``local.simulator_converse`` or ``local.simulator_native``, ``/_sim/*`` to the control endpoints), the client region
-read from the SigV4 credential scope or the Host, and the responses: JSON bodies, Bedrock error responses, and
-event streams sent chunked as they are produced."""
+``local.simulator_converse`` or ``local.simulator_native``, capacity ARNs resolved by ``local.simulator_capacity``;
+``/endpoints/{name}/invocations[-response-stream]`` to ``local.simulator_sagemaker``; ``/_sim/*`` to the control
+endpoints; any other path to the Bedrock control plane, ``local.simulator_control_plane``), the client region read from
+the SigV4 credential scope or the Host, and the responses: JSON bodies, Bedrock error responses, and event streams sent
+chunked as they are produced."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from local import simulator_converse, simulator_native
+from local import simulator_capacity, simulator_control_plane, simulator_converse, simulator_native, simulator_sagemaker
 from local.simulator_errors import SimError
 from local.simulator_eventstream import EventStream, fails_after, stream_messages
 from local.simulator_invocation_logs import InvocationLogWriter
 from local.simulator_native import header_metadata
+from local.simulator_settings import check_endpoint
 from local.simulator_state import SimulatorState
 
 SIMULATOR_HEADER = "x-fmgw-simulator"
@@ -50,6 +53,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if self.server.state.verbose:
             super().log_message(format, *args)
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):  # a caller gone between requests (an unread stream it dropped)
+            self.close_connection = True
+
     def do_GET(self) -> None:
         self._dispatch("GET")
 
@@ -58,6 +67,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
 
     def _dispatch(self, method: str) -> None:
         self.request_id = str(uuid.uuid4())
@@ -69,9 +84,17 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 self._control(method, path, raw)
                 return
             parts = path.split("/")
-            if method != "POST" or len(parts) != 4 or parts[1] != "model" or parts[3] not in OPERATIONS:
-                raise SimError("UnknownOperationException", f"No simulated operation {method} {path}", 404)
-            self._model_call(unquote(parts[2]), parts[3], raw)
+            if method == "POST" and len(parts) == 4 and parts[1] == "model" and parts[3] in OPERATIONS:
+                self._model_call(unquote(parts[2]), parts[3], raw)
+            elif method == "POST" and len(parts) == 4 and parts[1] == "endpoints" and parts[3] in simulator_sagemaker.OPERATIONS:
+                self._sagemaker_call(unquote(parts[2]), parts[3], raw)
+            else:
+                region = client_region(self.headers) or "us-east-1"
+                answer = simulator_control_plane.handle(self.server.state, method, self.path, self.headers, raw, region)
+                if isinstance(answer, simulator_control_plane.Forwarded):
+                    self._send_raw(answer.status, answer.headers, answer.body)
+                else:
+                    self._send_json(*answer)
         except SimError as exc:
             self._send_error(exc)
         except (BrokenPipeError, ConnectionResetError):
@@ -91,31 +114,46 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _send_error(self, exc: SimError) -> None:
-        self._send_json(exc.status, {"message": exc.message}, {"x-amzn-ErrorType": exc.code})
+        self._send_json(exc.status, exc.body, {"x-amzn-ErrorType": exc.code})
 
-    def _send_stream(self, model_id: str, stream: EventStream, started: float) -> None:
+    def _send_raw(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+        """A response as another server gave it (the control-plane fallback's)."""
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_chunked(self, model_id: str, headers: dict[str, str], messages: Any) -> bool:
+        """An event stream, each message sent as it is produced; False when the caller hung up before its end."""
         self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-        self.send_header("X-Amzn-Bedrock-Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header(SIMULATOR_HEADER, "true")
+        for key, value in {**headers, "Transfer-Encoding": "chunked", SIMULATOR_HEADER: "true"}.items():
+            self.send_header(key, value)
         self.send_header("x-amzn-RequestId", self.request_id)
         self.end_headers()
         try:
-            for message in stream_messages(self.server.state, model_id, stream, started):
+            for message in messages:
                 self.wfile.write(f"{len(message):X}\r\n".encode() + message + b"\r\n")
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-            if fails_after(stream) is not None:
-                self._log(error_code=stream.faults["streamErrorType"])
-            else:
-                tokens = stream.usage.get("inputTokens", 0), stream.usage.get("outputTokens", 0)
-                self._log(call=(self._logged_input, stream.logged, *tokens))
+            return True
         except (BrokenPipeError, ConnectionResetError):
             # the caller closed the stream before its end: counted, so tests can see the upstream read stop
             self.server.state.record(model_id, error=CLIENT_DISCONNECTED)
             self.close_connection = True
+            return False
+
+    def _send_stream(self, model_id: str, stream: EventStream, started: float) -> None:
+        headers = {"Content-Type": "application/vnd.amazon.eventstream", "X-Amzn-Bedrock-Content-Type": "application/json"}
+        if not self._send_chunked(model_id, headers, stream_messages(self.server.state, model_id, stream, started)):
+            return
+        if fails_after(stream) is not None:
+            self._log(error_code=stream.faults["streamErrorType"])
+        else:
+            tokens = stream.usage.get("inputTokens", 0), stream.usage.get("outputTokens", 0)
+            self._log(call=(self._logged_input, stream.logged, *tokens))
 
     # ---- control endpoints
     def _control(self, method: str, path: str, raw: bytes) -> None:
@@ -130,6 +168,17 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 return self._send_json(200, state.stats())
             if method == "GET" and path == "/_sim/requests":
                 return self._send_json(200, {"requests": state.features.requests()})
+            if method == "GET" and path == "/_sim/capacity":
+                return self._send_json(
+                    200, {**state.capacity.overview(), "sagemakerEndpoints": state.setting("sagemakerEndpoints")}
+                )
+            if method == "POST" and path == "/_sim/imported-models":
+                region = body.pop("region", None) or client_region(self.headers) or "us-east-1"
+                return self._send_json(201, simulator_capacity.register_imported(state.capacity, region, body))
+            if method == "PUT" and path == "/_sim/sagemaker-endpoints":
+                added = {name: check_endpoint(name, endpoint) for name, endpoint in body.items()}
+                endpoints = state.replace({"sagemakerEndpoints": {**state.setting("sagemakerEndpoints"), **added}})
+                return self._send_json(200, {"sagemakerEndpoints": endpoints["sagemakerEndpoints"]})
             if method == "PUT" and path == "/_sim/config":
                 return self._send_json(200, state.replace(body))
             if method == "POST" and path in ("/_sim/faults", "/_sim/latency"):
@@ -154,6 +203,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self._request_metadata: dict | None = None
         try:
             plan = state.plan(model_id, client_region(self.headers))
+            answers_as = state.capacity.resolve(model_id)  # a Provisioned Throughput, deployment or imported model ARN
             try:
                 body = json.loads(raw or b"{}")
             except ValueError as exc:
@@ -169,7 +219,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self._request_metadata = metadata if isinstance(metadata, dict) else None
         try:
             if operation.startswith("invoke"):
-                answer = simulator_native.invoke(state, model_id, operation, body, self.headers, plan, started)
+                answer = simulator_native.invoke(state, model_id, operation, body, self.headers, plan, started, answers_as)
             else:
                 answer = simulator_converse.converse(state, model_id, operation, body, plan, started)
         except SimError as exc:
@@ -185,6 +235,20 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         else:  # InvokeModel: Bedrock's token headers
             tokens = tuple(int(headers.get(f"X-Amzn-Bedrock-{n}-Token-Count", 0)) for n in ("Input", "Output"))  # type: ignore[assignment]
         self._log(call=(self._logged_input, answer_body, *tokens))
+
+    def _sagemaker_call(self, endpoint: str, path_kind: str, raw: bytes) -> None:
+        region = client_region(self.headers) or "us-east-1"
+        answer = simulator_sagemaker.invoke(self.server.state, endpoint, path_kind, self.headers, raw, region)
+        if isinstance(answer, simulator_sagemaker.Streamed):
+            self._send_chunked(answer.model_id, answer.headers, answer.messages)
+        else:
+            data, headers = answer
+            self.send_response(200)
+            for key, value in {**headers, "Content-Length": str(len(data)), SIMULATOR_HEADER: "true"}.items():
+                self.send_header(key, value)
+            self.send_header("x-amzn-RequestId", self.request_id)
+            self.end_headers()
+            self.wfile.write(data)
 
     def _log(self, call: tuple | None = None, error_code: str | None = None) -> None:
         """The call in the invocation log, when the simulator writes one (``FMGW_INVOCATION_LOGS=1``)."""

@@ -53,17 +53,25 @@ COHERE_MAX_TEXTS, COHERE_MAX_CHARS = 96, 2048
 
 
 def invoke(
-    state: SimulatorState, model_id: str, operation: str, body: dict, headers: Any, plan: CallPlan, started: float
+    state: SimulatorState,
+    model_id: str,
+    operation: str,
+    body: dict,
+    headers: Any,
+    plan: CallPlan,
+    started: float,
+    answers_as: str | None = None,
 ) -> tuple[dict, dict[str, str]] | EventStream:
     """InvokeModel's answer and headers, or InvokeModelWithResponseStream's ``chunk`` events (``operation`` not
-    ``invoke``)."""
-    embedding = family(model_id) in ("titan-embed", "cohere-embed")
+    ``invoke``); the body's family is that of ``answers_as`` (a capacity ARN's model), else of ``model_id``."""
+    served = answers_as or model_id
+    embedding = family(served) in ("titan-embed", "cohere-embed")
     try:
         state.features.record(model_id, operation, {"requestMetadata": header_metadata(headers)})
         if embedding and operation != "invoke":
             raise SimError("ValidationException", f"The model {model_id} does not support streaming (simulated).")
-        answer, answer_headers = embed(model_id, body) if embedding else ({}, {})
-        parsed = None if embedding else parse_chat(model_id, body)
+        answer, answer_headers = embed(served, body) if embedding else ({}, {})
+        parsed = None if embedding else parse_chat(served, body)
         state.apply_faults(plan)
     except SimError as exc:
         state.record(model_id, error=exc.code)

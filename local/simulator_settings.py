@@ -33,6 +33,15 @@ FAULT_DEFAULTS: dict[str, Any] = {
     "streamErrorType": "modelStreamErrorException",
 }
 LATENCY_DEFAULTS: dict[str, Any] = {"fixedMs": 0, "perTokenMs": 0}
+# Provisioned Throughput, custom model deployments and imported models (local.simulator_capacity)
+CAPACITY_DEFAULTS: dict[str, Any] = {
+    "provisioningSeconds": 2,  # Creating -> InService / Active after this long (0: at once)
+    "failProvisioning": False,  # true, or name patterns: those end Failed instead
+    "checkCustomModels": True,  # with a controlPlaneFallback, a custom model must exist there
+    "deploymentBaseModels": ["*amazon.nova*"],  # base models whose custom models take on-demand deployments
+}
+SAGEMAKER_CONTAINERS = ("tgi-messages", "lmi-chat")
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 BUILTIN_SETTINGS: dict[str, Any] = {
     "seed": 42,
     "regionsDown": [],
@@ -41,6 +50,10 @@ BUILTIN_SETTINGS: dict[str, Any] = {
     "latency": {"*": dict(LATENCY_DEFAULTS)},
     "faults": {"*": dict(FAULT_DEFAULTS)},
     "replies": {},
+    "capacity": dict(CAPACITY_DEFAULTS),
+    "sagemakerEndpoints": {},  # name -> {"container": "tgi-messages" | "lmi-chat", "inferenceComponents": [...]}
+    "sagemakerPartBytes": 7,  # a streamed SageMaker answer comes in PayloadParts of at most this many bytes
+    "controlPlaneFallback": None,  # URL other bedrock control-plane requests are forwarded to (local mode: moto)
 }
 TOP_LEVEL_KEYS = set(BUILTIN_SETTINGS)
 
@@ -114,7 +127,52 @@ def validate_settings(settings: dict) -> dict:
     if not isinstance(replies, dict) or not all(reply(value) for value in replies.values()):
         raise ValueError("replies must be an object of model pattern -> reply text, or -> {prompt: reply text}")
     re.compile(settings["modelIdPattern"])
+    _validate_backends(settings)
     return settings
+
+
+def _validate_backends(settings: dict) -> None:
+    """The capacity and SageMaker keys; fills in the capacity defaults and each endpoint's component list."""
+    capacity = settings.get("capacity")
+    if not isinstance(capacity, dict) or set(capacity) - set(CAPACITY_DEFAULTS):
+        raise ValueError(f"capacity must be an object with keys among {sorted(CAPACITY_DEFAULTS)}")
+    capacity = settings["capacity"] = {**CAPACITY_DEFAULTS, **capacity}
+    seconds = capacity["provisioningSeconds"]
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        raise ValueError("capacity.provisioningSeconds must be a number >= 0")
+    fail = capacity["failProvisioning"]
+    if not isinstance(fail, bool) and not (isinstance(fail, list) and all(isinstance(p, str) for p in fail)):
+        raise ValueError("capacity.failProvisioning must be true, false or a list of name patterns")
+    if not isinstance(capacity["checkCustomModels"], bool):
+        raise ValueError("capacity.checkCustomModels must be true or false")
+    bases = capacity["deploymentBaseModels"]
+    if not isinstance(bases, list) or not all(isinstance(p, str) for p in bases):
+        raise ValueError("capacity.deploymentBaseModels must be a list of model patterns")
+    endpoints = settings.get("sagemakerEndpoints")
+    if not isinstance(endpoints, dict):
+        raise ValueError("sagemakerEndpoints must be an object keyed by endpoint name")
+    for name, endpoint in endpoints.items():
+        endpoints[name] = check_endpoint(name, endpoint)
+    part = settings.get("sagemakerPartBytes")
+    if not isinstance(part, int) or isinstance(part, bool) or part < 1:
+        raise ValueError("sagemakerPartBytes must be an integer >= 1")
+    fallback = settings.get("controlPlaneFallback")
+    if fallback is not None and not (isinstance(fallback, str) and re.match(r"^https?://[^/]+", fallback)):
+        raise ValueError("controlPlaneFallback must be null or an http(s):// URL")
+
+
+def check_endpoint(name: Any, endpoint: Any) -> dict:
+    """A SageMaker endpoint entry, normalized: ``{"container": ..., "inferenceComponents": [...]}``."""
+    if not isinstance(name, str) or not _ENDPOINT_NAME.match(name):
+        raise ValueError(f"SageMaker endpoint name {name!r} must match [a-zA-Z0-9](-*[a-zA-Z0-9])*, at most 63 characters")
+    if not isinstance(endpoint, dict) or set(endpoint) - {"container", "inferenceComponents"}:
+        raise ValueError(f"sagemakerEndpoints.{name} must be an object with container and inferenceComponents")
+    if endpoint.get("container") not in SAGEMAKER_CONTAINERS:
+        raise ValueError(f"sagemakerEndpoints.{name}.container must be one of {list(SAGEMAKER_CONTAINERS)}")
+    components = endpoint.get("inferenceComponents") or []
+    if not isinstance(components, list) or not all(isinstance(c, str) and _ENDPOINT_NAME.match(c) for c in components):
+        raise ValueError(f"sagemakerEndpoints.{name}.inferenceComponents must be a list of inference component names")
+    return {"container": endpoint["container"], "inferenceComponents": list(components)}
 
 
 def _deep_merge(dst: dict, src: dict) -> dict:

@@ -1,7 +1,8 @@
 """The running Bedrock simulator's state, shared by its request threads under one lock: the settings in force and
 their run-time changes (``/_sim/*``, the Python API), each call's plan and fault injection (``regionsDown``,
 ``unknownModels``, ``modelIdPattern``, the model's ``faults`` and ``latency`` entries, one random draw per call),
-latency sleeps that ``stop()`` cuts short, the fixed ``replies``, and the per-model counters of ``/_sim/stats``."""
+latency sleeps that ``stop()`` cuts short, the fixed ``replies``, the per-model counters of ``/_sim/stats``, and the
+capacity resources (``local.simulator_capacity``) that the control plane created."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import copy
 import random
 import re
 import threading
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from local import simulator_features
+from local.simulator_capacity import Capacity
 from local.simulator_errors import SimError
 from local.simulator_settings import (
     FAULT_DEFAULTS,
@@ -42,6 +44,7 @@ class SimulatorState:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.features = simulator_features.Features(count_tokens)
+        self.capacity = Capacity(self.setting)
         self.reset()
 
     def reset(self) -> None:
@@ -50,10 +53,15 @@ class SimulatorState:
             self.rng = random.Random(self.settings["seed"])
             self.counters: dict[str, dict] = {}
         self.features.reset()
+        self.capacity.reset()
 
     def snapshot(self) -> dict:
         with self.lock:
             return copy.deepcopy(self.settings)
+
+    def setting(self, key: str) -> Any:
+        with self.lock:
+            return copy.deepcopy(self.settings[key])
 
     def replace(self, partial: dict) -> dict:
         with self.lock:
@@ -102,14 +110,15 @@ class SimulatorState:
         }
         return {"totals": totals, "models": models}
 
-    def plan(self, model_id: str, region: str | None) -> CallPlan:
-        """Checks before the request body: region, model id, unknown; returns the model's entries and the draw."""
+    def plan(self, model_id: str, region: str | None, check_id: bool = True) -> CallPlan:
+        """Checks before the request body: region, model id (unless ``check_id`` is false: a SageMaker call), unknown;
+        returns the model's entries and the draw."""
         with self.lock:
             settings = self.settings
             draw = self.rng.random()
             if region and region in settings["regionsDown"]:
                 raise SimError("ServiceUnavailableException", f"Region {region} is down (simulated).")
-            if not re.match(settings["modelIdPattern"], model_id):
+            if check_id and not re.match(settings["modelIdPattern"], model_id):
                 raise SimError("ValidationException", "The provided model identifier is invalid.")
             if any(pattern_matches(p, model_id) for p in settings["unknownModels"]):
                 raise SimError("ResourceNotFoundException", f"Model {model_id} not found (simulated).")

@@ -95,6 +95,7 @@ class LocalGateway:
         self._stopping = threading.Event()
         self.orchestrated = False
         self.invocation_logs = None  # the simulator's log writer, with FMGW_INVOCATION_LOGS=1
+        self.control_plane_fallback: str | None = None  # where the simulator forwards other bedrock control-plane calls
 
     def start(self) -> LocalGateway:
         from local.moto_server import LocalMotoServer
@@ -121,11 +122,7 @@ class LocalGateway:
             "POWERTOOLS_LOG_LEVEL": self.log_level,
         }
         if self.bedrock == "sim":
-            self.simulator_url = os.environ.get("FMGW_SIMULATOR_URL", "")
-            if not self.simulator_url:
-                self.simulator = BedrockSimulator(settings=self.sim_settings, invocation_logs=self._invocation_logs())
-                self.simulator_url = self.simulator.start()
-            env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] = self.simulator_url
+            env.update(self.start_simulator())
             # moto and the simulator accept any signature; never send real credentials to them
             env.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
             os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -167,6 +164,37 @@ class LocalGateway:
         self.api = LocalApiGateway(routes, self.config, self.keys, **self._key_check())
         self.url = self.api.start(self.host, self.port)
         return self
+
+    def start_simulator(self) -> dict[str, str]:
+        """Start the Bedrock simulator (or reuse ``FMGW_SIMULATOR_URL``'s); the endpoints it serves, for boto3.
+
+        Started here, it serves Bedrock Runtime, the capacity part of the bedrock control plane (Provisioned Throughput,
+        custom model deployments, imported models) and SageMaker Runtime, and forwards the rest of the bedrock control
+        plane (customization jobs, custom models, logging configuration) to this moto; a reused one forwards wherever
+        its own ``controlPlaneFallback`` says, if anywhere."""
+        self.simulator_url = os.environ.get("FMGW_SIMULATOR_URL", "")
+        if not self.simulator_url:
+            settings = {"controlPlaneFallback": self.moto_url, **(self.sim_settings or {})}
+            self.simulator = BedrockSimulator(settings=settings, invocation_logs=self._invocation_logs())
+            self.simulator_url = self.simulator.start()
+        self.control_plane_fallback = self._simulator_fallback()
+        return {
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.simulator_url,
+            "AWS_ENDPOINT_URL_BEDROCK": self.simulator_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.simulator_url,
+        }
+
+    def _simulator_fallback(self) -> str | None:
+        """The simulator's ``controlPlaneFallback`` (a reused ``FMGW_SIMULATOR_URL`` one has its own, or none)."""
+        if self.simulator is not None:
+            return self.simulator.config().get("controlPlaneFallback")
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self.simulator_url}/_sim/config", timeout=5) as answer:
+                return json.loads(answer.read()).get("controlPlaneFallback")
+        except (OSError, ValueError):
+            return None
 
     def _invocation_logs(self):
         """With ``FMGW_INVOCATION_LOGS=1``: the simulator writes Bedrock's invocation logs to a bucket in moto."""
@@ -275,6 +303,21 @@ class LocalGateway:
             if self.simulator_url
             else f"real Amazon Bedrock in {os.environ.get('AWS_REGION') or os.environ['AWS_DEFAULT_REGION']}"
         )
+        if self.simulator_url:
+            fallback = "moto" if self.control_plane_fallback == self.moto_url else self.control_plane_fallback
+            rest = (
+                f"other bedrock control-plane calls go on to {fallback}"
+                if fallback
+                else "other bedrock control-plane calls are unanswered (the simulator has no controlPlaneFallback)"
+            )
+            capacity = [
+                f"  Capacity  the simulator's bedrock control plane: Provisioned Throughput, custom model deployments, "
+                f"imported models ({self.simulator_url}/_sim/capacity); {rest}",
+                "  SageMaker runtime (InvokeEndpoint, its stream) on the simulator: endpoints from sagemakerEndpoints or "
+                "PUT /_sim/sagemaker-endpoints; the SageMaker control plane stays on moto",
+            ]
+        else:
+            capacity = []
         body = '{"messages":[{"role":"user","content":[{"text":"Hello, who are you?"}]}]}'
         return "\n".join(
             [
@@ -282,6 +325,7 @@ class LocalGateway:
                 f"  API       {self.url}",
                 f"  API keys  {keys}",
                 f"  Bedrock   {bedrock}",
+                *capacity,
                 f"  AWS       moto at {self.moto_url}  (DynamoDB, SQS + DLQ, S3, SNS; job worker polling)",
                 (
                     f"  Logs      Bedrock invocation logs at {self.invocation_logs.uri}  (fmgw datasets build --logs ...)"

@@ -317,5 +317,5 @@ def register_imported(capacity: Capacity, region: str, body: dict) -> dict:
         raise SimError("ValidationException", "modelArchitecture must be a non-empty string.")
     answers_as = ARCHITECTURES.get(architecture.lower(), ARCHITECTURES["llama"])
     extra = {"coldStartSeconds": cold, "idleSeconds": idle, "modelArchitecture": architecture}
-    arn = capacity.create(IMPORTED, region, body.get("name"), ("", answers_as), dict(body), **extra)
+    arn = capacity.create(IMPORTED, region, str(body.get("name") or ""), ("", answers_as), dict(body), **extra)
     return {"modelArn": arn, "modelName": body["name"], **extra}

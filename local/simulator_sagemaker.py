@@ -107,13 +107,13 @@ def invoke(
     component = headers.get(COMPONENT_HEADER) or None
     model_id = f"sagemaker/{endpoint}" + (f"/{component}" if component else "")
     config = state.setting("sagemakerEndpoints").get(endpoint)
-    container = config["container"] if config else None
+    container: str = config["container"] if config else ""
     entry = {
         "modelId": model_id,
         "operation": operation,
         "endpoint": endpoint,
         "inferenceComponent": component,
-        "container": container,
+        "container": container or None,
         "stream": path_kind != "invocations",
         "bodyStream": None,
     }

@@ -5,8 +5,10 @@ Environment
 - ``FMGW_BREAKER_TABLE``, ``FMGW_CACHE_TABLE``, ``FMGW_HEALTH_TABLE``: DynamoDB tables (in-memory state when unset,
   for tests; without a health table each sandbox's breaker sees only its own calls).
 - ``FMGW_BEDROCK_REGION``: Bedrock region (default: the Lambda's). Endpoints follow boto3's own
-  ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` / ``AWS_ENDPOINT_URL_DYNAMODB`` variables, which is how local mode
-  points them at the simulator and the embedded moto server.
+  ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` / ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` / ``AWS_ENDPOINT_URL_DYNAMODB``
+  variables, which is how local mode points them at the simulator and the embedded moto server.
+- ``FMGW_BACKEND_ACCESS``: what the deployment's IAM lets it invoke beyond Bedrock on demand (``{"region",
+  "account", "endpointPrefix"}``, set by CDK): a catalog entry outside it is refused when the configuration loads.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from fmgateway.aws.bedrock import BedrockInvoker
 from fmgateway.aws.coldstart import paused_gc
 from fmgateway.aws.health_metrics import EmfHealthEvents
 from fmgateway.aws.health_store import DynamoHealthStore
+from fmgateway.aws.sagemaker import SageMakerEndpoints
 from fmgateway.aws.stores import DynamoBreakerStore, DynamoResponseStore, MemoryBreakerStore, MemoryResponseStore
 from fmgateway.config.gateway_config import ConfigSource
 from fmgateway.core.cache import ResponseCache
@@ -27,6 +30,7 @@ from fmgateway.core.gateway import Gateway
 from fmgateway.health.breaker import CircuitBreaker
 from fmgateway.health.monitor import HealthMonitor
 from fmgateway.routing import difficulty
+from fmgateway.values.backends import SAGEMAKER
 
 _lock = threading.RLock()  # building the gateway builds the shared config source under the same lock
 _built: dict[str, object] = {}
@@ -47,6 +51,8 @@ def build_gateway(env: dict[str, str] | None = None, profile: str = "sync") -> G
     session = _session()
     region = env.get("FMGW_BEDROCK_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     invoker = BedrockInvoker(lambda config: session.client("bedrock-runtime", region_name=region, config=config))
+    # the backends that are not Bedrock (issue 23); the client is built on a SageMaker entry's first call
+    endpoints = {SAGEMAKER: SageMakerEndpoints(lambda config: session.client("sagemaker-runtime", config=config))}
 
     breaker_table, cache_table = env.get("FMGW_BREAKER_TABLE"), env.get("FMGW_CACHE_TABLE")
     health_table = env.get("FMGW_HEALTH_TABLE")
@@ -64,7 +70,7 @@ def build_gateway(env: dict[str, str] | None = None, profile: str = "sync") -> G
         DynamoHealthStore(dynamodb, health_table) if health_table else None, background=True, events=EmfHealthEvents()
     )
     breaker = CircuitBreaker(breaker_store, background_refresh=True, health=health)
-    return Gateway(source, invoker, breaker, ResponseCache(response_store), profile=profile)
+    return Gateway(source, invoker, breaker, ResponseCache(response_store), profile=profile, endpoints=endpoints)
 
 
 def _once(name: str, build):

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, Protocol
 
 from fmgateway.config import embedding_catalog, schemas, strategy_checks
 from fmgateway.config.catalog import Catalog
+from fmgateway.values import backends
+from fmgateway.values.backends import Allowed
 from fmgateway.values.errors import ConfigError
 from fmgateway.values.model import Model
 
@@ -83,12 +85,17 @@ def replaced_settings(doc: Any) -> list[str]:
     ]
 
 
-def parse_config(doc: Any) -> GatewayConfig:
-    """Validate ``doc`` and build the runtime view; ``ConfigError`` names the first bad field."""
+def parse_config(doc: Any, allowed: Allowed = Allowed()) -> GatewayConfig:
+    """Validate ``doc`` and build the runtime view; ``ConfigError`` names the first bad field. ``allowed``: the
+    backends this deployment's IAM lets it invoke (an ARN or endpoint outside them is refused here, not at the call)."""
     if replaced := replaced_settings(doc):
         raise ConfigError(replaced[0])
     schemas.validate("gateway-config", doc, root="config", error=ConfigError)
     models = {alias: Model.from_config(alias, entry) for alias, entry in doc["models"].items()}
+    for alias, model in models.items():
+        where = f"config.models.{alias}.backend"
+        if problem := backends.problem(model.backend, where) or allowed.refusal(model.backend, where):
+            raise ConfigError(problem)
 
     for alias, model in models.items():
         if model.successor is not None and model.successor not in models:
@@ -147,8 +154,8 @@ def parse_config(doc: Any) -> GatewayConfig:
     )
 
 
-def load_file(path: str | Path) -> GatewayConfig:
-    return parse_config(json.loads(Path(path).read_text()))
+def load_file(path: str | Path, allowed: Allowed = Allowed()) -> GatewayConfig:
+    return parse_config(json.loads(Path(path).read_text()), allowed)
 
 
 class ConfigSource(Protocol):
@@ -161,8 +168,9 @@ class FileConfigSource:
     A file that turns invalid (bad JSON, a schema error, half-written, deleted) is logged once and the
     last good configuration stays in force, as with AppConfig; only the first read must succeed."""
 
-    def __init__(self, path: str | Path, clock=time.monotonic):
+    def __init__(self, path: str | Path, clock=time.monotonic, allowed: Allowed = Allowed()):
         self.path = Path(path)
+        self.allowed = allowed
         self._clock = clock
         self._lock = threading.Lock()
         self._config: GatewayConfig | None = None
@@ -177,13 +185,13 @@ class FileConfigSource:
             self._checked = now
             if self._config is None:
                 self._mtime = self.path.stat().st_mtime
-                self._config = load_file(self.path)
+                self._config = load_file(self.path, self.allowed)
                 return self._config
             try:
                 mtime = self.path.stat().st_mtime
                 if mtime != self._mtime:
                     self._mtime = mtime  # first: a bad version is reported once, not every second
-                    self._config = load_file(self.path)
+                    self._config = load_file(self.path, self.allowed)
             except (OSError, ValueError) as exc:  # ConfigError and json's JSONDecodeError are ValueErrors
                 logging.getLogger(__name__).error(
                     "ignoring invalid configuration file %s; keeping version %s: %s", self.path, self._config.version, exc

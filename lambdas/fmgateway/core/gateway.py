@@ -10,7 +10,7 @@ them for the Lambda paths. Nothing else may copy the loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fmgateway.config.gateway_config import ConfigSource, GatewayConfig
@@ -19,6 +19,7 @@ from fmgateway.converse import request_metadata
 from fmgateway.core import auto_tier, hedging
 from fmgateway.core.cache import ResponseCache
 from fmgateway.core.hedging import BothFailed, HedgeBudget, HedgeSettings, HedgeWon
+from fmgateway.core.invokers import Invokers
 from fmgateway.core.outcomes import BreakerOutcomes
 from fmgateway.core.prepared import Prepared
 from fmgateway.health.breaker import CLOSED, PROBE, SKIP, CircuitBreaker
@@ -30,7 +31,7 @@ from fmgateway.routing.planner import Plan, TierDecision
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import GatewayError, InvalidRequest, InvocationError, ModelError, Unavailable, UpstreamTimeout
 from fmgateway.values.exchange import Attempt, ChatRequest, ChatResult, Chosen, Deferred
-from fmgateway.values.ports import ModelInvoker
+from fmgateway.values.ports import EndpointInvoker, ModelInvoker
 
 DEFAULT_RETRY_AFTER = 2  # seconds, when no open breaker tells us better
 MIN_ATTEMPT_SECONDS = 1.0  # do not start a candidate with less budget than this left
@@ -52,12 +53,15 @@ class Gateway(BreakerOutcomes):
         profile: str = "sync",
         health_view: HealthView | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        endpoints: Mapping[str, EndpointInvoker] | None = None,
     ):
         """``profile="jobs"`` uses ``jobs.timeouts`` (long generations, no API Gateway 29 s limit);
         ``profile="orchestrated"`` makes one call per invocation: the state machine's Retry does the retrying.
         ``health_view``: what the routing strategies order candidates by (default: the breaker's health monitor, the
-        live picture shared by every sandbox; ``NoHealth``: the configured order)."""
-        self.config, self.invoker, self.breaker, self.cache = config, invoker, breaker, cache
+        live picture shared by every sandbox; ``NoHealth``: the configured order). ``endpoints``: the invokers of the
+        backends that are not Bedrock (``fmgateway.values.backends``), by kind; ``invoker`` is Bedrock's."""
+        self.config, self.breaker, self.cache = config, breaker, cache
+        self.invokers = Invokers(invoker, endpoints)
         self.profile = profile
         self.health_view: HealthView = health_view if health_view is not None else breaker.health
         self.retry_budget = RetryBudget()  # per sandbox: one gateway per process and profile
@@ -68,6 +72,15 @@ class Gateway(BreakerOutcomes):
         )
         self._sleep = sleep
 
+    @property
+    def invoker(self) -> ModelInvoker:
+        """Bedrock's invoker (tests replace it; the other backends' are in ``invokers``)."""
+        return self.invokers.bedrock
+
+    @invoker.setter
+    def invoker(self, invoker: ModelInvoker) -> None:
+        self.invokers.bedrock = invoker
+
     def _timeouts(self, config: GatewayConfig) -> dict:
         if self.profile == "jobs" and "timeouts" in config.section("jobs"):
             return config.section("jobs")["timeouts"]
@@ -77,7 +90,7 @@ class Gateway(BreakerOutcomes):
         """Apply the live configuration's timeouts and retries to the invoker; returns the timeouts."""
         timeouts = self._timeouts(config)
         retries = {"maxAttempts": 1} if self.profile == "orchestrated" else config.section("retries")
-        self.invoker.configure({"timeouts": timeouts, "retries": retries})
+        self.invokers.configure({"timeouts": timeouts, "retries": retries})
         return timeouts
 
     # ---- the pieces ----------------------------------------------------------------------------------
@@ -162,7 +175,7 @@ class Gateway(BreakerOutcomes):
 
     def converse_step(self, candidate: Candidate, body: dict[str, Any], deadline: float) -> dict[str, Any]:
         """The default invocation step: Bedrock Converse through the candidate's inference profile."""
-        return self.invoker.converse(candidate.invoke_id, body, deadline=deadline)
+        return self.invokers.for_candidate(candidate).converse(candidate.invoke_id, body, deadline=deadline)
 
     def call(
         self,
@@ -330,7 +343,7 @@ class Gateway(BreakerOutcomes):
             while True:  # more than once only for a retry of the last healthy candidate (``retry_delay``)
                 call_started = time.perf_counter()
                 try:
-                    after, share = self._race_plan(hedge, candidate, decision) if retries == 0 else (None, None)
+                    after, share = hedging.race_plan(self.health, hedge, candidate, decision) if retries == 0 else (None, None)
                     if after is not None and index + 1 < len(candidates):
                         second = candidates[index + 1]
                         response = hedging.race(self, prepared, candidate, decision, second, step, record_success, after, share)
@@ -374,19 +387,6 @@ class Gateway(BreakerOutcomes):
                 return Chosen(candidate, decision, response, attempts, model_seconds)
         self.settle(config, deferred, counts=True)
         return self.last_resort(prepared, attempts, model_seconds, out_of_time=False)
-
-    def _race_plan(self, hedge: HedgeSettings | None, candidate: Candidate, decision: str) -> tuple[float | None, float | None]:
-        """After how many seconds ``candidate``'s call is raced by the next candidate (``core.hedging``), and the hedge
-        budget's share (``None``: exempt), or ``(None, None)``. A half-open probe is never waited for past its model's
-        slow threshold: a slower probe says the model is not fast again, and the request moves on, outside the budget
-        (at most ``halfOpenMaxProbes`` probes per cooldown)."""
-        after = None
-        if hedge is not None:
-            p95 = self.health.latency_quantile(candidate.health_key, 0.95) if hedge.after_ms == "p95" else None
-            after = hedging.after_seconds(hedge, p95)
-        if decision == PROBE and (threshold_ms := self.health.slow_threshold_ms(candidate.health_key)) is not None:
-            return min(threshold_ms / 1000, after if after is not None else float("inf")), None
-        return after, (hedge.budget_share if hedge is not None else None)
 
     def chat(self, request: ChatRequest, step: InvocationStep | None = None) -> ChatResult:
         return self.run(self.prepare(request), step)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from fmgateway.health.breaker import PROBE
 from fmgateway.health.retry_budget import WINDOW_SECONDS, SlidingCounts
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import GatewayError, InvocationError
@@ -199,3 +200,17 @@ def _abandoned(gateway: Any, prepared: Any, candidate: Candidate, decision: str,
             log.exception("abandoned hedge bookkeeping failed")
 
     return ended
+
+
+def race_plan(health: Any, hedge: HedgeSettings | None, candidate: Candidate, decision: str) -> tuple[float | None, float | None]:
+    """After how many seconds ``candidate``'s call is raced by the next candidate, and the hedge budget's share
+    (``None``: exempt), or ``(None, None)``. A half-open probe is never waited for past its model's slow threshold: a
+    slower probe says the model is not fast again, and the request moves on, outside the budget (at most
+    ``halfOpenMaxProbes`` probes per cooldown). ``health``: the gateway's health monitor."""
+    after = None
+    if hedge is not None:
+        p95 = health.latency_quantile(candidate.health_key, 0.95) if hedge.after_ms == "p95" else None
+        after = after_seconds(hedge, p95)
+    if decision == PROBE and (threshold_ms := health.slow_threshold_ms(candidate.health_key)) is not None:
+        return min(threshold_ms / 1000, after if after is not None else float("inf")), None
+    return after, (hedge.budget_share if hedge is not None else None)

@@ -121,7 +121,7 @@ def plan(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
 def admit(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """A candidate whose breaker is not plainly CLOSED or OPEN: the breaker's admit rule decides."""
     config = gateway.config.get()
-    candidate = Candidate(config.catalog.models[payload["candidate"]["alias"]])
+    candidate = Candidate.from_json(payload["candidate"])
     return {"decision": gateway.admit(candidate, config, now=epoch(payload["now"]))}
 
 
@@ -129,7 +129,7 @@ def invoke(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """Call one admitted candidate. Success: the response body, with every attempt and the execution ARN."""
     prepared = _prepared(gateway, payload)
     prepared = prepared._replace(request=_identified(prepared.request, payload))
-    candidate = Candidate(prepared.config.catalog.models[payload["candidate"]["alias"]])
+    candidate = Candidate.from_json(payload["candidate"])
     decision = payload.get("decision", "allow")
     if time.perf_counter() > prepared.deadline - MIN_ATTEMPT_SECONDS:
         if decision == PROBE:
@@ -173,7 +173,7 @@ def record(gateway: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     """After a candidate was skipped or failed: apply the breaker's failure rule (with the execution's clock)
     and add the attempt; returns the attempts so far."""
     config = gateway.config.get()
-    candidate = Candidate(config.catalog.models[payload["candidate"]["alias"]])
+    candidate = Candidate.from_json(payload["candidate"])
     attempts = _attempts(payload)
     deferred = Deferred.from_json(payload.get("deferred"))
     if payload["outcome"] == "skipped":

@@ -58,7 +58,7 @@ class BreakerOutcomes:
         the caller gets a 502 quoting both models (``ModelError``). Returns what is deferred now."""
         if err.code in REQUEST_SHAPED_ERRORS:
             if deferred is None:
-                return Deferred(candidate.alias, decision, err.message, caller)
+                return Deferred(candidate.alias, decision, err.message, caller, candidate.describe())
             self.settle(config, deferred, counts=False)
             if decision == PROBE:
                 self.breaker.release(candidate.breaker_key, config.breaker)
@@ -75,7 +75,10 @@ class BreakerOutcomes:
         """The next model's outcome is known: count a deferred 424 against its model, or give back its probe slot."""
         if deferred is None:
             return
-        candidate = Candidate(config.catalog.models[deferred.alias])
+        if deferred.candidate is not None:
+            candidate = Candidate.from_json(deferred.candidate)
+        else:  # a deferral recorded before candidates travelled whole (an execution in flight across a deploy)
+            candidate = Candidate(config.catalog.models[deferred.alias])
         if counts:
             self.record_failure(candidate, config, now=now, kind="model_error", caller=deferred.caller)
         elif deferred.decision == PROBE:

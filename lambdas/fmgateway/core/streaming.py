@@ -55,7 +55,7 @@ def converse_stream_step(gateway: Gateway):
     token."""
 
     def step(candidate: Candidate, body: dict[str, Any], deadline: float) -> Opened:
-        upstream = gateway.invoker.converse_stream(candidate.invoke_id, body, deadline=deadline)
+        upstream = gateway.invokers.for_candidate(candidate).converse_stream(candidate.invoke_id, body, deadline=deadline)
         head: list[dict[str, Any]] = []
         try:
             for event in upstream:

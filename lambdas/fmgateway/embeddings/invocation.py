@@ -168,7 +168,8 @@ def embedding_step(gateway: Gateway, request: EmbeddingRequest):
         natives: list[dict[str, Any]] = []
         for part in batches(request.texts, entry.max_batch):
             body = _body(entry, request, part)
-            raw, headers = gateway.invoker.invoke_model(candidate.invoke_id, body, deadline=deadline, metadata=metadata)
+            invoker = gateway.invokers.for_candidate(candidate)
+            raw, headers = invoker.invoke_model(candidate.invoke_id, body, deadline=deadline, metadata=metadata)
             try:
                 answer = json.loads(raw)
             except ValueError:

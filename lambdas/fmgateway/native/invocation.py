@@ -28,6 +28,7 @@ from fmgateway.core.prepared import Prepared
 from fmgateway.core.streaming import ChatStream
 from fmgateway.native import bodies, eventstream, families
 from fmgateway.native.bodies import Untranslatable
+from fmgateway.values.backends import SAGEMAKER
 from fmgateway.values.candidates import Candidate
 from fmgateway.values.errors import GatewayError, InvalidRequest, InvocationError, NotFound, UpstreamTimeout
 from fmgateway.values.exchange import ChatRequest, ChatResult
@@ -158,6 +159,8 @@ def fit(gateway: Gateway, prepared: Prepared, family: str) -> Prepared:
 
 
 def untranslatable(gateway: Gateway, prepared: Prepared, candidate: Candidate, family: str) -> str | None:
+    if candidate.backend == SAGEMAKER:  # an endpoint takes its container's chat format, never a Bedrock body
+        return "a SageMaker endpoint takes Converse-shaped requests, not InvokeModel bodies"
     target = families.family_of_model(candidate.model)
     if target == family:
         return None
@@ -187,7 +190,8 @@ def invoke_step(gateway: Gateway, family: str, original: dict[str, Any]):
         else:
             payload = translation.converse_to_request(body)
         metadata = body.get("requestMetadata")  # the caller's tags and the gateway's fmgw-* keys, as on Converse
-        raw, headers = gateway.invoker.invoke_model(candidate.invoke_id, payload, deadline=deadline, metadata=metadata)
+        invoker = gateway.invokers.for_candidate(candidate)
+        raw, headers = invoker.invoke_model(candidate.invoke_id, payload, deadline=deadline, metadata=metadata)
         try:
             answer = json.loads(raw)
         except ValueError:

@@ -238,7 +238,7 @@ class Plan(NamedTuple):
         return f"{self.kind}:{self.tier}" if self.kind in ("tier", "path", "auto") else f"{self.kind}:{self.candidates[0].alias}"
 
     def to_json(self) -> dict[str, Any]:
-        """The plan as data, for the state machine's steps (candidates by alias: the catalog is the config's)."""
+        """The plan as data, for the state machine's steps (each candidate whole: ``Candidate.describe``)."""
         return {
             "kind": self.kind,
             "tier": self.tier,
@@ -252,11 +252,10 @@ class Plan(NamedTuple):
 
     @classmethod
     def from_json(cls, config: GatewayConfig, data: dict[str, Any]) -> Plan:
-        models = config.catalog.models
         return cls(
             kind=data["kind"],
             tier=data["tier"],
-            candidates=[Candidate(models[entry["alias"]], backend=entry["backend"]) for entry in data["candidates"]],
+            candidates=[Candidate.from_json(entry) for entry in data["candidates"]],
             notes=list(data["notes"]),
             decision=TierDecision.from_json(data["decision"]) if data.get("decision") else None,
             strategy=data.get("strategy"),

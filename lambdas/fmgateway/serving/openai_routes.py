@@ -42,18 +42,21 @@ def list_models(event: dict) -> dict:
     window = float(config.breaker.get("windowSeconds", 60))
     data = []
     for model in models:
-        data.append(
-            {
-                "id": model.alias,
-                "object": "model",
-                "created": 0,
-                "owned_by": model.provider,
-                **model.describe(),
-                "tiers": [tier for tier, chain in config.tiers.items() if model.alias in chain],
-                "breaker": gateway.breaker.display_state(states[model.invoke_id]),
-                "health": live_health(gateway.health_view.figures(Candidate(model).health_key), window),
-            }
-        )
+        figures = gateway.health_view.figures(Candidate(model).health_key)
+        listed: dict[str, Any] = {
+            "id": model.alias,
+            "object": "model",
+            "created": 0,
+            "owned_by": model.provider,
+            **model.describe(),
+            "tiers": [tier for tier, chain in config.tiers.items() if model.alias in chain],
+            "breaker": gateway.breaker.display_state(states[model.invoke_id]),
+            "health": live_health(figures, window),
+        }
+        if model.backend.paid_by_the_hour:  # README "Backends": the hour's price over the requests it served
+            calls, seconds = (figures.calls, figures.window_seconds) if figures is not None else (0, window)
+            listed["amortisedCostPerRequestUsd"] = model.amortised_cost_usd(calls, seconds)
+        data.append(listed)
     for entry in embedding:  # /v1/embeddings and embedding bodies on /model/{modelId}/invoke
         data.append(
             {

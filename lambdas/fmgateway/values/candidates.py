@@ -1,24 +1,31 @@
 """What the candidate loop tries, one value per way of answering (DESIGN.md "Candidates").
 
-A ``Candidate`` is a catalog model plus where and how it is invoked. Today every candidate is a Bedrock
-on-demand call through the model's inference profile; later dimensions (backend, source region, version)
-are fields here, and the keys derived from them are the only names the breaker and health data use.
+A ``Candidate`` is a catalog model plus where and how it is invoked: its backend (the model's: Bedrock on demand, a
+custom model ARN, a SageMaker endpoint; ``fmgateway.values.backends``), and later dimensions (source region, version)
+as fields here. The keys derived from them are the only names the breaker and health data use. A candidate travels
+whole (``describe`` / ``from_json``): nothing rebuilds one from its alias, so a model that is not in the catalog (one
+being evaluated) goes through the loop and the state machine like any other.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from fmgateway.values.backends import ON_DEMAND
 from fmgateway.values.model import Model
 
-BEDROCK_ON_DEMAND = "bedrock-on-demand"
+BEDROCK_ON_DEMAND = ON_DEMAND
 
 
 class Candidate(NamedTuple):
     model: Model
-    backend: str = BEDROCK_ON_DEMAND
     source_region: str | None = None  # None: the gateway's own region
     version: str | None = None
+
+    @property
+    def backend(self) -> str:
+        """How it is invoked: the model's backend kind (``fmgateway.values.backends.KINDS``)."""
+        return self.model.backend.kind
 
     @property
     def alias(self) -> str:
@@ -39,4 +46,17 @@ class Candidate(NamedTuple):
         return self.breaker_key
 
     def describe(self) -> dict[str, Any]:
-        return {"alias": self.alias, "invokeId": self.invoke_id, "breakerKey": self.breaker_key, "backend": self.backend}
+        """Everything the candidate is (its model's catalog entry included), for ``from_json``."""
+        return {
+            "alias": self.alias,
+            "invokeId": self.invoke_id,
+            "breakerKey": self.breaker_key,
+            "backend": self.backend,
+            "sourceRegion": self.source_region,
+            "version": self.version,
+            "model": self.model.to_config(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Candidate:
+        return cls(Model.from_config(data["alias"], data["model"]), data.get("sourceRegion"), data.get("version"))

@@ -76,10 +76,13 @@ class Deferred(NamedTuple):
     decision: str  # the breaker's admit decision for that call (a probe slot to give back if it never counts)
     message: str
     caller: str | None = None  # whose request it was (the per-key cap counts the 424 against that key)
+    candidate: dict[str, Any] | None = None  # the candidate whole (Candidate.describe): never rebuilt from its alias
 
     @classmethod
     def from_json(cls, data: dict | None) -> Deferred | None:
-        return cls(data["alias"], data["decision"], data["message"], data.get("caller")) if data else None
+        if not data:
+            return None
+        return cls(data["alias"], data["decision"], data["message"], data.get("caller"), data.get("candidate"))
 
 
 class ChatResult(NamedTuple):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from fmgateway.values.backends import Backend
 
 
 class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost ~3 ms each at cold start
@@ -23,10 +25,14 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
     price_cache_read_per_1k: float | None = None  # prompt caching: None when the model has no cache prices
     price_cache_write_per_1k: float | None = None
     price_cache_write_1h_per_1k: float | None = None  # writes with a one-hour TTL, where they cost more
+    backend: Backend = Backend()  # how it is invoked (values.backends): Bedrock on demand unless the entry says
 
     @property
     def invoke_id(self) -> str:
-        """The id sent to Bedrock: the cross-region inference profile, or the model id in-region."""
+        """The id the invoker is called with: the backend's (an ARN, a SageMaker endpoint), else Bedrock's cross-region
+        inference profile, or the model id in-region."""
+        if self.backend.kind != "bedrock-on-demand":
+            return str(self.backend.invoke_id)
         return self.model_id if self.profile_scope == "in-region" else f"{self.profile_scope}.{self.model_id}"
 
     def speaks(self, language: str) -> bool:
@@ -42,7 +48,11 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
     ) -> float:
         """Uncached input, output, and prompt-cache reads and writes (``cache_write_1h`` of them with a one-hour TTL),
         each at its price; cache tokens of a model with no cache price cost what input tokens cost (never free by
-        omission), one-hour writes without their own price what other writes cost."""
+        omission), one-hour writes without their own price what other writes cost. Capacity paid by the hour
+        (Provisioned Throughput, a custom deployment, an imported model, a SageMaker endpoint) costs nothing more per
+        call: its price is the hour's (``amortised_cost_usd``)."""
+        if self.backend.paid_by_the_hour:
+            return 0.0
         read_price = self.price_input_per_1k if self.price_cache_read_per_1k is None else self.price_cache_read_per_1k
         write_price = self.price_input_per_1k if self.price_cache_write_per_1k is None else self.price_cache_write_per_1k
         hour_price = write_price if self.price_cache_write_1h_per_1k is None else self.price_cache_write_1h_per_1k
@@ -55,6 +65,13 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             + hour_tokens / 1000 * hour_price
         )
         return round(cost, 10)  # 1e-10 USD: exact for per-token prices, free of float noise
+
+    def amortised_cost_usd(self, requests: int, seconds: float) -> float | None:
+        """Capacity paid by the hour, per request: the hourly price times the hours, divided by the requests served
+        in them (None when nothing was served, or the model is paid per token)."""
+        if not self.backend.paid_by_the_hour or self.backend.hourly_usd is None or requests <= 0:
+            return None
+        return round(self.backend.hourly_usd * seconds / 3600 / requests, 8)
 
     def usage_cost(self, usage: dict) -> float:
         """``cost_usd`` of a Converse ``usage`` block (cache token counts included when present; ``cacheDetails`` breaks
@@ -87,7 +104,37 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             price_cache_read_per_1k=entry["pricePer1k"].get("cacheRead"),
             price_cache_write_per_1k=entry["pricePer1k"].get("cacheWrite"),
             price_cache_write_1h_per_1k=entry["pricePer1k"].get("cacheWrite1h"),
+            backend=Backend.from_config(entry.get("backend")),
         )
+
+    def to_config(self) -> dict[str, Any]:
+        """The catalog entry this model is read from (``from_config(alias, to_config())`` is the same model): how a
+        candidate travels whole through the state machine, catalog entry or not."""
+        prices = {"input": self.price_input_per_1k, "output": self.price_output_per_1k}
+        for name, value in (
+            ("cacheRead", self.price_cache_read_per_1k),
+            ("cacheWrite", self.price_cache_write_per_1k),
+            ("cacheWrite1h", self.price_cache_write_1h_per_1k),
+        ):
+            if value is not None:
+                prices[name] = value
+        entry: dict[str, Any] = {
+            "modelId": self.model_id,
+            "provider": self.provider,
+            "profileScope": self.profile_scope,
+            "contextWindow": self.context_window,
+            "maxOutputTokens": self.max_output_tokens,
+            "inputModalities": sorted(self.input_modalities),
+            "languages": sorted(self.languages),
+            "pricePer1k": prices,
+            "lifecycle": self.lifecycle,
+            "capabilities": sorted(self.features),
+        }
+        if self.successor is not None:
+            entry["successor"] = self.successor
+        if self.backend.kind != "bedrock-on-demand":
+            entry["backend"] = self.backend.describe()
+        return entry
 
     def describe(self) -> dict:
         return {
@@ -110,4 +157,5 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             },
             "lifecycle": self.lifecycle,
             "successor": self.successor,
+            "backend": self.backend.describe(),
         }

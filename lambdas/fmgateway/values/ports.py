@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from fmgateway.values.backends import Backend
+
 
 class ModelInvoker(Protocol):
     """Bedrock Converse. Raises ``fmgateway.values.errors.InvocationError`` with a classification on failure."""
@@ -23,6 +25,15 @@ class ModelInvoker(Protocol):
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the live configuration's timeouts and retries."""
+
+
+class EndpointInvoker(Protocol):
+    """The invoker of a backend kind whose calls need more than an id (a SageMaker endpoint: its container's format,
+    its inference component): ``bind`` gives the ``ModelInvoker`` of one backend."""
+
+    def bind(self, backend: Backend) -> ModelInvoker: ...
+
+    def configure(self, settings: dict[str, Any]) -> None: ...
 
 
 class BreakerStore(Protocol):

@@ -145,7 +145,7 @@ def test_a_converse_request_becomes_a_chat_body_and_back():
         {"system": [{"text": "Be brief."}], "messages": HELLO, "inferenceConfig": {"maxTokens": 50, "topP": 0.9}}, stream=True
     )
     assert body == {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}],
-                    "max_tokens": 50, "top_p": 0.9, "stream": True}  # fmt: skip
+                    "max_tokens": 50, "top_p": 0.9, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
     reply = {"choices": [{"message": {"role": "assistant", "content": "Hi"}, "finish_reason": "length"}],
              "usage": {"prompt_tokens": 3, "completion_tokens": 1}}  # fmt: skip
     assert containers.from_chat(reply)["stopReason"] == "max_tokens"

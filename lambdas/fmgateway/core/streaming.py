@@ -188,6 +188,7 @@ class ChatStream:
             block = {
                 "model": self.model.alias if self.model else None,
                 "modelId": self.model.invoke_id if self.model else None,
+                "backend": self.model.backend.kind if self.model else None,
                 "route": self.route,
                 "attempts": [attempt.describe() for attempt in self.attempts],
                 "degraded": self.degraded,

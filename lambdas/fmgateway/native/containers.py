@@ -58,8 +58,9 @@ def to_chat(converse: dict[str, Any], stream: bool = False) -> dict[str, Any]:
     ):
         if inference.get(name) is not None:
             body[native] = inference[name]
-    if stream:
+    if stream:  # both containers report a stream's usage only when asked, in a last chunk with no choice
         body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
     return body
 
 

@@ -104,6 +104,7 @@ class ChatResult(NamedTuple):
         return {
             "model": self.model.alias,
             "modelId": self.model.invoke_id,
+            "backend": self.model.backend.kind,
             "route": self.route,
             "attempts": [attempt.describe() for attempt in self.attempts],
             "degraded": self.degraded,

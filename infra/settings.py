@@ -36,6 +36,7 @@ from typing import Any
 
 from jsonschema import Draft4Validator
 
+from infra.backend_access import DEFAULT_PREFIX, backend_problems, endpoint_prefix
 from infra.context_values import ConfigError
 from infra.context_values import as_bool as _as_bool
 from infra.invocation_logging_settings import DEFAULTS as INVOCATION_LOGGING_DEFAULTS
@@ -307,6 +308,7 @@ class Settings:
     reserved_concurrency: dict[str, int] = field(default_factory=dict)
     api_key_source: str = "authorizer"
     invocation_logging: InvocationLoggingSettings | None = None  # None: off (the default)
+    sagemaker_endpoint_prefix: str = DEFAULT_PREFIX  # infra/backend_access.py
 
     @property
     def stack_name(self) -> str:
@@ -342,6 +344,9 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         raise ConfigError(f"{config_file} is not valid JSON: {err}") from None
     config = validate_config(doc, source=str(config_file))
     check_config(config, region)
+    prefix = endpoint_prefix(context)
+    if problems := backend_problems(config, region, prefix, context.get("account")):
+        raise ConfigError(f"{config_file}: " + "; ".join(problems))
     jobs = jobs_settings(config)
     api_key_source = str(get("apiKeySource"))
     if api_key_source not in API_KEY_SOURCES:
@@ -364,6 +369,7 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         reserved_concurrency=_reserved_concurrency(context.get("reservedConcurrency")),
         api_key_source=api_key_source,
         invocation_logging=invocation_logging_settings(context),
+        sagemaker_endpoint_prefix=prefix,
     )
 
 

@@ -60,7 +60,9 @@ class GatewayStack(Stack):
         api_handler.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
         self.state.grant_state_access(api_handler)
 
-        self.inference = InferenceAccess(self, "InferenceAccess", config=config)
+        self.inference = InferenceAccess(
+            self, "InferenceAccess", config=config, endpoint_prefix=settings.sagemaker_endpoint_prefix
+        )
         self.inference.grant_invoke(api_handler)
 
         self.jobs = Jobs(

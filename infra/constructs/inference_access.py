@@ -9,6 +9,11 @@ Per model (``profileScope``):
 
 Retired aliases are always remapped to their successors by the router and never invoked: they get no grant.
 
+Custom capacity (issue 23, ``infra/backend_access.py``): Provisioned Throughput, custom model deployments and imported
+models of this account and region, and SageMaker endpoints and inference components whose names start with the
+configured prefix, by pattern (their ARNs exist only once a team provisions them); the same patterns reach every
+function that invokes as ``FMGW_BACKEND_ACCESS``, so the configuration cannot name what IAM would refuse.
+
 Large inputs: Bedrock reads an image or document given by ``s3Location`` with the caller's permissions, so the same
 policy grants ``s3:GetObject`` on the objects of exactly the buckets of ``limits.s3InputBuckets`` (none by default).
 """
@@ -23,9 +28,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from fmgateway.values.backends import ARN_TYPES
 from infra.settings import GEO_SCOPES, invocable_models
 
 ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+SAGEMAKER_ACTIONS = ("sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream")
+BACKEND_ACCESS_ENV = "FMGW_BACKEND_ACCESS"  # fmgateway.aws.appconfig reads it
 
 
 def model_resource_arns(config: Mapping[str, Any], *, partition: str, region: str, account: str) -> list[str]:
@@ -60,11 +68,20 @@ def _nag_partition(stack: Stack) -> str:
 class InferenceAccess(Construct):
     """One IAM policy with the Bedrock statement; attach it to every function that calls Bedrock."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: Mapping[str, Any]) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: Mapping[str, Any], endpoint_prefix: str = "fmgw-") -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.endpoint_prefix = endpoint_prefix
         self.resource_arns = model_resource_arns(config, partition=stack.partition, region=stack.region, account=stack.account)
-        statements = [iam.PolicyStatement(sid="InvokeConfiguredModels", actions=list(ACTIONS), resources=self.resource_arns)]
+        base = f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}"
+        self.capacity_arns = [f"{base}:{kind}/*" for kind in ARN_TYPES.values()]
+        sagemaker = f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}"
+        self.endpoint_arns = [f"{sagemaker}:endpoint/{endpoint_prefix}*", f"{sagemaker}:inference-component/{endpoint_prefix}*"]
+        statements = [
+            iam.PolicyStatement(sid="InvokeConfiguredModels", actions=list(ACTIONS), resources=self.resource_arns),
+            iam.PolicyStatement(sid="InvokeCustomCapacity", actions=list(ACTIONS), resources=self.capacity_arns),
+            iam.PolicyStatement(sid="InvokeSageMakerEndpoints", actions=list(SAGEMAKER_ACTIONS), resources=self.endpoint_arns),
+        ]
         self.input_buckets = list(config.get("limits", {}).get("s3InputBuckets", []))
         if self.input_buckets:
             statements.append(
@@ -83,6 +100,7 @@ class InferenceAccess(Construct):
                     "bucket is one the configuration names in limits.s3InputBuckets, and the grant is read-only.",
                 )
             )
+        self._acknowledge_patterns(stack)
         global_models = sorted(
             {model["modelId"] for model in invocable_models(config).values() if model["profileScope"] == "global"}
         )
@@ -98,8 +116,32 @@ class InferenceAccess(Construct):
             )
 
     def grant_invoke(self, function: lambda_.Function) -> None:
-        """Let ``function`` invoke the configured models (its role gets the shared Bedrock policy)."""
+        """Let ``function`` invoke the configured models (its role gets the shared Bedrock policy), and tell it the
+        patterns of custom capacity it may invoke."""
         if function.role is None:
             raise ValueError(f"{function.node.path} has no role to attach the Bedrock policy to")
         self.policy.attach_to_role(function.role)
         function.node.add_dependency(self.policy)
+        stack = Stack.of(self)
+        access = {"region": stack.region, "account": stack.account, "endpointPrefix": self.endpoint_prefix}
+        function.add_environment(BACKEND_ACCESS_ENV, stack.to_json_string(access))
+
+    def _acknowledge_patterns(self, stack: Stack) -> None:
+        """Each wildcard of the custom-capacity statements, with its reason (cdk-nag IAM5)."""
+        partition = _nag_partition(stack)
+        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+        reasons = {
+            f"arn:{partition}:bedrock:{region}:{account}:{kind}/*": (
+                f"Bedrock {kind} ARNs exist only once a team provisions capacity (fmgw models provision); the catalog "
+                "names them at run time, and the configuration check refuses any ARN outside this account and region."
+            )
+            for kind in ARN_TYPES.values()
+        }
+        for resource in ("endpoint", "inference-component"):
+            reasons[f"arn:{partition}:sagemaker:{region}:{account}:{resource}/{self.endpoint_prefix}*"] = (
+                f"SageMaker {resource}s are created by the team that serves a domain model; only names starting with the "
+                f"configured prefix '{self.endpoint_prefix}' are granted, and the configuration check refuses others."
+            )
+        for resource, reason in reasons.items():
+            Validations.of(self.policy).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{resource}]", reason=reason))

@@ -9,9 +9,15 @@ ACCOUNT = "${AWS::AccountId}"
 US_REGIONS = ("us-east-1", "us-east-2", "us-west-2")
 
 
-def bedrock_statements(synth) -> list[dict]:
+def invoke_statements(synth) -> list[dict]:
     role_id = api_function(synth)[1]["Properties"]["Role"]["Fn::GetAtt"][0]
-    return [st for st in statements_of(synth, role_id) if any(a.startswith("bedrock:") for a in as_list(st["Action"]))]
+    prefixes = ("bedrock:", "sagemaker:")
+    return [st for st in statements_of(synth, role_id) if any(a.startswith(prefixes) for a in as_list(st["Action"]))]
+
+
+def bedrock_statements(synth) -> list[dict]:
+    """The statement of the configured models (custom capacity has its own: ``test_custom_capacity_...``)."""
+    return [st for st in invoke_statements(synth) if st.get("Sid") == "InvokeConfiguredModels"]
 
 
 def test_one_statement_with_invoke_actions_only(synth):
@@ -121,3 +127,31 @@ def test_input_buckets_get_s3_get_object_on_exactly_their_objects(gateway_config
     assert reads["Action"] == "s3:GetObject" and reads["Effect"] == "Allow"
     resources = sorted(arn.replace("${AWS::Partition}", "aws") for arn in as_list(reads["Resource"]))
     assert resources == ["arn:aws:s3:::scans/*", "arn:aws:s3:::team-a-inputs/*"]
+
+
+def test_custom_capacity_is_granted_by_pattern_in_this_account_and_region_only(synth):
+    """Issue 23: Provisioned Throughput, custom model deployments and imported models of the stack's account and
+    region; SageMaker endpoints and inference components under the configured prefix; nothing else."""
+    by_sid = {st["Sid"]: st for st in invoke_statements(synth)}
+    assert set(by_sid) == {"InvokeConfiguredModels", "InvokeCustomCapacity", "InvokeSageMakerEndpoints"}
+    capacity = by_sid["InvokeCustomCapacity"]
+    assert sorted(as_list(capacity["Action"])) == sorted(ACTIONS)
+    assert sorted(as_list(capacity["Resource"])) == sorted(
+        f"arn:aws:bedrock:us-east-1:{ACCOUNT}:{kind}/*"
+        for kind in ("provisioned-model", "custom-model-deployment", "imported-model")
+    )
+    sagemaker = by_sid["InvokeSageMakerEndpoints"]
+    assert sorted(as_list(sagemaker["Action"])) == ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"]
+    assert sorted(as_list(sagemaker["Resource"])) == [
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/fmgw-*",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:inference-component/fmgw-*",
+    ]
+
+
+def test_the_functions_that_invoke_are_told_the_same_patterns(synth):
+    import json
+
+    properties = api_function(synth)[1]["Properties"]
+    access = properties["Environment"]["Variables"]["FMGW_BACKEND_ACCESS"]
+    rendered = json.dumps(access)
+    assert "us-east-1" in rendered and "AWS::AccountId" in rendered and "fmgw-" in rendered

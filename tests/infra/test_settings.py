@@ -108,3 +108,37 @@ def test_the_old_breaker_count_fails_synth_saying_what_replaces_it(tmp_path, con
     with pytest.raises(ConfigError, match="circuitBreaker/failureThreshold: replaced by failureRateThreshold") as raised:
         load_settings(context(configFile=str(path)))
     assert "minimumCalls" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("backend", "says"),
+    [
+        ({"type": "bedrock-provisioned", "arn": "arn:aws:bedrock:eu-west-1:123456789012:provisioned-model/abc", "hourlyUsd": 1},
+         "region eu-west-1, but this deployment may invoke only us-east-1"),
+        ({"type": "sagemaker", "endpoint": "team-bot", "container": "lmi-chat", "hourlyUsd": 1},
+         "team-bot does not start with 'fmgw-'"),
+        ({"type": "sagemaker", "endpoint": "fmgw-bot", "inferenceComponent": "lora", "container": "lmi-chat", "hourlyUsd": 1},
+         "inferenceComponent: lora does not start with 'fmgw-'"),
+    ],
+)  # fmt: skip
+def test_the_synth_refuses_a_backend_outside_the_granted_patterns(tmp_path, config, backend, says):
+    """Issue 23: the same patterns as IAM (infra/backend_access.py), at synth, before anything is deployed."""
+    config["models"]["nova-lite"]["backend"] = backend
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=says):
+        load_settings(context(configFile=str(path)))
+
+
+def test_the_endpoint_prefix_is_a_context_value_checked_like_the_others(tmp_path, config):
+    config["models"]["nova-lite"]["backend"] = {
+        "type": "sagemaker",
+        "endpoint": "team-bot",
+        "container": "lmi-chat",
+        "hourlyUsd": 1,
+    }
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    assert load_settings(context(configFile=str(path), sagemakerEndpointPrefix="team-")).sagemaker_endpoint_prefix == "team-"
+    with pytest.raises(ConfigError, match="sagemakerEndpointPrefix"):
+        load_settings(context(sagemakerEndpointPrefix="bad prefix"))

@@ -233,3 +233,10 @@ def _write_quality(figures: list[dict], config: Path, target: Path) -> None:
     typer.echo(f"wrote {target} (review it, then apply it as config/gateway.json is applied; {config} is unchanged):")
     for note in notes:
         typer.echo(f"  {note}")
+
+
+# ---- capacity (issue 23): fmgw/models/capacity.py ---------------------------------------------------------------------
+from fmgw.models import capacity as _capacity  # noqa: E402  (after the app, which these commands join)
+
+app.command("provision")(_capacity.provision)
+app.command("release")(_capacity.release)

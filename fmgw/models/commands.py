@@ -86,7 +86,7 @@ def list_models(
     from rich.table import Table
 
     table = Table("alias", "Bedrock id", "family", "context", "input", "capabilities", "languages", "$/1k in", "$/1k out",
-                  "lifecycle", "breaker", "calls", "errors", "p50 ms")  # fmt: skip
+                  "lifecycle", "breaker", "calls", "errors", "p50 ms", "amortised $/req")  # fmt: skip
     for entry in chosen:
         health = entry.get("health") or {}
         lifecycle = entry.get("lifecycle", "")
@@ -108,6 +108,7 @@ def list_models(
             str(health.get("calls", 0)),
             f"{health.get('errorRate', 0):.0%}" if health.get("calls") else "-",
             str(health.get("p50Ms") or "-"),
+            "-" if entry.get("amortisedCostPerRequestUsd") is None else f"{entry['amortisedCostPerRequestUsd']:.6f}",
         )
     Console().print(table)
 
@@ -153,10 +154,12 @@ def compare(
     target = _target(url, key)
     with gateway.client(target, timeout=120) as http:
         try:
-            known = {entry["id"] for entry in gateway.catalog(http)}
+            entries = gateway.catalog(http)
         except Exception as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        known = {entry["id"] for entry in entries}
+        hourly = {e["id"]: e["backend"]["hourlyUsd"] for e in entries if (e.get("backend") or {}).get("hourlyUsd") is not None}
         unknown = [name for name in [*names, *([judge] if judge else [])] if name not in known]
         if unknown:
             raise _usage(f"not in the gateway's catalog: {', '.join(unknown)}")
@@ -172,6 +175,7 @@ def compare(
                 concurrency=concurrency,
                 repeat=repeat,
                 on_row=lambda _row: progress.advance(task),
+                hourly_usd=hourly,
             )
     figures = [report.to_json() for report in reports]
     _print_figures(Console(), figures, judge)
@@ -194,12 +198,13 @@ def _print_figures(console, figures: list[dict], judge: str | None) -> None:
         return "-" if value is None else fmt.format(value)
 
     table = Table("model", "requests", "errors", "p50 ms", "p99 ms", "TTFT p50", "TTFT p99", "tokens/s", "$/request",
-                  "$/1k requests", "quality", "scored")  # fmt: skip
+                  "$/1k requests", "amortised $/1k", "quality", "scored")  # fmt: skip
     for row in figures:
         table.add_row(
             row["model"], str(row["requests"]), str(row["errors"]), shown(row["p50Ms"]), shown(row["p99Ms"]),
             shown(row["ttftP50Ms"]), shown(row["ttftP99Ms"]), shown(row["outputTokensPerSecond"]),
             shown(row["costPerRequestUsd"], "{:.6f}"), shown(row["costPer1kRequestsUsd"], "{:.4f}"),
+            shown(row["amortisedCostPer1kRequestsUsd"], "{:.4f}"),
             shown(row["quality"], "{:.3f}"), str(row["scored"]),
         )  # fmt: skip
     console.print(table)

@@ -245,3 +245,13 @@ def test_a_pinned_request_names_a_model_and_a_retired_one_names_its_successor(ga
         gw.chat(ChatRequest(messages=HELLO, model="claude-3-5-sonnet", pinned=True))
     plan = gw.prepare(ChatRequest(messages=HELLO, model="nova-pro", pinned=True)).plan
     assert [c.alias for c in plan.candidates] == ["nova-pro"] and "pinned to nova-pro: no fallback" in plan.notes
+
+
+def test_capacity_paid_by_the_hour_shows_its_amortised_cost_over_the_run():
+    (paid, per_token) = comparison.compare(
+        ["pt", "od"], cases(CASES[0]), scripted({"pt": "4", "od": "4"}), hourly_usd={"pt": 36.0}
+    )
+    figures = paid.to_json()
+    expected = round(36.0 * paid.seconds / 3600 / 1 * 1000, 5)
+    assert paid.seconds > 0 and figures["amortisedCostPer1kRequestsUsd"] == expected
+    assert per_token.to_json()["amortisedCostPer1kRequestsUsd"] is None

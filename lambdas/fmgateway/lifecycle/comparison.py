@@ -70,6 +70,13 @@ class Report(NamedTuple):
 
     model: str
     rows: list[Row]
+    hourly_usd: float | None = None  # capacity paid by the hour (a backend's hourlyUsd)
+    seconds: float = 0.0  # how long the comparison ran: the hours that capacity was paid for
+
+    def _amortised_per_1k(self, answered: int) -> float | None:
+        if self.hourly_usd is None or not answered:
+            return None
+        return round(self.hourly_usd * self.seconds / 3600 / answered * 1000, 5)
 
     def to_json(self) -> dict[str, Any]:
         good = [row for row in self.rows if row.error is None]
@@ -98,6 +105,12 @@ class Report(NamedTuple):
             "unjudged": sum(1 for row in good if row.unjudged),
             "judgeCostUsd": round(sum(row.judge_cost_usd for row in self.rows), 8),
             "errorSamples": sorted({row.error for row in self.rows if row.error})[:5],
+            # the hour's price over the requests served in the run (capacity paid by the hour answers at 0 per call)
+            "amortisedCostPer1kRequestsUsd": (
+                round(self.hourly_usd * self.seconds / 3600 / len(good) * 1000, 5)
+                if self.hourly_usd is not None and good
+                else None
+            ),
         }
 
 
@@ -128,8 +141,10 @@ def compare(
     concurrency: int = 4,
     repeat: int = 1,
     on_row: Callable[[Row], None] | None = None,
+    hourly_usd: dict[str, float] | None = None,
 ) -> list[Report]:
-    """Every case ``repeat`` times against every model, ``concurrency`` at a time; one report per model, in order."""
+    """Every case ``repeat`` times against every model, ``concurrency`` at a time; one report per model, in order.
+    ``hourly_usd``: the models paid by the hour, and the hour's price (their amortised cost over this run)."""
     work = [(model, case, k) for k in range(repeat) for case in cases for model in models]
 
     def run(item: tuple[str, Case, int]) -> Row:
@@ -143,9 +158,11 @@ def compare(
             on_row(row)
         return row
 
+    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         rows = list(pool.map(run, work))
-    return [Report(model, [row for row in rows if row.model == model]) for model in models]
+    seconds, prices = time.perf_counter() - started, hourly_usd or {}
+    return [Report(model, [row for row in rows if row.model == model], prices.get(model), seconds) for model in models]
 
 
 # ---- in-process: a Candidate through the Bedrock invoker -------------------------------------------------------------
@@ -182,7 +199,8 @@ def direct(invoker: ModelInvoker, candidates: dict[str, Candidate], max_tokens: 
 
 CSV_COLUMNS = (
     "model", "requests", "errors", "p50Ms", "p99Ms", "ttftP50Ms", "ttftP99Ms", "outputTokensPerSecond",
-    "costPerRequestUsd", "costPer1kRequestsUsd", "quality", "scored", "unparseableVerdicts", "judgeCostUsd",
+    "costPerRequestUsd", "costPer1kRequestsUsd", "amortisedCostPer1kRequestsUsd", "quality", "scored",
+    "unparseableVerdicts", "judgeCostUsd",
 )  # fmt: skip
 
 

@@ -3,7 +3,10 @@
 registry, end of life). So far, datasets from invocation logs (issue 21): ``invocation_logs`` reads Bedrock's log
 objects through a storage port, ``exchanges`` turns a record into a text conversation, ``datasets`` selects, filters and
 writes records, ``dataset_rules`` holds Bedrock's documented formats and limits, ``dataset_checks`` applies them,
-``redaction`` removes e-mail addresses, phone and card numbers.
+``redaction`` removes e-mail addresses, phone and card numbers. Choosing a model (issue 22): ``evaluation`` (the
+evaluation set and scorers), ``comparison`` (models side by side, in-process or through an invoker). Capacity (issue
+23): ``provisioning`` (what to buy, its price, the switch and its undo), ``deployer`` (configuration changes that never
+overwrite another's).
 
 A request surface: may use ``core`` and everything below, never ``fmgateway.aws``; the ``fmgw`` command imports it,
 never the reverse.

@@ -14,7 +14,8 @@ that candidate (or answers 400 when it was the one asked for).
 
 Modules: ``bodies`` (what the family translations share), one module per family (``anthropic``, ``nova``, ``titan``,
 ``llama``, ``mistral``), ``families`` (which family a model or body is, and its module), ``invocation`` (the
-``/model/{modelId}/invoke|converse`` paths through the candidate loop) and ``eventstream`` (AWS event-stream frames).
+``/model/{modelId}/invoke|converse`` paths through the candidate loop), ``eventstream`` (AWS event-stream frames) and
+``containers`` (SageMaker chat containers' formats, issue 23).
 This package sits among the request surfaces: it may use ``fmgateway.core`` and everything below it, never
 ``fmgateway.aws``, boto3, botocore or Powertools.
 """

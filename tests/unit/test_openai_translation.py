@@ -161,7 +161,7 @@ def test_tool_calls_and_tool_messages_become_tool_use_and_tool_result():
         ([USER, {"role": "assistant", "tool_calls": [CALL]}], "body.messages[1].tool_calls"),
         ([USER, {"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "f", "arguments": "[1]"}}]}],
          "function.arguments"),
-        ([{**USER, "name": "bob"}], "body.messages[0].name"),
+        ([{**USER, "extra_key": "x"}], "body.messages[0] must not contain {'extra_key'}"),
         ([{"role": "function", "name": "f", "content": "x"}], "body.messages[0].role"),
         ([{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}], "body.messages[0].content[0].type"),
     ],
@@ -474,3 +474,33 @@ def test_a_structured_answer_that_misses_the_schema_moves_to_the_next_model(conf
     with pytest.raises(ModelError, match="both failed this request with OutputSchemaMismatch"):
         gateway.chat(translation.request, translation.step(gateway.converse_step))
     assert gateway.health.totals(sonnet).get("f") == 1  # not counted again
+
+
+def test_a_message_name_on_any_role_and_litellms_echoed_fields_are_accepted_and_named_as_unused():
+    """Issue 20: instructor's retry and litellm's tool loop send ``name`` on tool messages; litellm replays assistant
+    messages with ``provider_specific_fields``. Converse has no place for either: they are listed, never dropped silently."""
+    from fmgateway.openai_surface.request import unused_fields
+
+    messages = [
+        {**USER, "name": "bob"},
+        {"role": "assistant", "tool_calls": [CALL], "provider_specific_fields": {"refusal": None}},
+        {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "sunny"},
+    ]
+    sent = body(messages=messages, tools=[WEATHER])
+    translation = translate(sent, CATALOG)
+    assert [turn["role"] for turn in translation.request.messages] == ["user", "assistant", "user"]
+    assert unused_fields(sent) == ["messages[0].name", "messages[1].provider_specific_fields", "messages[2].name"]
+    assert unused_fields(body(messages=[USER])) == []
+
+
+@pytest.mark.parametrize(
+    ("response_format", "says"),
+    [
+        ({"type": "json_object", "schema": {"type": "object"}}, "body.response_format.schema: not a field of a json_object"),
+        ({"type": "text", "bogus": 1}, "body.response_format.bogus: not a field of a text response_format"),
+    ],
+)
+def test_a_response_format_key_of_another_type_is_refused_by_name_not_ignored(response_format, says):
+    """Issue 20: instructor 1.3's JSON_SCHEMA mode sent a schema the gateway silently dropped."""
+    with pytest.raises(InvalidRequest, match=says):
+        translate(body(messages=[USER], response_format=response_format), CATALOG)

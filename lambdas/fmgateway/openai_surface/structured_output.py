@@ -35,6 +35,14 @@ WRAPPED = "value"  # a schema whose root is not an object travels as the one pro
 def output_format(body: dict[str, Any], caller_tools: dict | None) -> OutputFormat | None:
     """``response_format`` -> its ``OutputFormat`` (None: plain text), refused here when it cannot be honoured."""
     spec = body.get("response_format")
+    if spec is not None:
+        # a key OpenAI's response_format does not have for this type is refused by name, never ignored: instructor's
+        # JSON_SCHEMA mode sends {"type": "json_object", "schema": ...}, whose schema would otherwise be lost
+        allowed = RESPONSE_FORMAT_KEYS.get(spec.get("type"), {"type"})
+        extra = sorted(set(spec) - allowed)
+        if extra:
+            hint = " (a schema goes in {'type': 'json_schema', 'json_schema': {'name', 'schema'}})" if "schema" in extra else ""
+            raise InvalidRequest(f"body.response_format.{extra[0]}: not a field of a {spec.get('type')} response_format{hint}")
     if spec is None or spec.get("type") == "text":
         return None
     if spec.get("type") == "json_object":
@@ -54,6 +62,9 @@ def output_format(body: dict[str, Any], caller_tools: dict | None) -> OutputForm
     if caller_tools and any(spec["toolSpec"]["name"] == name for spec in caller_tools["tools"]):
         raise InvalidRequest(f"body.response_format: its name '{name}' is also the name of a tool; rename one of them")
     return result
+
+
+RESPONSE_FORMAT_KEYS = {"text": {"type"}, "json_object": {"type"}, "json_schema": {"type", "json_schema"}}
 
 
 class OutputFormat(NamedTuple):

@@ -81,7 +81,13 @@ def chat_completions(event: dict) -> dict:
     translation = openai_request.translate(body, config.catalog)
     result = run(translation.request, event, translation.step(gateway.converse_step))
     payload = openai_answer.to_response(result, http.request_id(event), int(time.time()), translation)
-    return http.respond(200, payload, openai_answer.gateway_headers(result))
+    return http.respond(200, payload, {**openai_answer.gateway_headers(result), **_unused(body)})
+
+
+def _unused(body: dict[str, Any]) -> dict[str, str]:
+    """``x-gateway-unused-fields``: the fields accepted but not used (README's OpenAI field table)."""
+    unused = openai_request.unused_fields(body)
+    return {openai_request.UNUSED_HEADER: ", ".join(unused)} if unused else {}
 
 
 def chat_completions_or_stream(event: dict) -> dict[str, Any]:
@@ -94,4 +100,6 @@ def chat_completions_or_stream(event: dict) -> dict[str, Any]:
     translation = openai_request.translate(body, config.catalog, streaming=True)
     stream = open_stream(event, translation.request, wrap=translation.step)
     frames = openai_answer.openai_frames(stream, http.request_id(event), openai_request.include_usage(body), translation)
-    return streamed(stream, frames)
+    response = streamed(stream, frames)
+    response["headers"].update(_unused(body))
+    return response

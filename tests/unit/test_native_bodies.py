@@ -110,7 +110,15 @@ HI = [{"role": "user", "content": "hi"}]
         (anthropic, {"anthropic_version": "x", "max_tokens": 5, "messages": HI, "n": 2}, "body.n"),
         (anthropic, {"anthropic_version": "x", "messages": HI}, "body.max_tokens"),
         (anthropic, {"max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "video"}]}]}, "content[0]"),
-        (nova, {"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"maxTokens": 5}}, "maxTokens"),
+        (nova, {"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"max_tokens": 5}}, "max_tokens"),
+        (
+            nova,
+            {
+                "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+                "inferenceConfig": {"maxTokens": 5, "max_new_tokens": 5},
+            },
+            "the same setting as maxTokens",
+        ),
         (titan, {"inputText": "hi", "textGenerationConfig": {"max_tokens": 5}}, "body.textGenerationConfig.max_tokens"),
         (llama, {"prompt": "hi", "max_tokens": 5}, "body.max_tokens"),
         (mistral, {"prompt": "hi", "max_gen_len": 5}, "body.max_gen_len"),
@@ -215,3 +223,16 @@ def test_families_of_models_and_bodies():
     assert families.family_of_body({"prompt": "[INST] x [/INST]", "max_tokens": 5}) == "mistral"
     assert families.family_of_body({"texts": ["x"], "input_type": "search_query"}) == "cohere-embed"
     assert families.family_of_body({"foo": 1}) is None
+
+
+def test_nova_takes_both_spellings_of_its_inference_settings_as_aws_examples_send_them():
+    """Issue 20: AWS's Nova Invoke example sends ``inferenceConfig: {"maxTokens": 512, "temperature": 0.7}``."""
+    messages = [{"role": "user", "content": [{"text": "hi"}]}]
+    camel = nova.request_to_converse(
+        {"messages": messages, "inferenceConfig": {"maxTokens": 512, "temperature": 0.7, "topP": 0.9, "topK": 20}}
+    )
+    snake = nova.request_to_converse(
+        {"messages": messages, "inferenceConfig": {"max_new_tokens": 512, "temperature": 0.7, "top_p": 0.9, "top_k": 20}}
+    )
+    assert camel == snake and camel["inferenceConfig"] == {"maxTokens": 512, "temperature": 0.7, "topP": 0.9}
+    assert camel["additionalModelRequestFields"] == {"inferenceConfig": {"topK": 20}}

@@ -186,7 +186,9 @@ def invoke_step(gateway: Gateway, family: str, original: dict[str, Any]):
         target = families.family_of_model(candidate.model) or family
         translation = families.module(target)
         if target == family:  # the caller's own body, its answer length within this model's limit
-            payload = bodies.capped(original, translation.MAX_TOKENS, candidate.model.max_output_tokens)
+            payload = original
+            for path in getattr(translation, "MAX_TOKENS_PATHS", (translation.MAX_TOKENS,)):
+                payload = bodies.capped(payload, path, candidate.model.max_output_tokens)
         else:
             payload = translation.converse_to_request(body)
         metadata = body.get("requestMetadata")  # the caller's tags and the gateway's fmgw-* keys, as on Converse

@@ -1,5 +1,7 @@
 """Amazon Nova's InvokeModel body (``schemaVersion: messages-v1``) <-> Converse: the same messages, other names for
-the inference settings (``max_new_tokens``, ``top_p``, ``top_k``)."""
+the inference settings. Nova takes both spellings in ``inferenceConfig``, and so does the gateway (AWS's own Nova
+Invoke examples use the camel-case ones): ``max_new_tokens`` / ``maxTokens``, ``top_p`` / ``topP``, ``top_k`` /
+``topK``, ``stopSequences``; the same setting under both names is a 400."""
 
 from __future__ import annotations
 
@@ -9,8 +11,17 @@ from fmgateway.native.bodies import Untranslatable, check_fields, invocation_met
 
 FAMILY = "Amazon Nova (messages-v1)"
 MAX_TOKENS = ("inferenceConfig", "max_new_tokens")  # where the body says how long the answer may be
+MAX_TOKENS_PATHS = (MAX_TOKENS, ("inferenceConfig", "maxTokens"))  # either spelling is capped to the model's limit
 FIELDS = frozenset({"schemaVersion", "system", "messages", "inferenceConfig", "toolConfig"})
-INFERENCE = {"max_new_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP", "stopSequences": "stopSequences"}
+INFERENCE = {
+    "max_new_tokens": "maxTokens",
+    "maxTokens": "maxTokens",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "topP": "topP",
+    "stopSequences": "stopSequences",
+}
+SETTINGS = {**INFERENCE, "top_k": "topK", "topK": "topK"}  # both spellings, to the Converse name
 STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "content_filtered", "guardrail_intervened"}
 
 
@@ -25,13 +36,17 @@ def request_to_converse(body: dict[str, Any]) -> dict[str, Any]:
     config = body.get("inferenceConfig") or {}
     require(isinstance(config, dict), "body.inferenceConfig", "an object")
     inference: dict[str, Any] = {}
+    seen: dict[str, str] = {}  # Converse setting -> the name it was sent under
     for name, value in config.items():
-        if name in INFERENCE:
-            inference[INFERENCE[name]] = value
-        elif name == "top_k":
+        setting = SETTINGS.get(name)
+        require(setting is not None, f"body.inferenceConfig.{name}", f"not a Nova inference setting ({', '.join(SETTINGS)})")
+        assert setting is not None
+        require(setting not in seen, f"body.inferenceConfig.{name}", f"the same setting as {seen.get(setting)}: send one")
+        seen[setting] = name
+        if setting == "topK":
             converse["additionalModelRequestFields"] = {"inferenceConfig": {"topK": value}}
         else:
-            require(False, f"body.inferenceConfig.{name}", f"not a Nova inference setting ({', '.join([*INFERENCE, 'top_k'])})")
+            inference[setting] = value
     if inference:
         converse["inferenceConfig"] = inference
     if body.get("toolConfig"):

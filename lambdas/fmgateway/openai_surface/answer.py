@@ -14,6 +14,7 @@ from typing import Any
 from fmgateway.core.streaming import ChatStream, sse
 from fmgateway.openai_surface.request import Translation
 from fmgateway.openai_surface.structured_output import check_strict_calls
+from fmgateway.routing import planner as routing
 from fmgateway.values.errors import GatewayError
 from fmgateway.values.exchange import ChatRequest, ChatResult
 
@@ -102,8 +103,11 @@ def usage(usage: dict[str, int]) -> dict[str, int]:
 
 
 def gateway_headers(result: ChatResult) -> dict[str, str]:
-    """The gateway's ``x-gateway-*`` headers of an answer (the Bedrock-native routes send them too)."""
+    """The gateway's ``x-gateway-*`` headers of an answer (the Bedrock-native routes send them too), and
+    ``x-gateway-deprecation`` when the model asked for is retired (its successor answered) or deprecated."""
+    lifecycle = routing.lifecycle_notes(result.notes or [])
     return {
+        **({"x-gateway-deprecation": "; ".join(lifecycle)} if lifecycle else {}),
         "x-gateway-model": result.model.alias,
         "x-gateway-model-id": result.model.invoke_id,
         "x-gateway-route": result.route,

@@ -319,9 +319,9 @@ def plan(
     for alias in chain:
         current, passed = catalog.current(catalog.models[alias])
         if passed:
-            notes.append(f"{' -> '.join(passed)} retired, using {current.alias}")
+            notes.append(f"{' -> '.join(passed)}{RETIRED_NOTE}{current.alias}")
         if current.lifecycle == "deprecated":
-            notes.append(f"{current.alias} is deprecated" + (f"; successor {current.successor}" if current.successor else ""))
+            notes.append(f"{current.alias}{DEPRECATED_NOTE}" + (f"; successor {current.successor}" if current.successor else ""))
         if current in models or current.alias in rejected:
             continue
         reason = unfit_reason(current, features)
@@ -339,6 +339,12 @@ def plan(
 
 
 PIN_HEADER = "x-gateway-pin"
+RETIRED_NOTE, DEPRECATED_NOTE = " retired, using ", " is deprecated"  # the plan's lifecycle notes (``plan``)
+
+
+def lifecycle_notes(notes: list[str]) -> list[str]:
+    """The notes saying a model asked for is retired (and which answered instead) or deprecated."""
+    return [note for note in notes if RETIRED_NOTE in note or DEPRECATED_NOTE in note]
 
 
 def unfit_reason(model: Model, features: Features) -> str | None:

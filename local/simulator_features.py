@@ -42,8 +42,9 @@ class Answer(NamedTuple):
 
 def sample(schema: Any, every_property: bool = False) -> Any:
     """A value valid against a (simple) JSON Schema: the listed ``required`` properties (all of them when none are
-    listed, or with ``every_property``); the first enum value or the const; a string "sample" (or the first of a few
-    candidates that a ``pattern`` matches, fitted to min/maxLength), a number within its bounds, true, an array of
+    listed, or with ``every_property``); an object with no properties at all gets one (``{"answer": "sample"}``, as a
+    model writes for OpenAI's json_object); the first enum value or the const; a string "sample" (or the first of a
+    few candidates that a ``pattern`` matches, fitted to min/maxLength), a number within its bounds, true, an array of
     ``minItems`` samples. Keywords beyond these (``not``, combinators) are not honoured: a schema built on them gets a
     value that may not match, as a real model's may not."""
     if not isinstance(schema, dict):
@@ -59,6 +60,8 @@ def sample(schema: Any, every_property: bool = False) -> Any:
         kind = "object"
     if kind == "object":
         properties = schema.get("properties") or {}
+        if not properties and not schema.get("required") and schema.get("additionalProperties") is not False:
+            return {"answer": "sample"}  # an open object (OpenAI's json_object): what a model writes, never {}
         names = list(properties) if every_property or not schema.get("required") else list(schema["required"])
         return {name: sample(properties.get(name, {}), every_property) for name in names}
     if kind == "array":

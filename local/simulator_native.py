@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from local.simulator_errors import SimError
 from local.simulator_eventstream import EventStream
+from local.simulator_native_tools import anthropic_tool_use, tool_use_chunks, with_tool_use
 from local.simulator_state import CallPlan, SimulatorState
 from local.simulator_text import count_tokens, reply_text, texts_of, truncate_tokens, usage_of
 
@@ -83,10 +84,14 @@ def invoke(
         usage = usage_of(parsed.texts, text)
         if operation != "invoke":
             chunks = stream_chunks(parsed, model_id, text, truncated, usage)
+            if parsed.family == "anthropic" and (use := anthropic_tool_use(body)) is not None:
+                chunks = tool_use_chunks(chunks, use)
             delays = [latency["fixedMs"], *(latency["perTokenMs"] * 3 for _ in chunks[1:])]
             events = [("chunk", chunk_payload(chunk), delay) for chunk, delay in zip(chunks, delays, strict=True)]
             return EventStream(events, usage, plan.faults, chunks)
         answer, answer_headers = chat_response(parsed, model_id, text, truncated, usage)
+        if parsed.family == "anthropic" and (use := anthropic_tool_use(body)) is not None:
+            answer = with_tool_use(answer, use)
         state.sleep_ms(latency["fixedMs"] + latency["perTokenMs"] * usage["outputTokens"])
     state.record(model_id, success=True)
     answer_headers["X-Amzn-Bedrock-Invocation-Latency"] = str(int((time.monotonic() - started) * 1000))
@@ -141,7 +146,8 @@ def parse_chat(model_id: str, body: dict) -> Parsed:
             if max_tokens is None:
                 raise SimError("ValidationException", "Malformed input request: required key [max_tokens] not found")
         else:
-            max_tokens = (body.get("inferenceConfig") or {}).get("max_new_tokens", 1024)
+            config = body.get("inferenceConfig") or {}
+            max_tokens = config.get("max_new_tokens", config.get("maxTokens", 1024))  # Nova takes both spellings
         return Parsed(name, texts, last_user, _positive(max_tokens))
     key = "inputText" if name == "titan" else "prompt"
     prompt = body.get(key)

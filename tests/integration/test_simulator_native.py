@@ -112,3 +112,60 @@ def test_faults_apply_to_invoke_and_its_stream(sim, client):
     with pytest.raises(ClientError) as down:
         client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "x"}))
     assert _error(down) == ("ServiceUnavailableException", 503)
+
+
+ANTHROPIC = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def anthropic_body(**fields) -> dict:
+    return {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 300,
+        "messages": [{"role": "user", "content": "Weather?"}],
+        **fields,
+    }
+
+
+def test_an_anthropic_body_with_tools_is_answered_with_a_tool_call_streamed_and_not(client):
+    """Issue 20: the simulator answers tool use on native bodies as on Converse."""
+    answer = json.loads(
+        client.invoke_model(modelId=ANTHROPIC, body=json.dumps(anthropic_body(tools=[WEATHER_TOOL])))["body"].read()
+    )
+    assert answer["stop_reason"] == "tool_use" and answer["content"][0]["type"] == "tool_use"
+    assert answer["content"][0]["name"] == "get_weather" and answer["content"][0]["input"] == {"city": "sample"}
+    stream = client.invoke_model_with_response_stream(modelId=ANTHROPIC, body=json.dumps(anthropic_body(tools=[WEATHER_TOOL])))
+    chunks = [json.loads(event["chunk"]["bytes"]) for event in stream["body"]]
+    assert chunks[1]["content_block"]["type"] == "tool_use"
+    assert json.loads(chunks[2]["delta"]["partial_json"]) == {"city": "sample"}
+    assert chunks[-2]["delta"]["stop_reason"] == "tool_use"
+    none = json.loads(
+        client.invoke_model(
+            modelId=ANTHROPIC, body=json.dumps(anthropic_body(tools=[WEATHER_TOOL], tool_choice={"type": "none"}))
+        )["body"].read()
+    )
+    assert none["content"][0]["type"] == "text"
+
+
+def test_after_the_tool_result_the_answer_is_text(client):
+    messages = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]},
+    ]
+    answer = json.loads(
+        client.invoke_model(modelId=ANTHROPIC, body=json.dumps(anthropic_body(tools=[WEATHER_TOOL], messages=messages)))[
+            "body"
+        ].read()
+    )
+    assert answer["content"][0]["type"] == "text" and answer["stop_reason"] == "end_turn"
+
+
+def test_an_open_object_schema_gets_a_non_empty_object():
+    from local.simulator_features import sample
+
+    assert sample({"type": "object"}) == {"answer": "sample"}
+    assert sample({"type": "object", "properties": {}, "additionalProperties": False}) == {}

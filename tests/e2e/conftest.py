@@ -93,7 +93,9 @@ def start_gateway(config_file: Path, env_overrides: dict[str, str] | None = None
 def stop_gateway(gateway: RunningGateway) -> int:
     gateway.process.send_signal(signal.SIGINT)
     try:
-        return gateway.process.wait(15)
+        # each part of local mode may take up to 10 s to stop (in parallel), then moto: on a loaded 2-core CI machine,
+        # 15 s was sometimes short; a process that hangs still fails here
+        return gateway.process.wait(30)
     except subprocess.TimeoutExpired:
         gateway.process.kill()
         raise

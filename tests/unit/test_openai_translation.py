@@ -479,7 +479,7 @@ def test_a_structured_answer_that_misses_the_schema_moves_to_the_next_model(conf
 def test_a_message_name_on_any_role_and_litellms_echoed_fields_are_accepted_and_named_as_unused():
     """Issue 20: instructor's retry and litellm's tool loop send ``name`` on tool messages; litellm replays assistant
     messages with ``provider_specific_fields``. Converse has no place for either: they are listed, never dropped silently."""
-    from fmgateway.openai_surface.request import unused_fields
+    from fmgateway.openai_surface.fields import unused_fields
 
     messages = [
         {**USER, "name": "bob"},

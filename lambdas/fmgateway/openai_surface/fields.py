@@ -150,3 +150,20 @@ def foreign_shape(body: dict[str, Any]) -> None:
                 raise InvalidRequest(f"{where}: a Converse content block, not an OpenAI content part; {TO_CONVERSE}")
             if part.get("type") in ANTHROPIC_PARTS:
                 raise InvalidRequest(f"{where}.type: '{part['type']}' is an Anthropic content block; {TO_ANTHROPIC}")
+
+
+# Message fields accepted but not used (Converse has no place for them), named in the x-gateway-unused-fields header so
+# nothing is dropped without a word: OpenAI's participant ``name`` (clients send it on tool messages too), and the
+# provider fields litellm echoes back on replayed assistant messages. Any other unknown key is refused by name.
+UNUSED_MESSAGE_FIELDS = ("name", "provider_specific_fields")
+UNUSED_HEADER = "x-gateway-unused-fields"
+
+
+def unused_fields(body: dict[str, Any]) -> list[str]:
+    """The accepted-but-unused fields of a valid body, as ``messages[2].name``."""
+    return [
+        f"messages[{index}].{field}"
+        for index, message in enumerate(body.get("messages") or [])
+        for field in UNUSED_MESSAGE_FIELDS
+        if isinstance(message, dict) and message.get(field) is not None
+    ]

@@ -79,23 +79,6 @@ def translate(body: dict[str, Any], catalog: Catalog | None = None, streaming: b
     return Translation(request, fmt, body.get("parallel_tool_calls") is not False, structured_output.strict_schemas(tools))
 
 
-# Message fields accepted but not used (Converse has no place for them), named in the x-gateway-unused-fields header so
-# nothing is dropped without a word: OpenAI's participant ``name`` (clients send it on tool messages too), and the
-# provider fields litellm echoes back on replayed assistant messages. Any other unknown key is refused by name.
-UNUSED_MESSAGE_FIELDS = ("name", "provider_specific_fields")
-UNUSED_HEADER = "x-gateway-unused-fields"
-
-
-def unused_fields(body: dict[str, Any]) -> list[str]:
-    """The accepted-but-unused fields of a valid body, as ``messages[2].name``."""
-    return [
-        f"messages[{index}].{field}"
-        for index, message in enumerate(body.get("messages") or [])
-        for field in UNUSED_MESSAGE_FIELDS
-        if isinstance(message, dict) and message.get(field) is not None
-    ]
-
-
 def to_chat_request(body: dict[str, Any], streaming: bool = False) -> ChatRequest:
     return translate(body, streaming=streaming).request
 

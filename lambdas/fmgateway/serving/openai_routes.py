@@ -11,6 +11,7 @@ from fmgateway import runtime
 from fmgateway.aws import http
 from fmgateway.health.figures import HealthFigures
 from fmgateway.openai_surface import answer as openai_answer
+from fmgateway.openai_surface import fields as openai_fields
 from fmgateway.openai_surface import request as openai_request
 from fmgateway.serving.answers import run
 from fmgateway.serving.streams import open_stream, streamed
@@ -86,8 +87,8 @@ def chat_completions(event: dict) -> dict:
 
 def _unused(body: dict[str, Any]) -> dict[str, str]:
     """``x-gateway-unused-fields``: the fields accepted but not used (README's OpenAI field table)."""
-    unused = openai_request.unused_fields(body)
-    return {openai_request.UNUSED_HEADER: ", ".join(unused)} if unused else {}
+    unused = openai_fields.unused_fields(body)
+    return {openai_fields.UNUSED_HEADER: ", ".join(unused)} if unused else {}
 
 
 def chat_completions_or_stream(event: dict) -> dict[str, Any]:

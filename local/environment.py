@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -272,10 +273,15 @@ class LocalGateway:
         stoppers = [threading.Thread(target=part.stop, name="local-stop", daemon=True) for part in parts]
         for stopper in stoppers:
             stopper.start()
+        deadline = time.monotonic() + 10
         for stopper in stoppers:
-            stopper.join(10)
+            stopper.join(max(0.0, deadline - time.monotonic()))
         if self.moto is not None:
-            self.moto.stop()
+            # moto's stop joins its server thread without a timeout; a request still in flight there (a part that did
+            # not stop in time) must not keep Ctrl-C waiting: the process exits after this anyway
+            stopper = threading.Thread(target=self.moto.stop, name="local-stop-moto", daemon=True)
+            stopper.start()
+            stopper.join(5)
         self.api = self.streaming = self.simulator = self.moto = None
         self.pollers = []
 

@@ -116,29 +116,16 @@ BASE_MODELS: dict[str, BaseModel] = {
         BaseModel("meta.llama3-2-1b-instruct-v1:0", "conversation", {FINE_TUNING: _LLAMA_FT, DISTILLATION: _STUDENT}, _US_WEST),
         BaseModel("meta.llama3-2-3b-instruct-v1:0", "conversation", {FINE_TUNING: _LLAMA_FT, DISTILLATION: _STUDENT}, _US_WEST),
         BaseModel("meta.llama3-3-70b-instruct-v1:0", "conversation", {FINE_TUNING: _LLAMA_FT, DISTILLATION: _STUDENT}, _US_WEST),
-        BaseModel(
-            "amazon.nova-micro-v1:0",
-            "conversation",
-            {FINE_TUNING: _NOVA_FT, DISTILLATION: _STUDENT},
-            _US_EAST,
-            multi_turn_student=True,
-            reserved_words=NOVA_RESERVED,
-        ),
-        BaseModel(
-            "amazon.nova-lite-v1:0",
-            "conversation",
-            {FINE_TUNING: _NOVA_FT, DISTILLATION: _STUDENT},
-            _US_EAST,
-            multi_turn_student=True,
-            reserved_words=NOVA_RESERVED,
-        ),
-        BaseModel(
-            "amazon.nova-pro-v1:0",
-            "conversation",
-            {FINE_TUNING: _NOVA_FT, DISTILLATION: _STUDENT},
-            _US_EAST,
-            multi_turn_student=True,
-            reserved_words=NOVA_RESERVED,
+        *(
+            BaseModel(
+                f"amazon.nova-{size}-v1:0",
+                "conversation",
+                {FINE_TUNING: _NOVA_FT, DISTILLATION: _STUDENT},
+                _US_EAST,
+                multi_turn_student=True,
+                reserved_words=NOVA_RESERVED,
+            )
+            for size in ("micro", "lite", "pro")
         ),
     )
 }

@@ -107,9 +107,8 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             backend=Backend.from_config(entry.get("backend")),
         )
 
-    def to_config(self) -> dict[str, Any]:
-        """The catalog entry this model is read from (``from_config(alias, to_config())`` is the same model): how a
-        candidate travels whole through the state machine, catalog entry or not."""
+    def prices(self) -> dict[str, float]:
+        """``pricePer1k`` as the catalog writes it: input and output, and the cache prices the model has."""
         prices = {"input": self.price_input_per_1k, "output": self.price_output_per_1k}
         for name, value in (
             ("cacheRead", self.price_cache_read_per_1k),
@@ -118,6 +117,11 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
         ):
             if value is not None:
                 prices[name] = value
+        return prices
+
+    def to_config(self) -> dict[str, Any]:
+        """The catalog entry this model is read from (``from_config(alias, to_config())`` is the same model): how a
+        candidate travels whole through the state machine, catalog entry or not."""
         entry: dict[str, Any] = {
             "modelId": self.model_id,
             "provider": self.provider,
@@ -126,7 +130,7 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             "maxOutputTokens": self.max_output_tokens,
             "inputModalities": sorted(self.input_modalities),
             "languages": sorted(self.languages),
-            "pricePer1k": prices,
+            "pricePer1k": self.prices(),
             "lifecycle": self.lifecycle,
             "capabilities": sorted(self.features),
         }
@@ -148,13 +152,7 @@ class Model(NamedTuple):  # NamedTuple, not a dataclass: frozen dataclasses cost
             "inputModalities": sorted(self.input_modalities),
             "languages": sorted(self.languages),
             "capabilities": sorted(self.capabilities),
-            "pricePer1k": {
-                "input": self.price_input_per_1k,
-                "output": self.price_output_per_1k,
-                **({"cacheRead": self.price_cache_read_per_1k} if self.price_cache_read_per_1k is not None else {}),
-                **({"cacheWrite": self.price_cache_write_per_1k} if self.price_cache_write_per_1k is not None else {}),
-                **({"cacheWrite1h": self.price_cache_write_1h_per_1k} if self.price_cache_write_1h_per_1k is not None else {}),
-            },
+            "pricePer1k": self.prices(),
             "lifecycle": self.lifecycle,
             "successor": self.successor,
             "backend": self.backend.describe(),

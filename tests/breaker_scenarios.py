@@ -2,7 +2,8 @@
 
 Settings: the breaker opens when at least 3 calls of the recent window (the newest 10 s bucket, the two newest ...
 the whole 60 s) fail at a rate of 50 % or more; 30 s cooldown, 1 half-open probe at a time, 2 probe successes to
-close; the per-key cap at 0.5. ``HEALTH`` is the configuration's ``health`` section (10 s buckets). Each step: (seconds
+close; the per-key cap at 0.5; ``rateConfidence`` 50, the observed rate as it is, so that each row's arithmetic is plain (the
+confidence bound on the rate, default 95, has its own tests in tests/unit/test_breaker_confidence.py). ``HEALTH`` is the configuration's ``health`` section (10 s buckets). Each step: (seconds
 since start, event, expected decision or None, expected state afterwards). Events: ``admit`` (expects
 allow/probe/skip), ``fail``, ``ok``, each by API key ``t`` unless the event names another (``fail:a``).
 The scenario's clock starts on a bucket boundary. A closing probe answers in the second it was admitted: the state
@@ -15,6 +16,7 @@ cannot set; it records each success's latency through the same ``Gateway.record_
 SETTINGS = {
     "failureRateThreshold": 50,
     "minimumCalls": 3,
+    "rateConfidence": 50,
     "windowSeconds": 60,
     "cooldownSeconds": 30,
     "halfOpenMaxProbes": 1,

@@ -52,8 +52,8 @@ def run_traffic(config_doc, clock, max_key_share: float) -> tuple[str, list[tupl
     store, model = MemoryBreakerStore(), KeySensitiveModel()
     gateway = Gateway(Source(parse_config(config_doc)), model, CircuitBreaker(store, clock=clock))
     served_by: list[str] = []
-    for i in range(70):  # 4 of every 7 requests from the bad key: 57 % of A's calls fail, 40 failures in all
-        bad = i % 7 < 4
+    for i in range(70):  # 5 of every 7 requests from the bad key: 71 % of A's calls fail, 50 failures in all
+        bad = i % 7 < 5
         caller, text = ("key-bad", f"{POISON} {i}") if bad else (f"key-good-{i % 3}", f"hello {i}")
         request = ChatRequest(messages=[{"role": "user", "content": [{"text": text}]}], tier="simple", caller=caller)
         result = gateway.chat(request)
@@ -67,7 +67,7 @@ def run_traffic(config_doc, clock, max_key_share: float) -> tuple[str, list[tupl
 def test_one_key_alone_cannot_open_the_breaker(config_doc, clock):
     state, answered, good_served_by = run_traffic(config_doc, clock, max_key_share=0.5)
     assert state == "CLOSED"
-    assert good_served_by == [A] * 30  # every other caller's request answered by A
+    assert good_served_by == [A] * 20  # every other caller's request answered by A
     assert all(model != A for model, text in answered if POISON in text)  # the bad key's requests by the next candidate
 
 

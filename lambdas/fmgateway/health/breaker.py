@@ -14,6 +14,7 @@ is written once per transition, never once per failure.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "CLOSED", "OPEN", "HALF_OPEN"
 DEFAULT_SLOW_RATE_THRESHOLD = 80  # percent of a stretch's calls slower than their threshold
+DEFAULT_RATE_CONFIDENCE = 95  # percent: how sure the rule must be that a rate is at or over its threshold
 ALLOW, PROBE, SKIP = "allow", "probe", "skip"
 
 
@@ -89,21 +91,61 @@ def on_release(s: BreakerState, now: float, cfg: dict) -> BreakerState | None:
     return s._replace(probes=s.probes - 1)
 
 
+def z_score(confidence: float) -> float:
+    """The one-sided standard normal quantile of ``confidence`` percent (50 -> 0, 95 -> 1.645), by bisection on
+    ``math.erfc``: ``statistics.NormalDist`` costs 14 ms of import on the request path for one number per setting."""
+    return _z_scores.get(confidence) or _z_scores.setdefault(confidence, _bisect_z(confidence / 100))
+
+
+def _bisect_z(share: float) -> float:
+    low, high = 0.0, 10.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if 1 - 0.5 * math.erfc(middle / math.sqrt(2)) < share:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+_z_scores: dict[float, float] = {50: 0.0}
+
+
+def rate_reached(hits: float, calls: float, threshold: float, z: float) -> bool:
+    """Is the true rate of ``hits`` in ``calls`` at or over ``threshold`` percent, with confidence ``z``? The Wilson
+    score lower bound of the observed rate must reach the threshold (``z`` 0: the observed rate itself). A stretch in
+    which every call failed always does: that is an outage, whatever its size."""
+    if calls <= 0:
+        return False
+    if hits >= calls:
+        return True
+    if z == 0:
+        return hits * 100 >= threshold * calls
+    rate, spread = hits / calls, z * z / calls
+    lower = (rate + spread / 2 - z * math.sqrt(rate * (1 - rate) / calls + spread / (4 * calls))) / (1 + spread)
+    return lower * 100 >= threshold
+
+
 def trips(recent: Sequence[Counts], cfg: dict) -> Counts | None:
     """The rate rule: the first stretch of recent time (the newest bucket, the two newest, ... the whole window) with at
     least ``minimumCalls`` calls whose failure rate reaches ``failureRateThreshold`` percent, or whose slow-call rate
     reaches ``slowCallRateThreshold`` percent (default 80) while a slow threshold applies (``in_flight.SlowThreshold``:
     ``slowCallMs``, or a multiple of the model's p95, on by default). Judging the recent stretches too means a sudden
-    outage is seen within a bucket, not after half a window of healthy history has aged out."""
+    outage is seen within a bucket, not after half a window of healthy history has aged out.
+
+    "Reaches" is judged with ``rateConfidence`` percent (default 95; 50: the observed rate as it is), because the rule
+    looks at several stretches after every failure: with the observed rate alone, a model failing 30 % of its calls
+    (throttled, say) opened a 50 % breaker in over a quarter of 10-second runs at 40 calls per second."""
     minimum, threshold = cfg["minimumCalls"], cfg["failureRateThreshold"]
+    z = z_score(float(cfg.get("rateConfidence", DEFAULT_RATE_CONFIDENCE)))
     slow_on = SlowThreshold.from_breaker(cfg).enabled
     slow_threshold = cfg.get("slowCallRateThreshold", DEFAULT_SLOW_RATE_THRESHOLD) if slow_on else None
     for counts in recent:
         if counts.calls < minimum:
             continue
-        if counts.failures * 100 >= threshold * counts.calls:
+        if rate_reached(counts.failures, counts.calls, threshold, z):
             return counts
-        if slow_threshold is not None and counts.slow * 100 >= slow_threshold * counts.calls:
+        if slow_threshold is not None and rate_reached(counts.slow, counts.calls, slow_threshold, z):
             return counts
     return None
 

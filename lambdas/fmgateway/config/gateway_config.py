@@ -110,6 +110,14 @@ def parse_config(doc: Any, allowed: Allowed = Allowed()) -> GatewayConfig:
                 raise ConfigError(f"config.models.{alias}.successor: successor chain loops back to '{current.alias}'")
             seen.add(current.alias)
 
+    for alias, entry in doc["models"].items():
+        customization = entry.get("customization") or {}
+        if "DISTILLATION" in customization.get("types", ()) and not customization.get("teachers"):
+            raise ConfigError(f"config.models.{alias}.customization.teachers: DISTILLATION needs the teachers Bedrock accepts")
+        for index, teacher in enumerate(customization.get("teachers", ())):
+            if teacher not in models:
+                raise ConfigError(f"config.models.{alias}.customization.teachers[{index}]: unknown model '{teacher}'")
+
     for tier, chain in doc["tiers"].items():
         for index, alias in enumerate(chain):
             if alias not in models:

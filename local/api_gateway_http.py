@@ -6,6 +6,7 @@ responses written whole or, for a streamed function response, chunked as they co
 
 from __future__ import annotations
 
+import email.errors
 import json
 import socket
 import uuid
@@ -36,11 +37,18 @@ def error_payload(status: int, kind: str, message: str, request_id: str) -> byte
 
 
 HEX_DIGITS = b"0123456789abcdefABCDEF"
+HEADER_DEFECTS = (
+    email.errors.MissingHeaderBodySeparatorDefect,  # a line without a colon
+    email.errors.FirstHeaderLineIsContinuationDefect,
+    email.errors.HeaderDefect,  # the parser's defects of one header's value
+)
 
 
 def _header_problem(headers) -> str | None:
     """What RFC 9112 refuses in a header section that the standard library's parser lets through."""
-    if headers.defects:
+    # Only defects of the header section itself: the email parser also reports MIME body defects for a multipart/*
+    # content type (no start boundary: it never sees the body), which say nothing about the header lines.
+    if any(isinstance(defect, HEADER_DEFECTS) for defect in headers.defects):
         return "malformed header line (a line without a colon, or a continuation line)"
     for name, value in headers.items():
         if not name or name != name.strip() or any(c in name for c in " \t"):

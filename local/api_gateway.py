@@ -30,6 +30,7 @@ from fmgateway.aws.access import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
 from fmgateway.aws.http import LARGE_INPUT_HINT, parse_json
 from fmgateway.native.invocation import ERROR_CODES as BEDROCK_ERROR_CODES
 from fmgateway.values.errors import InvalidRequest
+from local import tls
 from local.api_gateway_http import MAX_PAYLOAD, GatewayHttpHandler, GatewayServer, error_payload
 from local.lambda_proxy import LambdaContext, invoke, proxy_event, request_fields
 from local.usage_plans import UsagePlans
@@ -117,6 +118,7 @@ class LocalApiGateway:
     ):
         self.routes, self.stage, self.read_timeout = routes, stage, read_timeout
         self.authorizer, self.api_id = authorizer, api_id
+        self.tls = tls.make() if tls.wanted() else None  # FMGW_TLS=1: HTTPS with a CA made now (local/tls.py)
         self.plans = UsagePlans(config["plans"], keys, config.get("stage"))
         self.validators: dict[str, Callable] = {}
         self.server: GatewayServer | None = None
@@ -227,6 +229,8 @@ class LocalApiGateway:
                 return gateway.handle(method, path, query, headers, body)
 
         self.server = GatewayServer((host, port), Handler)
+        if self.tls is not None:
+            self.server.tls = self.tls.context
         self.thread = threading.Thread(target=self.server.serve_forever, name="local-api-gateway", daemon=True)
         self.thread.start()
         return self.url
@@ -234,7 +238,7 @@ class LocalApiGateway:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{port}"
 
     def stop(self) -> None:
         if self.server:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.errors
 import json
 import socket
+import ssl
 import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +68,15 @@ class _BadRequest(Exception):
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # the default backlog of 5 refuses connections under a burst
+    tls: ssl.SSLContext | None = None  # FMGW_TLS (local/tls.py)
+
+    def get_request(self):
+        """With TLS, each accepted connection is wrapped here and its handshake done on the first read, in the
+        connection's own thread: a client that never completes one cannot hold up the accept loop."""
+        connection, address = super().get_request()
+        if self.tls is not None:
+            connection = self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
 
 
 class GatewayHttpHandler(BaseHTTPRequestHandler):

@@ -33,8 +33,9 @@ ERROR_TYPES = {
 
 
 def error_payload(status: int, kind: str, message: str, request_id: str) -> bytes:
-    """A body in the error contract's shape."""
-    return json.dumps({"error": {"type": kind, "message": message, "requestId": request_id}}).encode()
+    """A body in the error contract's shape, the message also at the top level where botocore reads it (as the
+    stack's gateway responses: ``infra/constructs/gateway_responses.py``)."""
+    return json.dumps({"error": {"type": kind, "message": message, "requestId": request_id}, "message": message}).encode()
 
 
 HEX_DIGITS = b"0123456789abcdefABCDEF"

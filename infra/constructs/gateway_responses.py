@@ -18,8 +18,12 @@ VALIDATION_ERROR = '"$context.error.validationErrorString"'
 
 def error_template(error_type: str, message: str = MESSAGE) -> str:
     """A gateway response body in the error contract; ``message`` is a JSON value (a quoted string or a variable that
-    renders as one)."""
-    return '{"error": {"type": "' + error_type + '", "message": ' + message + ', "requestId": "$context.requestId"}}'
+    renders as one). The message is also at the top level, where botocore reads an error's message (boto3
+    ``bedrock-runtime`` otherwise shows an empty one, as the native routes' function errors already avoid)."""
+    return (
+        '{"error": {"type": "' + error_type + '", "message": ' + message + ', "requestId": "$context.requestId"}, '
+        '"message": ' + message + "}"
+    )
 
 
 # The 401 and 403 of the API-key authorizer; lambdas/fmgateway/aws/access.py has the same text for local mode (a test

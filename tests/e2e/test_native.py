@@ -202,6 +202,16 @@ def test_no_key_is_401_and_a_signature_alone_is_not_a_key(gw):
         client.converse(modelId="simple", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
     assert caught.value.response["Error"]["Code"] == "AccessDeniedException"  # x-amzn-ErrorType, as the stack sends it
+    assert caught.value.response["Error"]["Message"].startswith("Unauthorized: send the API key")  # was empty
+
+
+def test_an_unknown_key_is_403_with_a_message_boto3_shows(gw):
+    client = bedrock(gw, key="fmgw-not-a-key")
+    with pytest.raises(ClientError) as caught:
+        client.converse(modelId="simple", messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert caught.value.response["Error"]["Message"].startswith("Forbidden")
 
 
 def test_openai_embeddings_of_a_list_come_back_in_order_at_the_requested_dimension(gw):

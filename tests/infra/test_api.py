@@ -315,8 +315,10 @@ def test_gateway_responses_follow_the_error_contract(synth, response_type, statu
     response = gateway_responses(synth)[response_type]
     assert response.get("StatusCode") == status
     body = render_template(response["ResponseTemplates"]["application/json"])
-    assert body == {"error": {"type": error_type, "message": body["error"]["message"], "requestId": "req-1"}}
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    message = body["error"]["message"]
+    # the message at the top level too: botocore reads it there (boto3 showed an empty message on a 401 or 403)
+    assert body == {"error": {"type": error_type, "message": message, "requestId": "req-1"}, "message": message}
+    assert isinstance(message, str) and message
     if response_type == "BAD_REQUEST_BODY":
         assert "$context.error.validationErrorString" in response["ResponseTemplates"]["application/json"]
 

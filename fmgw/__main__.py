@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from fmgw.customize.commands import app as customize
 from fmgw.datasets.commands import app as datasets
 from fmgw.jobs.commands import app as jobs
 from fmgw.models.commands import app as models
@@ -20,6 +21,7 @@ app.add_typer(jobs)
 app.add_typer(route)
 app.add_typer(models)
 app.add_typer(datasets)
+app.add_typer(customize)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,1 @@
+"""``fmgw customize``: start, follow, list and stop runs of the model customization workflow (issue 24)."""

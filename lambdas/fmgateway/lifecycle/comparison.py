@@ -53,6 +53,15 @@ class Row(NamedTuple):
     unjudged: bool = False  # a judge case with no judge: measured, not scored
 
 
+def row_to_json(row: Row) -> dict[str, Any]:
+    """A row as JSON (``row_from_json`` reads it back): how the customization workflow's batches travel through S3."""
+    return {**row._asdict(), "observation": row.observation._asdict()}
+
+
+def row_from_json(data: dict[str, Any]) -> Row:
+    return Row(**{**data, "observation": Observation(**data["observation"])})
+
+
 def percentile(values: list[float], share: float) -> float | None:
     """Nearest-rank percentile (``share`` 0.5 for p50), None for no values."""
     if not values:

@@ -6,8 +6,9 @@ wire protocol (rest-json + AWS event-stream framing) for an *unmodified* boto3 c
     boto3.client("bedrock-runtime", endpoint_url=sim.url, region_name="us-east-1",
                  aws_access_key_id="x", aws_secret_access_key="x")
 
-On the same port it also serves the Bedrock control plane for capacity (a boto3 ``bedrock`` client) and SageMaker
-Runtime (a boto3 ``sagemaker-runtime`` client); see "Capacity" and "SageMaker" below.
+On the same port it also serves the Bedrock control plane for capacity and model customization (a boto3 ``bedrock``
+client) and SageMaker Runtime (a boto3 ``sagemaker-runtime`` client); see "Capacity", "Customization" and "SageMaker"
+below.
 
 What is simulated
 -----------------
@@ -61,6 +62,11 @@ Example::
       },
       "capacity": {"provisioningSeconds": 2, "failProvisioning": false,     # or ["pt-*"]: names that end Failed
                    "checkCustomModels": true, "deploymentBaseModels": ["*amazon.nova*"]},
+      "customization": {"jobSeconds": 3,                 # InProgress, then Completed or Failed
+                        "failJobs": false,               # or ["doomed-*"]: job / custom model names that end Failed
+                        "minimumRecords": 100,           # fewer distillation prompts fail the job
+                        "outcomes": {"worse-*": "base"}, # custom model name -> "teacher" | "base" | "<model id>"
+                        "s3EndpointUrl": null},          # where jobs read S3 (null: boto3's AWS_ENDPOINT_URL_S3 ...)
       "controlPlaneFallback": "http://127.0.0.1:5000",   # other bedrock control-plane calls go there (null: 404)
       "sagemakerEndpoints": {"support-tgi": {"container": "tgi-messages", "inferenceComponents": []},
                              "domain-lmi": {"container": "lmi-chat", "inferenceComponents": ["lora-a"]}},
@@ -85,7 +91,8 @@ code; a stream whose caller closed the connection before its end counts as the e
 Tools, structured output, guardrails and cache points are answered by ``local/simulator_features.py``.
 ``GET /_sim/capacity`` (what the control plane created, with status; the SageMaker endpoints), ``POST
 /_sim/imported-models`` and ``PUT /_sim/sagemaker-endpoints`` are described below; ``POST /_sim/reset`` also deletes
-every capacity resource and restores the configured endpoints.
+every capacity resource, job and custom model and restores the configured endpoints. ``GET /_sim/customization``
+lists the customization jobs and custom models (below).
 
 Capacity (``local/simulator_capacity.py``, ``local/simulator_control_plane.py``)
 -----------------------------------------------------------------------------
@@ -112,6 +119,30 @@ support on-demand throughput."); an imported model whose copy is idle (never cal
 answers ``ModelNotReadyException`` (429, "Model is not ready for inference. Wait and try your request again.") and is
 ready ``coldStartSeconds`` after that call (0: always ready).
 
+Customization (``local/simulator_customization*.py``, ``local/simulator_training_data.py``)
+-----------------------------------------------------------------------------------------
+The ``bedrock`` client's create|get|list|stop_model_customization_job and get|list|delete_custom_model (moto's jobs never
+end, drop ``customizationConfig`` and refuse distillation from invocation logs). FINE_TUNING, CONTINUED_PRE_TRAINING and
+DISTILLATION jobs really read their data from S3 with boto3 (``customization.s3EndpointUrl``; null: boto3's own
+resolution): ``trainingDataConfig.s3Uri`` (a ``.jsonl`` object or a prefix: prompt/completion or
+``bedrock-conversation-2024`` records, ``{"input"}`` for continued pre-training, conversation prompts for distillation),
+or for DISTILLATION ``invocationLogsConfig`` (the invocation log records under ``invocationLogSource.s3Uri`` whose
+``requestMetadata`` passes ``requestMetadataFilters``: ``equals``, ``notEquals``, ``andAll``, ``orAll``; with
+``usePromptResponse`` only records with an answer). A line that is no such record, no data, or fewer distillation records
+than ``customization.minimumRecords`` (default 100) make the job ``Failed`` with a ``failureMessage`` (the object and
+line, or the counts); more than 15,000 are capped. A job is ``InProgress`` for ``customization.jobSeconds`` (default 3),
+then ``Completed`` or ``Failed`` (also when ``customization.failJobs`` is true or a pattern matching its job or custom
+model name); ``stop`` while in progress: ``Stopping`` (up to 1 s), then ``Stopped``, with no custom model. A duplicate job
+name or custom model name is a ConflictException. A completed job's custom model
+(``arn:aws:bedrock:<region>:123456789012:custom-model/<base model id>/<12 hex>``, ``Active``) takes Provisioned
+Throughput and deployments; deleting it while they serve it is a ConflictException; called on demand it is a
+ValidationException. Through that capacity it answers as scripted: a DISTILLATION model as its teacher, others as their
+base model, a FINE_TUNING one a prompt of its training data with that record's completion; ``customization.outcomes``
+(``{"<custom model name pattern>": "teacher" | "base" | "<model id>"}``) overrides that. ``GET /_sim/customization``
+(``sim.customization()``) lists every job with ``trainingDataUsed`` (``source``, ``objects``, ``matched``, ``records``,
+``capped``; for logs ``requestIds``: each record's ``fmgw-request-id`` or ``requestId``) and every custom model with the
+model it ``answersAs`` and the capacity ``servedBy``; GetModelCustomizationJob's JSON carries ``trainingDataUsed`` too.
+
 SageMaker (``local/simulator_sagemaker.py``, ``local/simulator_containers.py``)
 -----------------------------------------------------------------------------
 A boto3 ``sagemaker-runtime`` client with ``endpoint_url=sim.url`` (``sim.sagemaker_client()``) calls ``invoke_endpoint``
@@ -132,8 +163,9 @@ Modules: this one is the public API (``BedrockSimulator``) and the CLI; ``simula
 responses), ``simulator_converse`` and ``simulator_native`` (the operations), ``simulator_eventstream`` (stream
 framing), ``simulator_state`` (run-time settings, fault injection, counters), ``simulator_settings`` (defaults,
 loading, validation), ``simulator_text`` (token rule, replies), ``simulator_errors`` (Bedrock's error codes),
-``simulator_capacity`` and ``simulator_control_plane`` (capacity), ``simulator_sagemaker`` and ``simulator_containers``
-(SageMaker Runtime).
+``simulator_capacity`` and ``simulator_control_plane`` (capacity), ``simulator_customization``,
+``simulator_customization_api`` and ``simulator_training_data`` (customization jobs, custom models),
+``simulator_sagemaker`` and ``simulator_containers`` (SageMaker Runtime).
 
 CLI: ``python -m local.bedrock_simulator --port 8090 [--host H] [--config FILE] [--control-plane-fallback URL] [--verbose]``.
 """
@@ -153,6 +185,7 @@ from typing import Any
 if str(Path(__file__).resolve().parents[1] / "lambdas") not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))
 from local.simulator_capacity import register_imported
+from local.simulator_customization_api import overview as customization_overview
 from local.simulator_http import SimulatorHandler, SimulatorServer
 from local.simulator_invocation_logs import InvocationLogWriter
 from local.simulator_settings import ENV_CONFIG, camel_case, check_endpoint, load_settings
@@ -245,6 +278,10 @@ class BedrockSimulator:
         """What exists (like ``GET /_sim/capacity``): Provisioned Throughput, deployments, imported models, endpoints."""
         return {**self._state.capacity.overview(), "sagemakerEndpoints": self._state.setting("sagemakerEndpoints")}
 
+    def customization(self) -> dict:
+        """Jobs and custom models (like ``GET /_sim/customization``): status, training data used, what each answers as."""
+        return customization_overview(self._state)
+
     def add_imported_model(
         self,
         name: str,
@@ -315,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     sim = BedrockSimulator(overrides, config_path=args.config, verbose=args.verbose)
     url = sim.start(args.host, args.port)
     print(f"Bedrock simulator listening on {url}", flush=True)
-    print(f"control: {url}/_sim/config | {url}/_sim/stats | {url}/_sim/capacity -- Ctrl-C to stop", flush=True)
+    print(f"control: {url}/_sim/config | {url}/_sim/stats | {url}/_sim/capacity | {url}/_sim/customization", flush=True)
     try:
         while not stop.wait(0.5):
             pass

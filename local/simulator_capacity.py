@@ -194,6 +194,26 @@ class Capacity:
                 self._wake(resource, now)
             return resource.answers_as or model_id
 
+    def serving(self, model_id: str) -> str | None:
+        """The model a Provisioned Throughput or deployment ARN serves now (a foundation or custom model ARN), else None."""
+        if not model_id.startswith("arn:"):
+            return None
+        with self.lock:
+            resource = self.resources.get(model_id)
+            if resource is None or resource.kind == IMPORTED:
+                return None
+            resource.settle(time.monotonic())
+            return resource.model_arn
+
+    def serves(self, model_arn: str) -> list[str]:
+        """The Provisioned Throughputs and deployments serving ``model_arn`` now or after their update."""
+        with self.lock:
+            return [
+                r.arn
+                for r in self.resources.values()
+                if r.kind != IMPORTED and model_arn in (r.model_arn, r.desired[0] if r.desired else None)
+            ]
+
     @staticmethod
     def _wake(resource: Resource, now: float) -> None:
         """An imported model's copy: serve when warm; else start loading it (or let it load) and answer not ready."""

@@ -1,12 +1,15 @@
 """The Bedrock control plane on the simulator's port, for an unmodified boto3 ``bedrock`` client: the capacity
 operations (Provisioned Throughput, custom model deployments, imported models) answered from ``local.simulator_capacity``
-with the REST paths, members and status codes of botocore's service model (``bedrock`` 2023-04-20); every other request
-forwarded unchanged to ``controlPlaneFallback`` (local mode: its moto server, which keeps serving customization jobs,
-custom models, invocation logging...), or without one answered 404 ``UnknownOperationException`` naming the operation.
+and the model customization operations (jobs, custom models) from ``local.simulator_customization_api``, with the REST
+paths, members and status codes of botocore's service model (``bedrock`` 2023-04-20); every other request forwarded
+unchanged to ``controlPlaneFallback`` (local mode: its moto server, which keeps serving invocation logging...), or
+without one answered 404 ``UnknownOperationException`` naming the operation.
 
-A custom model named by a Provisioned Throughput or a deployment must exist in the fallback when one is configured and
-``capacity.checkCustomModels`` is true (else ResourceNotFoundException, as Bedrock); the model it answers as is the base
-model of its ARN (``custom-model/<base model>/<id>``) or the ``baseModelArn`` the fallback describes."""
+A custom model named by a Provisioned Throughput or a deployment is looked up among the simulator's own custom models
+first (it answers as the base model, and its replies are its scripted model's: ``local.simulator_state.reply_for``);
+otherwise it must exist in the fallback when one is configured and ``capacity.checkCustomModels`` is true (else
+ResourceNotFoundException, as Bedrock); the model it answers as is the base model of its ARN
+(``custom-model/<base model>/<id>``) or the ``baseModelArn`` the fallback describes."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from local import simulator_capacity as capacity_
+from local import simulator_customization_api as customization_api
 from local.simulator_capacity import DEPLOYMENT, IMPORTED, PROVISIONED, Resource
 from local.simulator_errors import SimError
 from local.simulator_settings import pattern_matches
@@ -60,7 +64,8 @@ def handle(
             if not isinstance(body, dict):
                 raise SimError("ValidationException", "Request body must be a JSON object.")
             fields = {key: values[0] for key, values in parse_qs(query).items()}
-            return status, operation(Call(state, region, body, fields, parts[-1] if shape[-1] is None else ""))
+            identifier = next((part for s, part in zip(shape, parts, strict=True) if s is None), "")
+            return status, operation(Call(state, region, body, fields, identifier))
     fallback = state.snapshot()["controlPlaneFallback"]
     if fallback:
         return forward(fallback, method, raw_path, headers, raw)
@@ -127,6 +132,9 @@ def served_model(call: Call, model_id: Any, member: str, custom_only: bool = Fal
         raise SimError("ValidationException", f"{member} {model_id} is not a custom model ARN.")
     if custom is not None and custom.group(1).startswith("imported/"):
         raise SimError("ValidationException", f"{member}: imported models take no Provisioned Throughput or deployment.")
+    own = call.state.customization.find_model(model_id)
+    if own is not None:  # one of the simulator's custom models (by ARN, or by name)
+        return own.arn, own.job.base_model_id
     segments = custom.group(1).split("/") if custom else []
     base = segments[0] if len(segments) == 2 and "." in segments[0] else None
     settings = call.state.snapshot()
@@ -272,4 +280,5 @@ ROUTES: list[tuple[str, tuple[str | None, ...], Callable[[Call], dict], int]] = 
     ("GET", ("imported-models",), _listing(IMPORTED, "modelSummaries", _name), 200),
     ("GET", ("imported-models", None), _described(IMPORTED), 200),
     ("DELETE", ("imported-models", None), _deleted(IMPORTED), 200),
+    *customization_api.ROUTES,
 ]

@@ -15,7 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from local import simulator_capacity, simulator_control_plane, simulator_converse, simulator_native, simulator_sagemaker
+from local import (
+    simulator_capacity,
+    simulator_control_plane,
+    simulator_converse,
+    simulator_customization_api,
+    simulator_native,
+    simulator_sagemaker,
+)
 from local.simulator_errors import SimError
 from local.simulator_eventstream import EventStream, fails_after, stream_messages
 from local.simulator_invocation_logs import InvocationLogWriter
@@ -172,6 +179,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 return self._send_json(
                     200, {**state.capacity.overview(), "sagemakerEndpoints": state.setting("sagemakerEndpoints")}
                 )
+            if method == "GET" and path == "/_sim/customization":
+                return self._send_json(200, simulator_customization_api.overview(state))
             if method == "POST" and path == "/_sim/imported-models":
                 region = body.pop("region", None) or client_region(self.headers) or "us-east-1"
                 return self._send_json(201, simulator_capacity.register_imported(state.capacity, region, body))

@@ -40,6 +40,14 @@ CAPACITY_DEFAULTS: dict[str, Any] = {
     "checkCustomModels": True,  # with a controlPlaneFallback, a custom model must exist there
     "deploymentBaseModels": ["*amazon.nova*"],  # base models whose custom models take on-demand deployments
 }
+# model customization jobs and custom models (local.simulator_customization)
+CUSTOMIZATION_DEFAULTS: dict[str, Any] = {
+    "jobSeconds": 3,  # InProgress -> Completed / Failed after this long (0: at once)
+    "failJobs": False,  # true, or job / custom model name patterns: those end Failed
+    "minimumRecords": 100,  # a distillation job with fewer prompts fails (Bedrock's minimum)
+    "outcomes": {},  # custom model name pattern -> "teacher" | "base" | "<model id>": the model it answers as
+    "s3EndpointUrl": None,  # where jobs read their data (null: boto3's own, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)
+}
 SAGEMAKER_CONTAINERS = ("tgi-messages", "lmi-chat")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 BUILTIN_SETTINGS: dict[str, Any] = {
@@ -51,6 +59,7 @@ BUILTIN_SETTINGS: dict[str, Any] = {
     "faults": {"*": dict(FAULT_DEFAULTS)},
     "replies": {},
     "capacity": dict(CAPACITY_DEFAULTS),
+    "customization": dict(CUSTOMIZATION_DEFAULTS),
     "sagemakerEndpoints": {},  # name -> {"container": "tgi-messages" | "lmi-chat", "inferenceComponents": [...]}
     "sagemakerPartBytes": 7,  # a streamed SageMaker answer comes in PayloadParts of at most this many bytes
     "controlPlaneFallback": None,  # URL other bedrock control-plane requests are forwarded to (local mode: moto)
@@ -128,7 +137,31 @@ def validate_settings(settings: dict) -> dict:
         raise ValueError("replies must be an object of model pattern -> reply text, or -> {prompt: reply text}")
     re.compile(settings["modelIdPattern"])
     _validate_backends(settings)
+    _validate_customization(settings)
     return settings
+
+
+def _validate_customization(settings: dict) -> None:
+    """The customization keys; fills in their defaults."""
+    given = settings.get("customization")
+    if not isinstance(given, dict) or set(given) - set(CUSTOMIZATION_DEFAULTS):
+        raise ValueError(f"customization must be an object with keys among {sorted(CUSTOMIZATION_DEFAULTS)}")
+    customization = settings["customization"] = {**CUSTOMIZATION_DEFAULTS, **given}
+    seconds = customization["jobSeconds"]
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        raise ValueError("customization.jobSeconds must be a number >= 0")
+    fail = customization["failJobs"]
+    if not isinstance(fail, bool) and not (isinstance(fail, list) and all(isinstance(p, str) for p in fail)):
+        raise ValueError("customization.failJobs must be true, false or a list of name patterns")
+    minimum = customization["minimumRecords"]
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
+        raise ValueError("customization.minimumRecords must be an integer >= 1")
+    outcomes = customization["outcomes"]
+    if not isinstance(outcomes, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in outcomes.items()):
+        raise ValueError('customization.outcomes must map name patterns to "teacher", "base" or a model id')
+    endpoint = customization["s3EndpointUrl"]
+    if endpoint is not None and not (isinstance(endpoint, str) and re.match(r"^https?://[^/]+", endpoint)):
+        raise ValueError("customization.s3EndpointUrl must be null or an http(s):// URL")
 
 
 def _validate_backends(settings: dict) -> None:

@@ -1,8 +1,10 @@
 """The running Bedrock simulator's state, shared by its request threads under one lock: the settings in force and
 their run-time changes (``/_sim/*``, the Python API), each call's plan and fault injection (``regionsDown``,
 ``unknownModels``, ``modelIdPattern``, the model's ``faults`` and ``latency`` entries, one random draw per call),
-latency sleeps that ``stop()`` cuts short, the fixed ``replies``, the per-model counters of ``/_sim/stats``, and the
-capacity resources (``local.simulator_capacity``) that the control plane created."""
+latency sleeps that ``stop()`` cuts short, the fixed ``replies``, the per-model counters of ``/_sim/stats``, the
+capacity resources (``local.simulator_capacity``) and the customization jobs and custom models
+(``local.simulator_customization``) that the control plane created, and the replies of capacity serving such a custom
+model (its scripted model's)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any, NamedTuple
 
 from local import simulator_features
 from local.simulator_capacity import Capacity
+from local.simulator_customization import Customization
 from local.simulator_errors import SimError
 from local.simulator_settings import (
     FAULT_DEFAULTS,
@@ -24,7 +27,7 @@ from local.simulator_settings import (
     pattern_matches,
     validate_settings,
 )
-from local.simulator_text import count_tokens
+from local.simulator_text import count_tokens, reply_text
 
 
 class CallPlan(NamedTuple):
@@ -45,6 +48,7 @@ class SimulatorState:
         self.stopping = threading.Event()
         self.features = simulator_features.Features(count_tokens)
         self.capacity = Capacity(self.setting)
+        self.customization = Customization(self.setting)
         self.reset()
 
     def reset(self) -> None:
@@ -54,6 +58,7 @@ class SimulatorState:
             self.counters: dict[str, dict] = {}
         self.features.reset()
         self.capacity.reset()
+        self.customization.reset()
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -146,10 +151,26 @@ class SimulatorState:
 
     def reply_for(self, model_id: str, prompt: str = "") -> str | None:
         """The reply configured for this model (the most specific matching pattern), if any: a fixed text, or per
-        prompt, ``{prompt: reply}`` keyed by the last user message (``"*"``: any other prompt; else the usual answer)."""
+        prompt, ``{prompt: reply}`` keyed by the last user message (``"*"``: any other prompt; else the usual answer).
+
+        A Provisioned Throughput or deployment serving one of the simulator's custom models always answers: a learned
+        completion (fine-tuning), else a reply configured for its ARN by a pattern other than ``"*"``, else as the
+        custom model's scripted model (``local.simulator_customization``: that model's reply or deterministic answer)."""
+        custom_model = self.capacity.serving(model_id)
+        script = self.customization.script(custom_model, prompt) if custom_model else None
+        if script is None:
+            return self._configured_reply(model_id, prompt)
+        if script.learned is not None:
+            return script.learned
+        own = self._configured_reply(model_id, prompt, include_default=False)
+        if own is not None:
+            return own
+        return self._configured_reply(script.answers_as, prompt) or reply_text(script.answers_as, prompt)
+
+    def _configured_reply(self, model_id: str, prompt: str, include_default: bool = True) -> str | None:
         with self.lock:
             replies = self.settings["replies"]
-            matching = [pattern for pattern in replies if pattern_matches(pattern, model_id)]
+            matching = [p for p in replies if pattern_matches(p, model_id) and (include_default or p != "*")]
         if not matching:
             return None
         reply = replies[max(matching, key=lambda p: (p == model_id, len(p)))]

@@ -330,9 +330,9 @@ def test_bad_requests_and_settings_are_refused(sim, bedrock):
 
 def test_other_control_plane_calls_without_a_fallback_are_unknown_operations(bedrock):
     with pytest.raises(ClientError) as exc_info:
-        bedrock.list_custom_models()
+        bedrock.get_model_invocation_logging_configuration()
     code, status, message = _error(exc_info)
-    assert (code, status) == ("UnknownOperationException", 404) and "ListCustomModels" in message
+    assert (code, status) == ("UnknownOperationException", 404) and "GetModelInvocationLoggingConfiguration" in message
 
 
 # ---- forwarding to moto, and local mode's wiring
@@ -363,7 +363,8 @@ def test_other_control_plane_calls_end_in_moto(moto_url, forwarding):
 
 def test_capacity_for_a_custom_model_checks_it_exists_in_moto(moto_url, forwarding):
     bedrock, runtime = _boto("bedrock", forwarding.url), _boto("bedrock-runtime", forwarding.url)
-    bedrock.create_model_customization_job(
+    moto = _boto("bedrock", moto_url)  # the simulator answers customization itself: a custom model made in moto
+    moto.create_model_customization_job(
         jobName="job-1",
         customModelName="support-nova",
         roleArn="arn:aws:iam::123456789012:role/fmgw-customization",
@@ -372,7 +373,7 @@ def test_capacity_for_a_custom_model_checks_it_exists_in_moto(moto_url, forwardi
         outputDataConfig={"s3Uri": "s3://fmgw-data/out/"},
         hyperParameters={},
     )  # moto creates the custom model at once
-    custom = bedrock.get_custom_model(modelIdentifier="support-nova")["modelArn"]
+    custom = moto.get_custom_model(modelIdentifier="support-nova")["modelArn"]
     pt = bedrock.create_provisioned_model_throughput(modelUnits=1, provisionedModelName="pt-m", modelId=custom)
     got = bedrock.get_provisioned_model_throughput(provisionedModelId=pt["provisionedModelArn"])
     assert (got["modelArn"], got["foundationModelArn"]) == (custom, f"arn:aws:bedrock:us-east-1::foundation-model/{NOVA}")

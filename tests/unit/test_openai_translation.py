@@ -504,3 +504,32 @@ def test_a_response_format_key_of_another_type_is_refused_by_name_not_ignored(re
     """Issue 20: instructor 1.3's JSON_SCHEMA mode sent a schema the gateway silently dropped."""
     with pytest.raises(InvalidRequest, match=says):
         translate(body(messages=[USER], response_format=response_format), CATALOG)
+
+
+# ---- a conversation with tool calls but no tools listed (litellm's documented loop) -------------------------------
+
+
+def test_tools_the_conversation_used_are_declared_when_none_are_listed():
+    """Converse refuses toolUse / toolResult blocks without a toolConfig; OpenAI's API does not ask for tools then."""
+    history = [
+        USER,
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "18 degrees"},
+    ]
+    config = translate({"model": "claude-sonnet-4-5", "messages": history}).request.fields["toolConfig"]
+    assert config["toolChoice"] == {"auto": {}}
+    assert [spec["toolSpec"]["name"] for spec in config["tools"]] == ["get_weather"]
+    assert config["tools"][0]["toolSpec"]["inputSchema"] == {"json": {"type": "object"}}
+
+
+def test_listed_tools_win_and_tool_choice_none_still_strips_the_blocks():
+    call = {"role": "assistant", "content": None, "tool_calls": [CALL]}
+    history = [USER, call, {"role": "tool", "tool_call_id": "call_1", "content": "x"}]
+    listed = translate({"model": "claude-sonnet-4-5", "messages": history, "tools": [TIME, WEATHER]}).request
+    assert [spec["toolSpec"]["name"] for spec in listed.fields["toolConfig"]["tools"]] == ["get_time", "get_weather"]
+    stripped = translate({"model": "claude-sonnet-4-5", "messages": history, "tool_choice": "none"}).request
+    assert "toolConfig" not in (stripped.fields or {})
+
+
+def test_a_conversation_without_tool_calls_gets_no_tool_config():
+    assert translate(body()).request.fields is None

@@ -15,7 +15,7 @@ from fmgateway.config.catalog import Catalog
 from fmgateway.config.gateway_config import TIERS
 from fmgateway.converse import request_metadata
 from fmgateway.converse.validation import check_base64
-from fmgateway.openai_surface import json_schema, structured_output
+from fmgateway.openai_surface import json_schema, structured_output, tool_history
 from fmgateway.openai_surface.fields import SERVICE_TIERS, refusals
 from fmgateway.openai_surface.structured_output import OutputFormat
 from fmgateway.routing import capabilities
@@ -61,6 +61,8 @@ def translate(body: dict[str, Any], catalog: Catalog | None = None, streaming: b
         fields["toolConfig"] = fmt.forced_tool_config()
     elif tools is not None:
         fields["toolConfig"] = tools
+    elif not no_tools and (used := tool_history.used_tools(messages)):  # Converse needs the tools its blocks name
+        fields["toolConfig"] = used
     if (tier := service_tier(body)) is not None:
         fields["serviceTier"] = tier
     if body.get("seed") is not None:

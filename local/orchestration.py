@@ -10,17 +10,16 @@ on the method's Step Functions integration.
 from __future__ import annotations
 
 import json
-import logging
-import re
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import airspeed
+
+from local import step_functions
+from local.step_functions import MOTO_SFN_CONFIG, faithful_timestamps, start_sync_execution, substitute
+
+__all__ = ["MOTO_SFN_CONFIG", "faithful_timestamps", "start_sync_execution", "substitute"]  # where callers found them
 
 ROOT = Path(__file__).resolve().parents[1]
 STATEMACHINES = ROOT / "statemachines"
@@ -30,15 +29,6 @@ RESPONSE_TEMPLATE = STATEMACHINES / "routing.response.vtl"
 # Step Functions caps an execution's input at 256 KiB; the wrapped body is the bulk of it (infra uses the same figure)
 MAX_WRAPPED_BODY_CHARS = 240_000
 ROUTING_TASKS_FUNCTION = "fmgw-routing-tasks"
-MOTO_SFN_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-
-
-def substitute(text: str, values: dict[str, Any]) -> str:
-    """Fill ``${Name}`` placeholders as CloudFormation's DefinitionSubstitutions (and CDK for templates) do."""
-    missing = set(re.findall(r"\$\{(\w+)\}", text)) - set(values)
-    if missing:
-        raise KeyError(f"no value for placeholders {sorted(missing)}")
-    return re.sub(r"\$\{(\w+)\}", lambda match: str(values[match.group(1)]), text)
 
 
 # ---- API Gateway mapping templates ----------------------------------------------------------------------
@@ -100,83 +90,16 @@ def render(template: str, body: str, request_id: str, api_key_id: str | None = N
     return text, override
 
 
-# ---- moto's interpreter with real Lambda tasks ---------------------------------------------------------
-
-
-class _Context:
-    function_name = ROUTING_TASKS_FUNCTION
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{ROUTING_TASKS_FUNCTION}"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 28_000
-
-
-_dispatch_lock = threading.Lock()
-_handlers: dict[str, Callable[[dict, Any], Any]] = {}
-
-
-def _invoke(self, function_name: str, qualifier, body, headers, response_headers) -> bytes:
-    """Stands in for moto's echoing Lambda backend: run the real handler, report errors as Lambda does."""
-    name = function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:") else function_name
-    handler = _handlers.get(name)
-    if handler is None:
-        response_headers["x-amz-function-error"] = "Unhandled"
-        return json.dumps({"errorType": "ResourceNotFoundException", "errorMessage": f"no local function {name}"}).encode()
-    try:
-        result = handler(json.loads(body or "{}"), _Context())
-    except Exception as exc:
-        response_headers["x-amz-function-error"] = "Unhandled"
-        return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
-    return json.dumps(result).encode()
-
-
-def _rfc3339(string: str):
-    """RFC 3339 timestamps as Step Functions' Choice rules read them (fractions and offsets included); moto's
-    interpreter only reads ``%Y-%m-%dT%H:%M:%SZ``, not even its own ``$$.State.EnteredTime``."""
-    from datetime import datetime
-
-    try:
-        parsed = datetime.fromisoformat(string.replace("Z", "+00:00")) if isinstance(string, str) and "T" in string else None
-    except ValueError:
-        return None
-    return None if parsed is None or parsed.tzinfo is None else parsed
-
-
-def faithful_timestamps() -> None:
-    from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations.is_operator import IsTimestamp
-
-    IsTimestamp.string_to_timestamp = staticmethod(_rfc3339)  # type: ignore[method-assign]
+# ---- moto's interpreter with real Lambda tasks (local.step_functions) ----------------------------------------
 
 
 def install_lambda_dispatch(handlers: dict[str, Callable[[dict, Any], Any]]) -> None:
-    """Route moto's Lambda invocations of these function names to the given handlers, in this process."""
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-
-    # moto's interpreter logs an ERROR for every absent path a Choice's IsPresent rule probes: normal here
-    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-
-    faithful_timestamps()
-    with _dispatch_lock:
-        _handlers.update(handlers)
-        LambdaSimpleBackend.invoke = _invoke  # type: ignore[method-assign]
+    """Route moto's Lambda invocations of these function names to the given handlers (``step_functions.register``)."""
+    step_functions.register(dict(handlers))
 
 
-@contextmanager
-def lambda_dispatch(handlers: dict[str, Callable[[dict, Any], Any]]) -> Iterator[None]:
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-
-    original = LambdaSimpleBackend.invoke
-    install_lambda_dispatch(handlers)
-    try:
-        yield
-    finally:
-        LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]
-        for name in handlers:
-            _handlers.pop(name, None)
+def lambda_dispatch(handlers: dict[str, Callable[[dict, Any], Any]]):
+    return step_functions.lambda_dispatch(dict(handlers))
 
 
 def definition(breaker_table: str, function_arn: str) -> str:
@@ -188,25 +111,6 @@ def create_state_machine(sfn, breaker_table: str, function_arn: str, name: str =
     return sfn.create_state_machine(name=name, definition=definition(breaker_table, function_arn), roleArn=role, type="EXPRESS")[
         "stateMachineArn"
     ]
-
-
-def start_sync_execution(sfn, state_machine_arn: str, input_text: str, timeout: float = 60) -> dict[str, Any]:
-    """StartSyncExecution's answer (status, output | error + cause) from moto's start_execution + polling."""
-    arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=uuid.uuid4().hex, input=input_text)["executionArn"]
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=arn)
-        # moto may show the final status a moment before the output or error that goes with it
-        if described["status"] != "RUNNING" and ("output" in described or "error" in described):
-            break
-        if time.monotonic() > deadline:
-            return {"executionArn": arn, "status": "TIMED_OUT", "error": "States.Timeout", "cause": ""}
-        time.sleep(0.005)
-    answer = {"executionArn": arn, "status": described["status"]}
-    for field in ("output", "error", "cause"):
-        if field in described:
-            answer[field] = described[field]
-    return answer
 
 
 class OrchestratedRoute:

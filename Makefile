@@ -12,7 +12,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install install-checkov checkov local model-access test typecheck imports test-unit test-integration test-infra test-e2e lint format synth cdk-synth deploy diff bench clean \
+.PHONY: install install-checkov checkov local model-access test typecheck imports test-unit test-integration test-infra test-e2e test-clients lint format synth cdk-synth deploy diff bench clean \
 	train-router eval-router calibrate-router
 
 # The pinned requirements, then this project editable and without dependencies (they are the requirements): .venv/bin/fmgw
@@ -56,6 +56,11 @@ test-infra: install install-checkov node_modules
 
 test-e2e: install
 	$(PY) -m pytest tests/e2e
+
+# The client libraries people bring, each in a venv of its own under .venv-clients/ (made once per requirements hash),
+# against local mode over HTTP and HTTPS (clients/run.py). CI runs it after `make test`.
+test-clients: install  ## the client matrix: openai, boto3, langchain-aws, instructor, litellm against local mode
+	$(PY) clients/run.py
 
 lint: install imports
 	$(PY) -m ruff check .
@@ -102,4 +107,4 @@ calibrate-router: install  ## recompute the artifact's thresholds after contentR
 	$(PY) -m router_training calibrate $(ROUTER_ARGS)
 
 clean:
-	rm -rf cdk.out build .pytest_cache .ruff_cache
+	rm -rf cdk.out build .pytest_cache .ruff_cache .venv-clients

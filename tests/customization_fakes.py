@@ -176,6 +176,7 @@ class World:
         self.invoker = FakeStreamingInvoker()
         self.config_doc = config_doc or json.loads(CONFIG_FILE.read_text())
         self.now = [1_000_000.0]
+        self.slept: list[float] = []
         self.settings = SETTINGS
         self.buckets.put(EVAL_URI, eval_set())
         put_logs(self.buckets, [log_record(f"r{i}", {"team": "support"}) for i in range(4)])
@@ -195,4 +196,5 @@ class World:
             capacity=lambda region: self.capacity,
             invoker_for=lambda region: lambda candidate: self.invoker,
             clock=lambda: self.now[0],
+            sleep=self.slept.append,
         )

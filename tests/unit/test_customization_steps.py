@@ -23,6 +23,7 @@ from fmgateway.lifecycle.customization.errors import (
 )
 from fmgateway.lifecycle.customization.ports import ControlPlaneError
 from fmgateway.values.backends import CUSTOM_DEPLOYMENT, PROVISIONED
+from fmgateway.values.errors import InvocationError
 from tests.customization_fakes import (
     CUSTOM_MODEL,
     EVAL_URI,
@@ -271,10 +272,27 @@ def test_a_worse_candidate_is_rejected_its_capacity_deleted_and_its_model_kept(w
     assert f"aws bedrock delete-custom-model --model-identifier {CUSTOM_MODEL}" in notice["message"]
 
 
-def test_a_candidate_that_fails_every_case_scores_zero(world):
+def test_a_candidate_that_fails_every_case_scores_zero_after_asking_again(world):
     world.invoker.fail["custom-model-deployment"] = ("unavailable", "ServiceUnavailableException")
     *_, decision, _ = whole_run(world)
     assert decision["decision"] == "reject" and decision["models"][1]["quality"] == 0.0 and decision["models"][1]["errors"] == 3
+    assert sorted(world.slept) == [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]  # each case asked three times, 1 s then 2 s apart
+
+
+def test_a_transient_failure_is_asked_again_and_the_answer_counts(world):
+    real = world.invoker.converse
+    failed: set[str] = set()
+
+    def throttled_once(invoke_id: str, request: dict, deadline=None):
+        prompt = request["messages"][-1]["content"][0]["text"]
+        if "custom-model-deployment" in invoke_id and prompt not in failed:
+            failed.add(prompt)
+            raise InvocationError("throttled", "ThrottlingException", "slow down")
+        return real(invoke_id, request, deadline)
+
+    world.invoker.converse = throttled_once
+    *_, decision, _ = whole_run(world)
+    assert decision["decision"] == "promote" and decision["models"][1]["errors"] == 0 and world.slept == [1.0] * 3
 
 
 def test_an_evaluation_set_without_a_scorer_cannot_decide(world):

@@ -22,6 +22,24 @@ from fmgateway.values.ports import ModelInvoker
 
 InvokerFor = Callable[[Candidate], ModelInvoker]  # which invoker answers a candidate (fmgateway.core.invokers)
 CONCURRENCY = 4
+# a new deployment may throttle or warm up: such a case is asked again (after 1 s, then 2 s) before it counts as failed
+TRANSIENT = ("ThrottlingException", "ServiceUnavailableException", "InternalServerException", "ModelNotReadyException",
+             "TooManyRequestsException", "ServiceQuotaExceededException")  # fmt: skip
+ATTEMPTS = 3
+
+
+def patient(invoke: comparison.Invoke, sleep: Callable[[float], None] = time.sleep) -> comparison.Invoke:
+    """``invoke`` asked again after a transient failure (Bedrock's own retry advice); a lasting failure is the row's."""
+
+    def call(name: str, case: evaluation.Case) -> comparison.Observation:
+        for attempt in range(ATTEMPTS):
+            observation = invoke(name, case)
+            if not (observation.error or "").startswith(TRANSIENT) or attempt == ATTEMPTS - 1:
+                return observation
+            sleep(float(2**attempt))
+        raise AssertionError("unreachable")
+
+    return call
 
 
 def load_cases(buckets: Buckets, uri: str) -> list[evaluation.Case]:
@@ -60,7 +78,7 @@ def rows_uri(settings: Settings, run: dict[str, Any], index: int) -> str:
 
 def evaluate_batch(
     buckets: Buckets, invoker_for: InvokerFor, settings: Settings, run: dict[str, Any], capacity: dict[str, Any],
-    batch: dict[str, int],
+    batch: dict[str, int], sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:  # fmt: skip
     """One batch against both candidates; the rows written to S3."""
     cases = load_cases(buckets, run["spec"]["evaluation"]["s3Uri"])[batch["first"] : batch["first"] + batch["count"]]
@@ -68,7 +86,10 @@ def evaluate_batch(
         raise EvaluationFailed(f"batch {batch['index']}: no case at {batch['first']} (the evaluation set changed?)")
     chosen = candidates(run, capacity)
     max_tokens = run["spec"]["evaluation"]["maxTokens"]
-    calls = {name: comparison.direct(invoker_for(candidate), {name: candidate}, max_tokens) for name, candidate in chosen.items()}
+    calls = {
+        name: patient(comparison.direct(invoker_for(candidate), {name: candidate}, max_tokens), sleep)
+        for name, candidate in chosen.items()
+    }
     started = time.perf_counter()
     reports = comparison.compare(list(chosen), cases, lambda name, case: calls[name](name, case), concurrency=CONCURRENCY)
     seconds = round(time.perf_counter() - started, 3)

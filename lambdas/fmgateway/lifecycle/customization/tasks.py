@@ -31,6 +31,7 @@ class Ports(NamedTuple):
     capacity: Callable[[str], CapacityControl]  # by region
     invoker_for: Callable[[str], Callable[[Candidate], ModelInvoker]]  # by region: which invoker answers a candidate
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep  # between attempts of an evaluation case that failed transiently
 
 
 def _part(event: dict[str, Any], name: str) -> dict[str, Any]:
@@ -85,10 +86,9 @@ def capacity_status(ports: Ports, event: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate_batch(ports: Ports, event: dict[str, Any]) -> dict[str, Any]:
     run = _part(event, "run")
-    invoker_for = ports.invoker_for(run["region"])
-    return evaluate.evaluate_batch(
-        ports.buckets, invoker_for, ports.settings(), run, _part(event, "capacity"), _part(event, "batch")
-    )
+    invoker_for, settings = ports.invoker_for(run["region"]), ports.settings()
+    capacity, batch = _part(event, "capacity"), _part(event, "batch")
+    return evaluate.evaluate_batch(ports.buckets, invoker_for, settings, run, capacity, batch, ports.sleep)
 
 
 def decide(ports: Ports, event: dict[str, Any]) -> dict[str, Any]:

@@ -170,15 +170,16 @@ def test_a_distillation_from_invocation_logs_is_promoted(stack):
     baseline, candidate = report["models"]
     assert (baseline["model"], baseline["quality"]) == ("claude-haiku-4-5", 1.0) and candidate["quality"] == 1.0
     assert candidate["costPer1kRequestsUsd"] == pytest.approx(0.01) and baseline["costPer1kRequestsUsd"] > 0.01
-    entry = report["proposedCatalogEntry"]["entry"]
+    proposed = report["proposedCatalogEntry"]
+    entry = proposed["entry"]
     assert entry["customModelArn"] == report["customModelArn"] == output["customModelArn"]
-    assert entry["backend"]["type"] == "bedrock-custom-deployment" and entry["backend"]["arn"] == report["capacity"]["arn"]
+    assert "backend" not in entry and proposed["toServe"] == "fmgw models provision support-distill --on-demand --switch"
     (notice,) = stack.notices()
     assert notice["Subject"] == "FM Gateway customization support-distill: promote"
     assert notice["MessageAttributes"]["decision"]["Value"] == "promote" and output["reportUri"] in notice["Message"]
-    # the only capacity left is the one the proposed entry names (release it here: the next tests see none)
-    assert stack.capacity_left("support-distill") == [entry["backend"]["arn"]]
-    stack.sim.control_client().delete_custom_model_deployment(customModelDeploymentIdentifier=entry["backend"]["arn"])
+    # no evaluation capacity left behind, on promote too; the custom model is kept for the proposed entry
+    assert output["capacity"]["afterRun"] == "deleted" and stack.capacity_left("support-distill") == []
+    assert output["customModelArn"] in {model["modelArn"] for model in stack.sim.customization()["customModels"]}
 
 
 def test_a_worse_candidate_is_rejected_and_its_capacity_deleted(stack):

@@ -233,8 +233,8 @@ def evaluated(world: World, run: dict, capacity: dict) -> list[dict]:
     return [step(world, "evaluateBatch", run=run, capacity=capacity, batch=batch) for batch in run["batches"]]
 
 
-def whole_run(world: World) -> tuple[dict, dict, dict, dict]:
-    run = validated(world)
+def whole_run(world: World, **changes) -> tuple[dict, dict, dict, dict]:
+    run = validated(world, **changes)
     job = completed_job(world, run)
     capacity = ready_capacity(world, run, job)
     decision = step(world, "decide", run=run, job=job, capacity=capacity, batches=evaluated(world, run, capacity))
@@ -252,13 +252,27 @@ def test_as_good_and_cheaper_is_promoted_with_a_proposed_entry_that_loads(world,
     report = world.buckets.json(notice["reportUri"])
     assert notice["reportUri"] == "s3://fmgw-customization/reports/support-distill/report.json"
     assert notice["decision"] == "promote" and notice["subject"] == "FM Gateway customization support-distill: promote"
-    assert report["customModelArn"] == CUSTOM_MODEL and report["capacity"]["afterRun"] == "kept"
+    # no evaluation capacity left behind: the proposed entry says how to buy its own
+    assert report["customModelArn"] == CUSTOM_MODEL and report["capacity"]["afterRun"] == "deleted"
+    assert world.capacity.deleted == [capacity["arn"]] and world.capacity.live == {}
+    proposed = report["proposedCatalogEntry"]
+    assert "backend" not in proposed["entry"] and proposed["servedBy"] is None
+    assert proposed["toServe"] == "fmgw models provision support-distill --on-demand --switch"
+    assert proposed["entry"]["customModelArn"] == CUSTOM_MODEL and proposed["entry"]["modelId"] == "amazon.nova-lite-v1:0"
+    assert proposed["entry"]["capacityPrices"]["deploymentHourlyUsd"] == 0.2  # what `fmgw models provision` reads
+    assert any("issue 25" in note for note in report["notes"]) and proposed["toServe"] in notice["message"]
+
+
+def test_keep_capacity_on_promote_keeps_it_serving_the_proposed_entry(world, config_doc):
+    spec = distillation_spec()
+    spec["evaluation"]["keepCapacityOnPromote"] = True
+    run, capacity, decision, notice = whole_run(world, evaluation=spec["evaluation"])
+    report = world.buckets.json(notice["reportUri"])
+    assert decision["decision"] == "promote" and report["capacity"]["afterRun"] == "kept" and world.capacity.deleted == []
     proposed = report["proposedCatalogEntry"]
     assert proposed["entry"]["backend"] == {"type": CUSTOM_DEPLOYMENT, "arn": capacity["arn"], "hourlyUsd": 0.2}
-    assert proposed["entry"]["customModelArn"] == CUSTOM_MODEL and proposed["entry"]["modelId"] == "amazon.nova-lite-v1:0"
     config_doc["models"][proposed["alias"]] = proposed["entry"]
     assert parse_config(config_doc).catalog.models["support-distill"].invoke_id == capacity["arn"]
-    assert any("issue 25" in note for note in report["notes"]) and world.capacity.deleted == []
 
 
 def test_a_worse_candidate_is_rejected_its_capacity_deleted_and_its_model_kept(world):

@@ -1,7 +1,9 @@
-"""The run's end: on reject the evaluation capacity is deleted and the custom model kept; the report (JSON) goes to
-``s3://<bucket>/reports/<name>/report.json`` with the spec, the data read, the job, the custom model, the capacity, each
-model's figures, the decision and its reason, and on promote a proposed catalog entry for the custom model (the base
-model's entry served through the evaluation capacity, as ``fmgw models provision --switch`` would write it); then the
+"""The run's end: the evaluation capacity is deleted (on promote too, unless the spec's
+``evaluation.keepCapacityOnPromote`` keeps it for the proposed entry) and the custom model kept; the report (JSON) goes
+to ``s3://<bucket>/reports/<name>/report.json`` with the spec, the data read, the job, the custom model, the capacity,
+each model's figures, the decision and its reason, and on promote a proposed catalog entry for the custom model (the
+base model's entry with the custom model and its capacity prices; served through the kept capacity, as ``fmgw models
+provision --switch`` would write it, or, once the capacity is released, to be provisioned with that command); then the
 notice for SNS. Nothing here changes live routing: the entry is a proposal a person reviews (registering it in the
 model registry as pending manual approval comes with issue 25)."""
 
@@ -31,16 +33,21 @@ def delete_model_command(arn: str) -> str:
     return f"aws bedrock delete-custom-model --model-identifier {arn}"
 
 
-def proposed_entry(run: dict[str, Any], job: dict[str, Any], capacity: dict[str, Any]) -> dict[str, Any]:
-    """The catalog entry that would serve the custom model through the evaluation capacity (``models.<alias>``)."""
+def proposed_entry(run: dict[str, Any], job: dict[str, Any], capacity: dict[str, Any], kept: bool) -> dict[str, Any]:
+    """The catalog entry for the custom model (``models.<alias>``): served through the evaluation capacity when it was
+    ``kept``; else without a backend, with the command that buys its capacity and switches it there."""
     alias = run["candidateAlias"]
     purchase = evaluation_capacity.purchase(run, job["customModelArn"])
     entry = {key: value for key, value in run["baseEntry"].items() if key not in ("customization", "successor")}
     known = run["baseEntry"].get("capacityPrices") or {}
     prices = {**known, **_prices(capacity, known)}
     entry.update(lifecycle="active", customModelArn=job["customModelArn"], capacityPrices=prices)
+    if not kept:
+        flag = "" if capacity["kind"] == PROVISIONED else " --on-demand"
+        command = f"fmgw models provision {alias}{flag} --switch"
+        return {"alias": alias, "entry": entry, "servedBy": None, "toServe": command}
     switched = provisioning.switched({"models": {alias: entry}}, purchase, capacity["arn"])["models"][alias]
-    return {"alias": alias, "entry": switched}
+    return {"alias": alias, "entry": switched, "servedBy": capacity["arn"]}
 
 
 def _prices(capacity: dict[str, Any], known: dict[str, Any]) -> dict[str, Any]:
@@ -63,12 +70,24 @@ def finish(
     promote = decision["decision"] == "promote"
     custom_model = job["customModelArn"]
     notes: list[str] = []
-    if promote:
+    keep = promote and bool(run["spec"]["evaluation"].get("keepCapacityOnPromote"))
+    if keep:
         kept = "kept"
         notes.append(
             f"Live routing is unchanged. The evaluation capacity {capacity['arn']} stays in service for the proposed entry "
-            f"and costs ${capacity['hourlyUsd']:g} an hour until released: `fmgw models release {run['candidateAlias']}` "
-            f"once the entry is in the catalog, or `{evaluation_capacity.delete_command(capacity)}`."
+            f"(evaluation.keepCapacityOnPromote) and costs ${capacity['hourlyUsd']:g} an hour until released: "
+            f"`fmgw models release {run['candidateAlias']}` once the entry is in the catalog, or "
+            f"`{evaluation_capacity.delete_command(capacity)}`."
+        )
+        notes.append(REGISTRY_NOTE)
+    elif promote:
+        kept = evaluation_capacity.release(control, capacity)
+        advice = f": delete it with `{evaluation_capacity.delete_command(capacity)}`." if kept.startswith("NOT") else "."
+        notes.append(f"Live routing is unchanged. The evaluation capacity {capacity['arn']} was {kept}{advice}")
+        notes.append(
+            f"To serve the custom model {custom_model}: add the proposed entry to the catalog (in no tier yet), then "
+            f"`{proposed_entry(run, job, capacity, kept=False)['toServe']}` buys its capacity and switches the entry "
+            "to it; the entry serves nothing before that."
         )
         notes.append(REGISTRY_NOTE)
     else:
@@ -96,7 +115,7 @@ def finish(
         "notes": notes,
     }
     if promote:
-        report["proposedCatalogEntry"] = proposed_entry(run, job, capacity)
+        report["proposedCatalogEntry"] = proposed_entry(run, job, capacity, kept=keep)
     write(buckets, uri, json.dumps(report, indent=2).encode("utf-8"))
     lines = [decision["reason"], *(_figures_line(model) for model in decision["models"]), *notes, f"Report: {uri}"]
     return {

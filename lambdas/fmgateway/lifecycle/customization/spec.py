@@ -23,10 +23,12 @@ TYPES = ("FINE_TUNING", "CONTINUED_PRE_TRAINING", "DISTILLATION")
 NAME = re.compile(r"^[a-zA-Z0-9](-?[a-zA-Z0-9]){0,39}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 POLLING = {"jobSeconds": 60, "jobMaxSeconds": 86400, "capacitySeconds": 30, "capacityMaxSeconds": 3600}
-EVALUATION = {"margin": 0.02, "batchSize": 20, "maxTokens": 512}
+EVALUATION = {"margin": 0.02, "batchSize": 20, "maxTokens": 512, "keepCapacityOnPromote": False}
 FIELDS = {"name", "type", "baseModel", "teacher", "region", "trainingData", "validationData", "hyperParameters",
           "evaluation", "polling"}  # fmt: skip
-EVALUATION_FIELDS = {"s3Uri", "tier", "margin", "expectedRequestsPerHour", "batchSize", "maxTokens", "hourlyUsd"}
+EVALUATION_FIELDS = {
+    "s3Uri", "tier", "margin", "expectedRequestsPerHour", "batchSize", "maxTokens", "hourlyUsd", "keepCapacityOnPromote",
+}  # fmt: skip
 MAX_BATCH = 100
 
 
@@ -108,6 +110,8 @@ def _evaluation(value: Any) -> dict[str, Any]:
     _number(evaluation["maxTokens"], f"{where}.maxTokens", 1, 128_000, integer=True)
     if "hourlyUsd" in evaluation:
         _number(evaluation["hourlyUsd"], f"{where}.hourlyUsd", 0)
+    if not isinstance(evaluation["keepCapacityOnPromote"], bool):
+        raise InvalidSpec(f"{where}.keepCapacityOnPromote: true or false")
     return evaluation
 
 

@@ -47,7 +47,22 @@ def _where(state_machine: str | None, bucket: str | None = None):
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # a pipe or a log: whole lines rather than an 80-column cut
+        console.width = 200
+    return console
+
+
+def _report(where, run) -> dict[str, Any] | None:
+    """The report a finished run wrote (its notes, the proposed entry), when it can be read; else None."""
+    uri = (run.output or {}).get("reportUri")
+    if run.status != "SUCCEEDED" or not isinstance(uri, str) or not uri.startswith("s3://"):
+        return None
+    bucket, _, key = uri[5:].partition("/")
+    try:
+        return json.loads(where.s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+    except Exception:  # no s3:GetObject, or gone: the execution's output still says what matters
+        return None
 
 
 def _code(exc: Exception) -> str:
@@ -160,7 +175,8 @@ def start(
         return
     from fmgw.customize.report import render
 
-    raise typer.Exit(render(_follow(where, arn, console, poll_seconds), console))
+    finished = _follow(where, arn, console, poll_seconds)
+    raise typer.Exit(render(finished, console, _report(where, finished)))
 
 
 @app.command()
@@ -179,7 +195,7 @@ def status(
     found = _observe(where.sfn(), arn)
     if follow and not found.finished:
         found = _follow(where, arn, console, poll_seconds)
-    raise typer.Exit(render(found, console))
+    raise typer.Exit(render(found, console, _report(where, found)))
 
 
 @app.command("list")
@@ -206,10 +222,11 @@ def list_runs(
 
 @app.command()
 def stop(run: RunArgument, state_machine: StateMachine = None) -> None:
-    """Stop a run and clean up what it created (Step Functions runs no cleanup state of a stopped execution): the
-    customization job is stopped, evaluation capacity deleted; a finished custom model is kept (the command to delete
-    it is printed)."""
-    from fmgw.customize.cleanup import clean, found_in
+    """Stop a run and clean up what it created, as the workflow's own cleanup does after a failure (Step Functions
+    runs no state of a stopped execution): the customization job stopped while it runs, the evaluation capacity
+    deleted, a completed custom model kept (the command that deletes it is printed). On a run already stopped or timed
+    out, only the cleanup. Exit code 1 when something could not be cleaned up."""
+    from fmgw.customize.cleanup import by_name, clean, last_state
     from fmgw.customize.report import duration
 
     where = _where(state_machine)
@@ -225,8 +242,22 @@ def stop(run: RunArgument, state_machine: StateMachine = None) -> None:
         return
     else:
         console.print(f"{current.name} already {current.status}: cleaning up what it left")
-    done = clean(found_in(sfn, arn), where.bedrock)
-    for line in done or ["it had created nothing to clean up"]:
-        console.print(f"  {line}")
-    if any("NOT " in line for line in done):
+    state, in_flight = last_state(sfn, arn)
+    try:
+        for line in by_name(state, arn, where.bedrock, where.region):
+            console.print(f"  found {line}")
+    except Exception as exc:  # the history's ARNs are still cleaned up
+        console.print(f"  could not look the job and capacity up by name: {exc}")
+    result = clean(state, where.bedrock, where.region)
+    for label, key in (("cleaned up", "cleaned"), ("NOT cleaned up", "notCleaned"), ("kept", "kept")):
+        for item in result.get(key) or []:
+            console.print(f"  {label}: {item}")
+    if not (result.get("cleaned") or result.get("notCleaned")):
+        console.print("  nothing to clean up: no job or evaluation capacity had been created")
+    if in_flight:
+        console.print(
+            f"  a task was running when the run stopped ({current.state}): what it creates after now is in no history; "
+            f"run `fmgw customize stop {current.name}` again in a minute to clean that up by name"
+        )
+    if result.get("notCleaned"):
         raise typer.Exit(1)

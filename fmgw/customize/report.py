@@ -48,16 +48,20 @@ def models_table(rows: list[dict[str, Any]]):
     return table
 
 
-def render(run: Run, console: Any) -> int:
+def render(run: Run, console: Any, report: dict[str, Any] | None = None) -> int:
     """Print the run's end (or where it is); the exit code: 0 decided or still running, 1 failed, timed out or stopped."""
     took = duration(run.elapsed())
     if run.status == "RUNNING":
         console.print(f"{run.name}: RUNNING for {took}: {run.progress()}")
         return EXIT_DECIDED
     if run.status != "SUCCEEDED":
-        console.print(f"{run.name}: {run.status} after {took} in {run.state or 'its first state'}")
+        console.print(f"{run.name}: {run.status} after {took} in {run.step or run.state or 'its first state'}")
         if run.error or run.cause:
-            console.print(f"  {run.error or 'error'}: {run.cause or ''}".rstrip(": "))
+            console.print(f"  {run.error or 'error'}: {run.error_message}".rstrip(": "))
+        cleanup = run.cleanup or {}
+        for label, key in (("cleaned up", "cleaned"), ("NOT cleaned up", "notCleaned"), ("kept", "kept")):
+            for item in cleanup.get(key) or []:
+                console.print(f"  {label}: {item}")
         if run.status in ("ABORTED", "TIMED_OUT"):
             console.print(
                 f"  the workflow's cleanup did not run: fmgw customize stop {run.name} stops its job and deletes its "
@@ -72,11 +76,21 @@ def render(run: Run, console: Any) -> int:
     rows = model_rows(output)
     if rows:
         console.print(models_table(rows))
+    notes = (report or {}).get("notes")
+    if isinstance(notes, list):
+        for note in notes:
+            console.print(f"  {note}")
+    else:  # the report could not be read: what the output says
+        capacity = output.get("capacity") or {}
+        if capacity.get("arn"):
+            console.print(f"  evaluation capacity {capacity['arn']}: {capacity.get('afterRun', '?')}")
+        model = output.get("customModelArn")
+        if model and decision == "reject":
+            console.print(f"  custom model kept: {model} (delete it: aws bedrock delete-custom-model --model-identifier {model})")
+    if report and isinstance(report.get("proposedCatalogEntry"), dict):
+        console.print(f"  proposed catalog entry: models.{report['proposedCatalogEntry'].get('alias')} (in the report)")
     if output.get("reportUri"):
         console.print(f"report: {output['reportUri']}")
-    model = output.get("customModelArn")
-    if model and decision == "reject":
-        console.print(f"custom model kept: {model} (delete it: aws bedrock delete-custom-model --model-identifier {model})")
     return EXIT_DECIDED
 
 

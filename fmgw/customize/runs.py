@@ -15,6 +15,8 @@ from typing import Any
 
 FINISHED = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 RECENT_EVENTS = 200  # enough for the latest state, the job's status and a Map's progress
+# the states a failed run goes through after the step that failed (statemachines/model-customization.asl.json)
+AFTER_FAILURE = ("Cleanup", "CleanupFailed", "NotifyFailure", "Failed")
 MAX_PARSED_CHARS = 64_000  # state data larger than this is not parsed for a job status
 
 
@@ -28,6 +30,8 @@ class Run:
     state: str | None = None  # the latest state entered
     job_status: str | None = None
     batches: tuple[int, int] | None = None  # (done, total) while or after the evaluation's Map ran
+    step: str | None = None  # the latest state entered before a failure's cleanup (the step that failed)
+    cleanup: dict[str, Any] | None = None  # the Cleanup task's answer (cleaned, notCleaned, kept)
     output: dict[str, Any] | None = None
     error: str | None = None
     cause: str | None = None
@@ -40,6 +44,14 @@ class Run:
     def elapsed(self, now: datetime | None = None) -> float:
         end = self.stopped or now or datetime.now(UTC)
         return max(0.0, (end - self.started).total_seconds())
+
+    @property
+    def error_message(self) -> str:
+        """The cause, or a Lambda task's ``errorMessage`` when the cause is its error payload."""
+        payload = _json(self.cause)
+        if isinstance(payload, dict) and isinstance(payload.get("errorMessage"), str):
+            return payload["errorMessage"]
+        return self.cause or ""
 
     @property
     def decision(self) -> str | None:
@@ -71,10 +83,15 @@ def _details(event: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _value(data: Any, name: str) -> dict[str, Any] | None:
+    """``data[name]["value"]``: what a task of the workflow returned (its ResultSelector wraps it in ``value``)."""
+    part = data.get(name) if isinstance(data, dict) else None
+    value = part.get("value") if isinstance(part, dict) else None
+    return value if isinstance(value, dict) else None
+
+
 def _job_status(data: Any) -> str | None:
-    job = data.get("job") if isinstance(data, dict) else None
-    value = job.get("value") if isinstance(job, dict) else None
-    status = value.get("status") if isinstance(value, dict) else None
+    status = (_value(data, "job") or {}).get("status")
     return status if isinstance(status, str) else None
 
 
@@ -91,12 +108,18 @@ def read_history(run: Run, events: list[dict[str, Any]]) -> None:
         kind, details = event["type"], _details(event)
         if run.state is None and kind.endswith("StateEntered"):
             run.state = details.get("name")
+        if run.step is None and kind.endswith("StateEntered") and details.get("name") not in AFTER_FAILURE:
+            run.step = details.get("name")
         if kind == "MapIterationSucceeded" and run.batches is None:
             done += 1
         if kind == "MapStateStarted" and run.batches is None:
             run.batches = (done, int(details.get("length", 0)))
-        if run.job_status is None and kind.endswith(("StateEntered", "StateExited")):
-            run.job_status = _job_status(_json(details.get("input") or details.get("output")))
+        if kind.endswith(("StateEntered", "StateExited")):
+            data = _json(details.get("input") or details.get("output"))
+            if run.job_status is None:
+                run.job_status = _job_status(data)
+            if run.cleanup is None:
+                run.cleanup = _value(data, "cleanup")
 
 
 def observe(sfn: Any, arn: str) -> Run:

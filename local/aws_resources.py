@@ -119,3 +119,28 @@ def create_api_keys(
         apigateway.create_usage_plan_key(usagePlanId=plan_ids[plan], keyId=key_id, keyType="API_KEY")
         ids[value] = key_id
     return api_id, ids
+
+
+CUSTOMIZATION_NOTICES = "fmgw-local-customization-notices"
+
+
+def create_customization(endpoint_url: str, region: str = "us-east-1") -> dict[str, str]:
+    """The model customization workflow in this process's moto server (``local.customization``: the state machine, its
+    topic and bucket, its task dispatched to the real handler, which inherits local mode's environment: Bedrock's
+    control plane and runtime on the simulator, S3 on moto) and a queue on its topic that local mode prints.
+    Returns the ``customization`` entry of local mode's state file (what ``fmgw customize`` reads) and the queue's URL.
+    """
+    from local.customization import deploy
+
+    clients = {name: boto3.client(name, endpoint_url=endpoint_url, region_name=region) for name in ("stepfunctions", "sns", "s3")}
+    deployment = deploy(clients["stepfunctions"], clients["sns"], clients["s3"])
+    sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
+    notices_url = sqs.create_queue(QueueName=CUSTOMIZATION_NOTICES)["QueueUrl"]
+    notices_arn = sqs.get_queue_attributes(QueueUrl=notices_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    clients["sns"].subscribe(TopicArn=deployment.topic_arn, Protocol="sqs", Endpoint=notices_arn)
+    return {
+        "stateMachineArn": deployment.state_machine_arn,
+        "bucket": deployment.bucket,
+        "topicArn": deployment.topic_arn,
+        "noticesUrl": notices_url,
+    }

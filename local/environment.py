@@ -18,7 +18,7 @@ if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
 from local.api_gateway import LocalApiGateway, Route, default_routes  # noqa: E402
-from local.aws_resources import create_api_keys, create_resources  # noqa: E402
+from local.aws_resources import create_api_keys, create_customization, create_resources  # noqa: E402
 from local.bedrock_simulator import BedrockSimulator  # noqa: E402
 from local.event_sources import SqsEventSource, print_notices  # noqa: E402
 from local.orchestration import MOTO_SFN_CONFIG  # noqa: E402
@@ -35,6 +35,15 @@ def _print_notices(event: dict, context) -> dict:
     """The local subscriber of the jobs topic: prints each notification."""
     for record in event["Records"]:
         print_notices({"Body": record["body"]})
+    return {"batchItemFailures": []}
+
+
+def _print_customization_notices(event: dict, context) -> dict:
+    """The local subscriber of the customization topic: each run's decision or failure notice, as SNS delivers it."""
+    for record in event["Records"]:
+        envelope = json.loads(record["body"])
+        message = "\n  ".join(str(envelope.get("Message", "")).splitlines())
+        print(f"[customization] {envelope.get('Subject') or ''}\n  {message}", flush=True)
     return {"batchItemFailures": []}
 
 
@@ -95,6 +104,7 @@ class LocalGateway:
         self.resources: dict[str, str] = {}
         self._stopping = threading.Event()
         self.orchestrated = False
+        self.customization: dict[str, str] = {}  # the customization workflow (state machine, bucket, topic), in moto
         self.invocation_logs = None  # the simulator's log writer, with FMGW_INVOCATION_LOGS=1
         self.control_plane_fallback: str | None = None  # where the simulator forwards other bedrock control-plane calls
 
@@ -149,6 +159,8 @@ class LocalGateway:
         routes = default_routes(self.config, api.handler, jobs_api.handler, streaming=self.streaming)
         if self.moto is not None:  # the interpreter runs inside this process's moto server
             routes.append(Route("/v1/chat/orchestrated", {"POST": "chat-request"}, self._orchestrated_route()))
+            if self.simulator_url:  # its jobs and capacity are the simulator's; Bedrock could not read moto's S3
+                self.customization = create_customization(self.moto_url, os.environ["AWS_DEFAULT_REGION"])
         self.pollers = [
             # retry_delay=None, as Lambda's event source: a failed job comes back when the visibility timeout
             # the worker set runs out (30 s, 60 s, 120 s ... as in AWS; FMGW_JOBS_RETRY_BASE_SECONDS for tests)
@@ -158,6 +170,8 @@ class LocalGateway:
             SqsEventSource(self.resources["FMGW_JOBS_DLQ_URL"], jobs_dlq.handler, self.moto_url, retry_delay=1),
             SqsEventSource(self.resources["FMGW_NOTICES_URL"], _print_notices, self.moto_url),
         ]
+        if self.customization:
+            self.pollers.append(SqsEventSource(self.customization["noticesUrl"], _print_customization_notices, self.moto_url))
         for poller in self.pollers:
             poller.start()
         self.sweeper = threading.Thread(target=self._sweep, args=(jobs_sweeper.handler,), name="sweeper", daemon=True)
@@ -169,10 +183,10 @@ class LocalGateway:
     def start_simulator(self) -> dict[str, str]:
         """Start the Bedrock simulator (or reuse ``FMGW_SIMULATOR_URL``'s); the endpoints it serves, for boto3.
 
-        Started here, it serves Bedrock Runtime, the capacity part of the bedrock control plane (Provisioned Throughput,
-        custom model deployments, imported models) and SageMaker Runtime, and forwards the rest of the bedrock control
-        plane (customization jobs, custom models, logging configuration) to this moto; a reused one forwards wherever
-        its own ``controlPlaneFallback`` says, if anywhere."""
+        Started here, it serves Bedrock Runtime, the capacity and customization part of the bedrock control plane
+        (Provisioned Throughput, custom model deployments, imported models, model customization jobs, custom models)
+        and SageMaker Runtime, and forwards the rest of the bedrock control plane (logging configuration ...) to this
+        moto; a reused one forwards wherever its own ``controlPlaneFallback`` says, if anywhere."""
         self.simulator_url = os.environ.get("FMGW_SIMULATOR_URL", "")
         if not self.simulator_url:
             settings = {"controlPlaneFallback": self.moto_url, **(self.sim_settings or {})}
@@ -286,10 +300,13 @@ class LocalGateway:
         self.pollers = []
 
     def write_state(self, path: Path) -> None:
-        """Where this local mode's parts listen, for client commands (``fmgw datasets`` reading local mode's S3)."""
-        state = {"url": self.url, "motoUrl": self.moto_url, "simulatorUrl": self.simulator_url}
+        """Where this local mode's parts listen, for client commands (``fmgw datasets`` reading local mode's S3,
+        ``fmgw customize`` finding the customization workflow)."""
+        state: dict[str, object] = {"url": self.url, "motoUrl": self.moto_url, "simulatorUrl": self.simulator_url}
         if self.invocation_logs is not None:
             state["invocationLogs"] = self.invocation_logs.uri
+        if self.customization:  # fmgw customize finds the workflow here
+            state["customization"] = {key: self.customization[key] for key in ("stateMachineArn", "bucket", "topicArn")}
         path.write_text(json.dumps(state))
 
     def __enter__(self) -> LocalGateway:
@@ -318,7 +335,8 @@ class LocalGateway:
             )
             capacity = [
                 f"  Capacity  the simulator's bedrock control plane: Provisioned Throughput, custom model deployments, "
-                f"imported models ({self.simulator_url}/_sim/capacity); {rest}",
+                f"imported models ({self.simulator_url}/_sim/capacity), customization jobs and custom models "
+                f"({self.simulator_url}/_sim/customization); {rest}",
                 "  SageMaker runtime (InvokeEndpoint, its stream) on the simulator: endpoints from sagemakerEndpoints or "
                 "PUT /_sim/sagemaker-endpoints; the SageMaker control plane stays on moto",
             ]
@@ -337,6 +355,12 @@ class LocalGateway:
                     f"  Logs      Bedrock invocation logs at {self.invocation_logs.uri}  (fmgw datasets build --logs ...)"
                     if self.invocation_logs is not None
                     else f"  Logs      no invocation logs ({INVOCATION_LOGS_ENV}=1 writes them)"
+                ),
+                (
+                    f"  Customize fmgw customize start SPEC.json (state machine {self.customization['stateMachineArn']}, "
+                    f"bucket s3://{self.customization['bucket']}, simulated jobs)"
+                    if self.customization
+                    else "  Customize no customization workflow (it runs with the simulator and the embedded moto)"
                 ),
                 f"  Config    {self.config_file}",
                 "  Routes    /v1/chat, /v1/chat/completions, "

@@ -97,7 +97,10 @@ def test_a_distillation_from_logged_traffic_is_promoted(gw, traffic):
     assert f"report: {uri}" in out and f"proposed catalog entry: models.{name}" in out
     written = report(gw, uri)
     assert written["decision"] == "promote" and written["baseline"] == "claude-haiku-4-5"
-    assert written["proposedCatalogEntry"]["entry"]["backend"]["type"] == "bedrock-custom-deployment"
+    proposed = written["proposedCatalogEntry"]  # the custom model, its capacity deleted: the command that serves it
+    assert proposed["entry"]["customModelArn"] == written["customModelArn"] and proposed["servedBy"] is None
+    assert proposed["toServe"] == f"fmgw models provision {name} --on-demand --switch"
+    assert written["capacity"]["afterRun"] == "deleted"
     (job,) = [job for job in simulator(gw, "customization")["jobs"] if job["jobName"].startswith(name)]
     used = job["trainingDataUsed"]
     assert (job["status"], used["kind"], used["records"]) == ("Completed", "invocationLogs", SUPPORT)

@@ -17,6 +17,7 @@ Context keys (cdk.json, overridable with ``cdk -c key=value``):
 - ``reservedConcurrency`` ({}): reserved concurrency per function construct id, e.g. ``{"ApiHandler": 100}`` (a JSON
   string on the command line: ``-c reservedConcurrency='{"ApiHandler": 100}'``); unset functions reserve none.
 - ``invocationLogging`` (false) and its options: Bedrock model invocation logging (``infra/invocation_logging_settings.py``).
+- ``customization`` (true): the model customization workflow (``infra/constructs/model_customization.py``).
 
 The ``jobs`` section of the configuration sizes the async-jobs pipeline (``JobsSettings``): the worker takes
 ``WORKER_BATCH_SIZE`` messages per invocation and each job may run for ``jobs.timeouts.requestBudgetSeconds``, so
@@ -64,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "orchestratedLogLevel": "ERROR",
     "vpc": False,
     "apiKeySource": "authorizer",
+    "customization": True,
     **INVOCATION_LOGGING_DEFAULTS,
 }
 API_KEY_SOURCES = ("authorizer", "header")
@@ -309,6 +311,7 @@ class Settings:
     api_key_source: str = "authorizer"
     invocation_logging: InvocationLoggingSettings | None = None  # None: off (the default)
     sagemaker_endpoint_prefix: str = DEFAULT_PREFIX  # infra/backend_access.py
+    customization: bool = True  # the model customization workflow
 
     @property
     def stack_name(self) -> str:
@@ -370,6 +373,7 @@ def load_settings(context: Mapping[str, Any]) -> Settings:
         api_key_source=api_key_source,
         invocation_logging=invocation_logging_settings(context),
         sagemaker_endpoint_prefix=prefix,
+        customization=_as_bool(get("customization"), "customization"),
     )
 
 

@@ -18,6 +18,7 @@ from infra.constructs.inference_access import InferenceAccess
 from infra.constructs.invocation_logging import InvocationLogging
 from infra.constructs.jobs import Jobs
 from infra.constructs.key_authorizer import KeyAuthorizerFunction
+from infra.constructs.model_customization import ModelCustomization
 from infra.constructs.network import GatewayNetwork
 from infra.constructs.observability import Observability
 from infra.constructs.routing_workflow import RoutingWorkflow
@@ -126,10 +127,32 @@ class GatewayStack(Stack):
         streaming_handler.add_environment("FMGW_CACHE_TABLE", self.state.cache_table.table_name)
         self.state.grant_state_access(streaming_handler)
         self.inference.grant_invoke(streaming_handler)
+        # On by default (context customization): train, serve for evaluation, measure and decide; never live routing.
+        self.customization = (
+            ModelCustomization(
+                self,
+                "Customization",
+                prefix=prefix,
+                config=config,
+                functions=self.functions,
+                inference=self.inference,
+                stack_key=self.state.key,
+                access_log_bucket=self.jobs.access_log_bucket,
+                invocation_logging=self.invocation_logging,
+                network=self.network,
+                removal_policy=removal,
+            )
+            if settings.customization
+            else None
+        )
         functions = [api_handler, streaming_handler, *self.jobs.functions, routing_tasks]
+        if self.customization:
+            functions.append(self.customization.tasks)
         for function in (api_handler, streaming_handler, worker, routing_tasks):  # every function that calls models
             function.add_environment("FMGW_HEALTH_TABLE", self.state.health_table.table_name)
             self.state.grant_health_access(function)
+            if self.customization:  # a promoted custom model is served by the same functions
+                self.customization.grant_custom_model_use(function)
         self._grant_router_artifact(
             config, [api_handler, streaming_handler, worker, routing_tasks]
         )  # every function that routes auto
@@ -197,6 +220,29 @@ class GatewayStack(Stack):
                 description="Bedrock model invocation logs (AWSLogs/<account>/BedrockModelInvocationLogs/)",
             )
 
+        if self.customization:
+            self._customization_outputs(self.customization)
+
+    def _customization_outputs(self, customization: ModelCustomization) -> None:
+        CfnOutput(
+            self,
+            "CustomizationStateMachineArn",
+            value=customization.state_machine.state_machine_arn,
+            description="Model customization workflow (fmgw customize start)",
+        )
+        CfnOutput(
+            self,
+            "CustomizationBucketName",
+            value=customization.bucket.bucket_name,
+            description="Customization data: datasets/, evaluation/, output/ (job output), reports/",
+        )
+        CfnOutput(
+            self,
+            "CustomizationTopicArn",
+            value=customization.topic.topic_arn,
+            description="Customization decisions and failures (SNS)",
+        )
+
     def _grant_router_artifact(self, config: dict[str, Any], functions: list[Any]) -> None:
         """Read access to the S3 folder holding the configured difficulty artifact (``auto`` routing), if any."""
         objects = router_artifact_objects(config)
@@ -240,6 +286,7 @@ CONTEXT_KEYS = (
     "invocationLoggingReplace",
     "invocationLogsCloudWatch",
     "invocationLogsExpireDays",
+    "customization",
 )
 
 

@@ -35,8 +35,8 @@ def logical_id(synth, type_: str, prefix: str) -> str:
 
 def test_every_log_group_is_encrypted_with_the_stack_key(synth):
     log_groups = synth.resources("AWS::Logs::LogGroup")
-    # One per function, the API access logs and the routing state machine's logs.
-    assert len(log_groups) == len(synth.resources("AWS::Lambda::Function")) + 2
+    # One per function, the API access logs and the routing and customization state machines' logs.
+    assert len(log_groups) == len(synth.resources("AWS::Lambda::Function")) + 3
     for name, log_group in log_groups.items():
         assert log_group["Properties"]["KmsKeyId"] == key_arn(synth), name
         assert log_group["Properties"]["RetentionInDays"] == 30, name

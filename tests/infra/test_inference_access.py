@@ -86,19 +86,21 @@ def test_global_scope_grants_global_profile_and_any_region_foundation_model():
     ]
 
 
-def test_policy_is_attached_to_the_api_streaming_jobs_worker_and_routing_tasks_roles(synth):
+def test_policy_is_attached_to_the_api_streaming_jobs_worker_routing_and_customization_tasks_roles(synth):
     role_id = api_function(synth)[1]["Properties"]["Role"]["Fn::GetAtt"][0]
     policies = [
         res
         for res in synth.resources("AWS::IAM::Policy").values()
-        if any("bedrock:InvokeModel" in as_list(st["Action"]) for st in res["Properties"]["PolicyDocument"]["Statement"])
+        if any(st.get("Sid") == "InvokeConfiguredModels" for st in res["Properties"]["PolicyDocument"]["Statement"])
     ]
     assert len(policies) == 1
     worker_role_id = api_function(synth, "handlers.jobs_worker.handler")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
     tasks_role_id = api_function(synth, "handlers.routing_tasks.handler")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
     streaming_role_id = api_function(synth, "run.sh")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    # the customization tasks evaluate against the baseline models and invoke the evaluation capacity
+    customization_role_id = api_function(synth, "handlers.customization_tasks.handler")[1]["Properties"]["Role"]["Fn::GetAtt"][0]
     roles = sorted(ref["Ref"] for ref in policies[0]["Properties"]["Roles"])
-    assert roles == sorted([role_id, streaming_role_id, worker_role_id, tasks_role_id])
+    assert roles == sorted([role_id, streaming_role_id, worker_role_id, tasks_role_id, customization_role_id])
 
 
 def test_no_s3_read_without_input_buckets(synth):

@@ -295,7 +295,10 @@ def test_by_default_nothing_of_it_exists(synth):
     assert HANDLER not in handlers
     assert "bedrock.amazonaws.com" not in json.dumps(synth.resources("AWS::KMS::Key"))
     assert "bedrock.amazonaws.com" not in json.dumps(synth.resources("AWS::S3::BucketPolicy"))
-    assert "bedrock.amazonaws.com" not in json.dumps(synth.resources("AWS::IAM::Role"))
+    roles = {
+        key: role for key, role in synth.resources("AWS::IAM::Role").items() if not key.startswith("CustomizationServiceRole")
+    }
+    assert "bedrock.amazonaws.com" not in json.dumps(roles)  # only the customization jobs' role trusts Bedrock
     assert [key for key in synth.resources("AWS::S3::Bucket") if key.startswith("InvocationLogging")] == []
     assert "InvocationLogsBucket" not in synth.doc["Outputs"]
 

@@ -440,7 +440,7 @@ def test_no_wildcard_actions_and_key_use_only_through_services(synth, handler):
     }
     expected = {
         API: {"dynamodb", "sqs", "s3", "sns"},
-        WORKER: {"dynamodb", "s3", "sns"},
+        WORKER: {"dynamodb", "s3", "sns", "bedrock"},  # bedrock: custom models the customization workflow made
         DLQ_HANDLER: {"dynamodb", "sns"},
         SWEEPER: {"dynamodb", "sqs"},
     }

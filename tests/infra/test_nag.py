@@ -173,11 +173,16 @@ def test_vpc_mode_puts_every_function_in_private_subnets_behind_endpoints(synths
         props = endpoint["Properties"]
         name = json.dumps(props["ServiceName"])
         services.append(
-            next(s for s in ("bedrock-runtime", "sqs", "sns", "appconfigdata", "xray", "dynamodb", "s3") if f".{s}" in name)
+            next(
+                s
+                for s in ("bedrock-runtime", "bedrock", "sqs", "sns", "appconfigdata", "xray", "dynamodb", "s3")
+                if f".{s}" in name
+            )
         )
         if props.get("VpcEndpointType") == "Interface":
             assert props["PrivateDnsEnabled"] is True
-    assert sorted(services) == sorted(["bedrock-runtime", "sqs", "sns", "appconfigdata", "xray", "dynamodb", "s3"])
+    # bedrock (the control plane): the customization tasks create and follow jobs and evaluation capacity
+    assert sorted(services) == sorted(["bedrock-runtime", "bedrock", "sqs", "sns", "appconfigdata", "xray", "dynamodb", "s3"])
     # Interface endpoints accept HTTPS from the functions' group only.
     [ingress] = _of_type(template, "AWS::EC2::SecurityGroupIngress").values()
     assert ingress["Properties"]["SourceSecurityGroupId"] == {"Fn::GetAtt": [function_group, "GroupId"]}

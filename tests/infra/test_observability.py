@@ -60,7 +60,8 @@ def test_alarm_count_and_no_alarm_topic_without_alarm_email(synth):
     tiers = 3  # one NoHealthyCandidate alarm per tier of config/gateway.json
     assert len(synth.resources("AWS::CloudWatch::Alarm")) == 4 + len(functions) + 3 + 1 + tiers
     topics = synth.resources("AWS::SNS::Topic")
-    assert [key for key in topics if not key.startswith("Jobs")] == []  # only the job-notification topic
+    # only the job-notification and customization-notice topics
+    assert [key for key in topics if not key.startswith(("Jobs", "Customization"))] == []
 
 
 def test_dashboard_covers_api_lambda_and_gateway_metrics(synth):

@@ -17,7 +17,8 @@ from tests.infra.conftest import api_function, as_list, render, statements_of
 
 
 def state_machine(synth):
-    return synth.one("AWS::StepFunctions::StateMachine")
+    [found] = [item for item in synth.resources("AWS::StepFunctions::StateMachine").items() if item[0].startswith("Routing")]
+    return found
 
 
 def test_express_with_logging_and_tracing(synth):

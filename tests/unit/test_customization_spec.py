@@ -126,6 +126,8 @@ def test_a_distillation_plan_names_teacher_baseline_and_capacity(config):
         (distillation_spec(region="us-west-2"), "nova-lite: Bedrock runs its customization jobs in us-east-1 only, not us-west-"),
         (distillation_spec(teacher="nova-micro"), "teacher nova-micro: Bedrock accepts nova-pro, nova-premier as teachers"),
         (fine_tuning_spec(baseModel="claude-3-haiku"), "in us-west-2 only, not us-east-1 .this deployment's region"),
+        # a region the model allows, but not this deployment's: its bucket, key and subnets are regional
+        (fine_tuning_spec(region="us-west-2"), "spec.region us-west-2: this deployment customizes in us-east-1"),
     ],
 )  # fmt: skip
 def test_the_catalog_refuses_with_the_reason(doc, says, config):

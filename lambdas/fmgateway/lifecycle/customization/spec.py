@@ -197,7 +197,12 @@ def plan(spec: dict[str, Any], config: GatewayConfig, settings: Settings) -> dic
     if region not in customization["regions"]:
         raise NotCustomizable(
             f"{alias}: Bedrock runs its customization jobs in {', '.join(customization['regions'])} only, not {region}"
-            + ("" if "region" in spec else " (this deployment's region; give spec.region)")
+            + ("" if "region" in spec else " (this deployment's region: deploy the workflow in one of those)")
+        )
+    if region != settings.region:  # the job reads and writes this deployment's bucket, key and subnets: all regional
+        raise NotCustomizable(
+            f"spec.region {region}: this deployment customizes in {settings.region}, where its bucket, key and subnets "
+            f"are; run the workflow of a deployment in {region}"
         )
     teacher = None
     if kind == "DISTILLATION":

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from local import customization
 from local.orchestration import definition
 from tests.conftest import ROOT
 
@@ -26,6 +27,13 @@ def validate(text: str, tmp_path) -> subprocess.CompletedProcess:
 
 def test_routing_definition_is_valid_asl(tmp_path):
     result = validate(definition(TABLE, FUNCTION), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_customization_definition_is_valid_asl(tmp_path):
+    tasks = "arn:aws:lambda:us-east-1:123456789012:function:FmGateway-dev-CustomizationTasks-AbCdEf123456"
+    topic = "arn:aws:sns:us-east-1:123456789012:FmGateway-dev-CustomizationTopic-AbCdEf123456"
+    result = validate(customization.definition(tasks, topic), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -19,10 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fmgateway.values.errors import INVALID_REQUEST_ERROR, OPENAI_TYPES, SERVER_ERROR
 from infra.settings import load_schema
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 OPENAPI_VERSION = "3.1.0"
+ERROR_TYPES = sorted({INVALID_REQUEST_ERROR, SERVER_ERROR, *OPENAI_TYPES.values()})
 # schema file -> API Gateway model name (also the document's component name)
 MODELS = {
     "chat-request.json": "ChatRequest",
@@ -139,17 +141,30 @@ def native_operations(streaming: bool = True) -> list[dict[str, Any]]:
     return ops
 
 
+# OpenAI's error object plus the gateway's request id (fmgateway.values.errors.error_object; README "Errors on every
+# route"). The Bedrock-native paths and API Gateway's own answers also carry the message at the top level (botocore).
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
     "properties": {
         "error": {
             "type": "object",
-            "required": ["type", "message", "requestId"],
-            "properties": {"type": {"type": "string"}, "message": {"type": "string"}, "requestId": {"type": "string"}},
-        }
+            "required": ["message", "type", "param", "code", "requestId"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"enum": ERROR_TYPES, "description": "OpenAI's error type for the status"},
+                "param": {
+                    "type": ["string", "null"],
+                    "description": "the request field the error is about, as messages[2].name (no body. prefix)",
+                },
+                "code": {"type": "string", "description": "the gateway's name of the error (invalid_request, throttled ...)"},
+                "requestId": {"type": "string", "description": "API Gateway's request id, also the x-request-id header"},
+            },
+        },
+        "message": {"type": "string"},
     },
 }
+REQUEST_ID_HEADER = {"x-request-id": {"description": "the request id (error.requestId)", "schema": {"type": "string"}}}
 ERRORS = {
     "400": "Invalid request (the message names the field)",
     "401": "No API key (x-api-key or Authorization: Bearer)",
@@ -182,11 +197,13 @@ def document(
     for op in operations(config, orchestrated=orchestrated, jobs=jobs, streaming=streaming):
         public = (op["method"], op["path"]) in PUBLIC_PATHS
         produces = op.get("produces", "application/json")
-        responses: dict[str, Any] = {op.get("status", "200"): {"description": "OK", "content": {produces: {}}}}
+        ok = {"description": "OK", "headers": REQUEST_ID_HEADER, "content": {produces: {}}}
+        responses: dict[str, Any] = {op.get("status", "200"): ok}
         for status, description in ERRORS.items():
             if public and status in ("401", "403", "429"):
                 continue
-            responses[status] = {"description": description, "content": {"application/json": {"schema": error_ref}}}
+            content = {"application/json": {"schema": error_ref}}
+            responses[status] = {"description": description, "headers": REQUEST_ID_HEADER, "content": content}
         operation: dict[str, Any] = {"summary": op["summary"], "responses": responses}
         if public:
             operation["security"] = []
@@ -202,7 +219,8 @@ def document(
             "title": title,
             "version": str(config.get("version", "0")),
             "description": "One stable API in front of Amazon Bedrock. Send the API key as x-api-key or as "
-            'Authorization: Bearer <key>. Errors: {"error": {"type", "message", "requestId"}}.',
+            'Authorization: Bearer <key>. Errors: {"error": {"message", "type", "param", "code", "requestId"}} '
+            "(OpenAI's error object and the request id); every response has the x-request-id header.",
         },
         "security": [{"apiKeyHeader": []}, {"bearerKey": []}],
         "paths": paths,

@@ -12,8 +12,8 @@ Gateway proxy event handed to the unmodified Lambda handler.
 This module owns the routes (path and method matching, 404/405), the key step (the authorizer's answer read as API
 Gateway reads it), the request-body checks and the gateway's own error responses; ``usage_plans`` owns the throttles
 and quotas, ``lambda_proxy`` the proxy event and the function call, ``api_gateway_http`` the HTTP front, where every
-request gets an answer in the error contract's shape (``{"error": {"type", "message", "requestId"}}``), never a dropped
-connection, a hang or an HTML page.
+request gets an answer in the error contract's shape (``{"error": {"message", "type", "param", "code", "requestId"}}``
+and ``x-request-id``, as every answer), never a dropped connection, a hang or an HTML page.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import fastjsonschema
 
 from fmgateway.aws.access import FORBIDDEN_MESSAGE, UNAUTHORIZED_MESSAGE
-from fmgateway.aws.http import LARGE_INPUT_HINT, parse_json
+from fmgateway.aws.http import LARGE_INPUT_HINT, REQUEST_ID_HEADER, parse_json
 from fmgateway.native.invocation import ERROR_CODES as BEDROCK_ERROR_CODES
 from fmgateway.values.errors import InvalidRequest
 from local import tls
@@ -95,12 +95,12 @@ def streaming_routes(config: dict, streaming: Callable) -> list[Route]:
     ]
 
 
-def error_response(status: int, kind: str, message: str, request_id: str, extra: dict | None = None) -> tuple[int, dict, bytes]:
+def error_response(status: int, code: str, message: str, request_id: str, extra: dict | None = None) -> tuple[int, dict, bytes]:
     """One of API Gateway's own answers (not the function's), in the error contract's shape."""
-    headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id, **(extra or {})}
+    headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id, REQUEST_ID_HEADER: request_id, **(extra or {})}
     if status in BEDROCK_ERROR_CODES:  # what boto3 bedrock-runtime reads the error code from, as in the stack
         headers["x-amzn-ErrorType"] = BEDROCK_ERROR_CODES[status]
-    return status, headers, error_payload(status, kind, message, request_id)
+    return status, headers, error_payload(status, code, message, request_id)
 
 
 class LocalApiGateway:
@@ -132,8 +132,8 @@ class LocalApiGateway:
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
         request_id = str(uuid.uuid4())
 
-        def error(status: int, kind: str, message: str, extra: dict | None = None) -> tuple[int, dict, bytes]:
-            return error_response(status, kind, message, request_id, extra)
+        def error(status: int, code: str, message: str, extra: dict | None = None) -> tuple[int, dict, bytes]:
+            return error_response(status, code, message, request_id, extra)
 
         route, params = next(((r, p) for r in self.routes if (p := r.match(path)) is not None), (None, None))
         if route is None:

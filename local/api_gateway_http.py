@@ -1,5 +1,6 @@
 """The local API Gateway's HTTP/1.1 front: the standard library's server and parsing, with every failure answered in
-the error contract's shape (``{"error": {"type", "message", "requestId"}}``) instead of an HTML page or a silent close:
+the error contract's shape (``{"error": {"message", "type", "param", "code", "requestId"}}``, with ``x-request-id``)
+instead of an HTML page or a silent close:
 malformed request lines, headers and bodies (400), bodies over API Gateway's payload limit (413), oversized headers
 (431), a body that never arrives (408); request framing as RFC 9112 requires (Content-Length or chunked), and
 responses written whole or, for a streamed function response, chunked as they come."""
@@ -14,10 +15,11 @@ import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from fmgateway.aws.http import LARGE_INPUT_HINT
+from fmgateway.aws.http import LARGE_INPUT_HINT, REQUEST_ID_HEADER
+from fmgateway.values.errors import error_object
 
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's payload limit
-ERROR_TYPES = {
+ERROR_CODES = {  # the gateway's code per status (the type is OpenAI's for the status)
     400: "invalid_request",
     401: "unauthorized",
     403: "forbidden",
@@ -32,10 +34,10 @@ ERROR_TYPES = {
 }
 
 
-def error_payload(status: int, kind: str, message: str, request_id: str) -> bytes:
+def error_payload(status: int, code: str, message: str, request_id: str) -> bytes:
     """A body in the error contract's shape, the message also at the top level where botocore reads it (as the
-    stack's gateway responses: ``infra/constructs/gateway_responses.py``)."""
-    return json.dumps({"error": {"type": kind, "message": message, "requestId": request_id}, "message": message}).encode()
+    stack's gateway responses: ``infra/constructs/gateway_responses.py``, whose ``param`` is always null too)."""
+    return json.dumps({"error": error_object(status, code, message, request_id), "message": message}).encode()
 
 
 HEX_DIGITS = b"0123456789abcdefABCDEF"
@@ -145,8 +147,9 @@ class GatewayHttpHandler(BaseHTTPRequestHandler):
         status = 400 if int(code) == HTTPStatus.HTTP_VERSION_NOT_SUPPORTED else int(code)
         detail = explain or message or HTTPStatus(status).phrase
         request_id = str(uuid.uuid4())
-        payload = error_payload(status, ERROR_TYPES.get(status, "invalid_request"), detail, request_id)
-        self._write(status, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, payload)
+        payload = error_payload(status, ERROR_CODES.get(status, "invalid_request"), detail, request_id)
+        headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id, REQUEST_ID_HEADER: request_id}
+        self._write(status, headers, payload)
 
     def _write(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         self._responded = True

@@ -39,7 +39,7 @@ class UsagePlans:
         self.lock = threading.Lock()
 
     def check(self, key: str | None) -> tuple[int, str, str, dict] | None:
-        """None if the request may pass, else (status, type, message, headers)."""
+        """None if the request may pass, else (status, code, message, headers)."""
         if key is None or key not in self.keys:
             return 403, "forbidden", "Forbidden: a valid x-api-key header is required", {}
         if self.stage and (wait := self.stage.take()):

@@ -86,7 +86,8 @@ class GatewayApi(KeyedRestApi):
         completions = chat.add_resource("completions")
         self.methods["POST /v1/chat/completions"] = self.add_post(completions, streaming or integration, openai_model)
         if orchestrated_integration is not None:
-            # Step Functions StartSyncExecution, no Lambda in front; the response template sets status and Retry-After
+            # Step Functions StartSyncExecution, no Lambda in front; the response template sets status, Retry-After and
+            # x-request-id
             self.methods["POST /v1/chat/orchestrated"] = self.add_method(
                 chat.add_resource("orchestrated"),
                 "POST",
@@ -94,7 +95,13 @@ class GatewayApi(KeyedRestApi):
                 request_validator=self.body_validator,
                 request_models={JSON: chat_model},
                 method_responses=[
-                    apigw.MethodResponse(status_code="200", response_parameters={"method.response.header.Retry-After": False})
+                    apigw.MethodResponse(
+                        status_code="200",
+                        response_parameters={
+                            "method.response.header.Retry-After": False,
+                            "method.response.header.x-request-id": False,
+                        },
+                    )
                 ],
             )
         for path in config.get("routes", {}):

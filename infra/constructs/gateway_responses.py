@@ -1,13 +1,18 @@
-"""The gateway's error contract on API Gateway's side: ``{"error": {"type", "message", "requestId"}}``.
+"""The gateway's error contract on API Gateway's side: ``{"error": {"message", "type", "param", "code", "requestId"}}``
+(OpenAI's error object plus the request id; ``fmgateway.values.errors.error_object`` is the functions' side).
 
 Owns the error body template (also used by the 405 catch-all of ``infra/constructs/rest_api.py``), the texts of API
-Gateway's own errors (401, 403, 404, 413, 503 ...), one gateway response per response type, and the Bedrock error code
-each status carries as ``x-amzn-ErrorType`` for boto3 ``bedrock-runtime`` clients.
+Gateway's own errors (401, 403, 404, 413, 503 ...), one gateway response per response type, the Bedrock error code
+each status carries as ``x-amzn-ErrorType`` for boto3 ``bedrock-runtime`` clients, and the ``x-request-id`` header.
+Gateway responses belong to the API, so each template serves every route; their templates are not VTL (no
+conditions), so ``param`` is always null here: the messages are API Gateway's own.
 """
 
 from __future__ import annotations
 
 from aws_cdk import aws_apigateway as apigw
+
+from fmgateway.values.errors import openai_type
 
 JSON = "application/json"
 
@@ -16,13 +21,18 @@ MESSAGE = "$context.error.messageString"
 VALIDATION_ERROR = '"$context.error.validationErrorString"'
 
 
-def error_template(error_type: str, message: str = MESSAGE) -> str:
-    """A gateway response body in the error contract; ``message`` is a JSON value (a quoted string or a variable that
-    renders as one). The message is also at the top level, where botocore reads an error's message (boto3
-    ``bedrock-runtime`` otherwise shows an empty one, as the native routes' function errors already avoid)."""
+# The request id on every gateway response, where the openai SDK reads request_id (the functions send it too)
+REQUEST_ID_HEADERS = {"x-request-id": "context.requestId"}
+
+
+def error_template(status: int, code: str, message: str = MESSAGE) -> str:
+    """A gateway response body in the error contract: OpenAI's ``type`` for ``status``, the gateway's ``code``;
+    ``message`` is a JSON value (a quoted string or a variable that renders as one). The message is also at the top
+    level, where botocore reads an error's message (boto3 ``bedrock-runtime`` otherwise shows an empty one, as the
+    native routes' function errors already avoid)."""
     return (
-        '{"error": {"type": "' + error_type + '", "message": ' + message + ', "requestId": "$context.requestId"}, '
-        '"message": ' + message + "}"
+        '{"error": {"message": ' + message + ', "type": "' + openai_type(status) + '", "param": null, "code": "' + code + '", '
+        '"requestId": "$context.requestId"}, "message": ' + message + "}"
     )
 
 
@@ -43,7 +53,8 @@ REQUEST_TOO_LARGE_MESSAGE = (
     's3://<bucket>/<key>, in a bucket the gateway allows (limits.s3InputBuckets)"'
 )
 
-# (construct id, response type, status code or None to keep API Gateway's, error type, message, extra headers)
+# (construct id, response type, status code or None to keep API Gateway's, error code, message, extra headers); the
+# DEFAULT_4XX / DEFAULT_5XX responses keep API Gateway's status and take the type of 400 / 500
 GATEWAY_RESPONSES: tuple[tuple[str, apigw.ResponseType, str | None, str, str, dict[str, str]], ...] = (
     ("MissingAuthenticationToken", apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", NOT_FOUND_MESSAGE, {}),
     (
@@ -104,13 +115,15 @@ BEDROCK_ERROR_CODES = {
 
 def add_gateway_responses(api: apigw.RestApi) -> None:
     """One gateway response per entry of ``GATEWAY_RESPONSES`` on ``api``, its body in the error contract."""
-    for construct_id, response_type, status, error_type, message, headers in GATEWAY_RESPONSES:
+    for construct_id, response_type, status, code, message, headers in GATEWAY_RESPONSES:
+        headers = {**headers, **REQUEST_ID_HEADERS}
         if status in BEDROCK_ERROR_CODES:  # boto3 bedrock-runtime clients read the code from this header
-            headers = {**headers, "x-amzn-ErrorType": f"'{BEDROCK_ERROR_CODES[status]}'"}
+            headers["x-amzn-ErrorType"] = f"'{BEDROCK_ERROR_CODES[status]}'"
+        type_status = int(status) if status else (500 if response_type.response_type == "DEFAULT_5XX" else 400)
         api.add_gateway_response(
             construct_id,
             type=response_type,
             status_code=status,
-            response_headers=headers or None,
-            templates={JSON: error_template(error_type, message)},
+            response_headers=headers,
+            templates={JSON: error_template(type_status, code, message)},
         )

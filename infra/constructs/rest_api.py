@@ -21,7 +21,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.compliance import acknowledge, encrypted_log_group
-from infra.constructs.gateway_responses import JSON, error_template
+from infra.constructs.gateway_responses import JSON, REQUEST_ID_HEADERS, error_template
 from infra.openapi import inline_refs
 from infra.settings import load_schema
 
@@ -192,8 +192,11 @@ class KeyedRestApi(Construct):
             integration_responses=[
                 apigw.IntegrationResponse(
                     status_code="405",
-                    response_parameters={"method.response.header.Allow": "'" + allow + "'"},
-                    response_templates={JSON: error_template("method_not_allowed", message)},
+                    response_parameters={
+                        "method.response.header.Allow": "'" + allow + "'",
+                        **{f"method.response.header.{name}": value for name, value in REQUEST_ID_HEADERS.items()},
+                    },
+                    response_templates={JSON: error_template(405, "method_not_allowed", message)},
                 )
             ],
         )
@@ -203,7 +206,13 @@ class KeyedRestApi(Construct):
             authorization_type=apigw.AuthorizationType.NONE,
             api_key_required=False,
             method_responses=[
-                apigw.MethodResponse(status_code="405", response_parameters={"method.response.header.Allow": True})
+                apigw.MethodResponse(
+                    status_code="405",
+                    response_parameters={
+                        "method.response.header.Allow": True,
+                        **{f"method.response.header.{name}": True for name in REQUEST_ID_HEADERS},
+                    },
+                )
             ],
         )
         acknowledge(

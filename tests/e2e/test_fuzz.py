@@ -3,7 +3,8 @@ and ``schemas/openai-chat-request.json`` (Hypothesis + hypothesis-jsonschema, fi
 mutations of them, hand-written hostile cases for every row of issue 13's tables, and malformed HTTP.
 
 Every answer must be: no 5xx, no hang (a 30 s client timeout), an error body in the documented shape
-``{"error": {"type", "message", "requestId"}}``, and never a 2xx for input that an independent oracle
+``{"error": {"message", "type", "param", "code", "requestId"}}`` (the API description's Error schema, ``type``
+OpenAI's for the status), and never a 2xx for input that an independent oracle
 (jsonschema's Draft4Validator plus Converse's own rules, written here again) calls invalid.
 
 Generation uses the real schemas with smaller array and object limits (fewer messages and blocks per
@@ -29,6 +30,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis_jsonschema import from_schema
 
+from fmgateway.values.errors import openai_type
+from infra.openapi import ERROR_SCHEMA
 from tests.conftest import CONFIG_FILE, ROOT
 from tests.e2e.conftest import start_gateway, stop_gateway
 
@@ -373,7 +376,7 @@ class Tally:
         self.counts[f"{status // 100}xx"] += 1
         if status >= 500:
             self.failures.append(f"{label}: {status} {payload[:300]!r}")
-        if status >= 400 and not _error_shaped(payload):
+        if status >= 400 and not _error_shaped(payload, status):
             self.counts["bad shapes"] += 1
             self.failures.append(f"{label}: {status} not in the error shape: {payload[:300]!r}")
         if invalid and status < 400:
@@ -385,15 +388,19 @@ class Tally:
             self.failures.append(f"{label}: {status}, expected one of {sorted(allowed)}: {payload[:200]!r}")
 
 
-def _error_shaped(payload: bytes) -> bool:
+def _error_shaped(payload: bytes, status: int) -> bool:
+    """The API description's Error schema, with its type the one of the status and non-empty strings."""
     try:
-        error = json.loads(payload)["error"]
-    except (ValueError, KeyError, TypeError):
+        body = json.loads(payload)
+        jsonschema.validate(body, ERROR_SCHEMA)
+    except (ValueError, jsonschema.ValidationError):
         return False
+    error = body["error"]
     return (
-        isinstance(error, dict)
-        and set(error) == {"type", "message", "requestId"}
-        and all(isinstance(error[k], str) and error[k] for k in error)
+        list(error) == ["message", "type", "param", "code", "requestId"]
+        and error["type"] == openai_type(status)
+        and all(error[k] for k in ("message", "code", "requestId"))
+        and (error["param"] is None or bool(error["param"]))
     )
 
 

@@ -74,7 +74,7 @@ def test_run_exit_code_is_1_when_a_job_fails(local_gateway):
         local_gateway.reset_faults()
     assert done.returncode == 1
     record = json.loads(done.stdout.splitlines()[0])
-    assert record["status"] == "FAILED" and record["error"]["type"] == "poisoned"
+    assert record["status"] == "FAILED" and record["error"]["code"] == "poisoned"
 
 
 def test_usage_and_connection_errors_exit_2(local_gateway, tmp_path):

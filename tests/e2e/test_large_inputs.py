@@ -56,4 +56,4 @@ def test_a_body_over_the_limit_is_413_saying_to_use_s3(inputs_gateway):
         response = client.post("/v1/chat", json=body)
     assert response.status_code == 413
     error = response.json()["error"]
-    assert error["type"] == "request_too_large" and "s3Location" in error["message"]
+    assert error["code"] == "request_too_large" and error["type"] == "invalid_request_error" and "s3Location" in error["message"]

@@ -43,7 +43,7 @@ def test_no_key_is_401_saying_how_to_send_it(local_gateway, headers):
     response = httpx.post(f"{local_gateway.url}/v1/chat", json=HELLO, headers=headers)
     assert response.status_code == 401
     error = response.json()["error"]
-    assert error["type"] == "unauthorized"
+    assert error["code"] == "unauthorized" and error["type"] == "authentication_error"
     assert "x-api-key" in error["message"] and "Authorization: Bearer <key>" in error["message"]
 
 
@@ -51,7 +51,7 @@ def test_no_key_is_401_saying_how_to_send_it(local_gateway, headers):
 def test_wrong_key_is_403(local_gateway, headers):
     response = httpx.post(f"{local_gateway.url}/v1/chat", json=HELLO, headers=headers)
     assert response.status_code == 403
-    assert response.json()["error"]["type"] == "forbidden"
+    assert response.json()["error"]["code"] == "forbidden"
 
 
 def test_x_api_key_wins_over_authorization(local_gateway):
@@ -123,10 +123,10 @@ def test_malformed_body_is_400_with_a_message(local_gateway):
 def test_unknown_route(local_gateway):
     with local_gateway.client() as client:
         response = client.get("/v1/unknown")
-        assert response.status_code == 404 and response.json()["error"]["type"] == "not_found"
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
         response = client.delete("/v1/chat")
         assert response.status_code == 405 and response.headers["Allow"] == "POST"
-        assert response.json()["error"]["type"] == "method_not_allowed"
+        assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_task_routes(local_gateway):
@@ -182,7 +182,7 @@ def test_usage_plan_throttles_with_retry_after(local_gateway):
     throttled = [r for r in statuses if r.status_code == 429]
     assert throttled, [r.status_code for r in statuses]
     assert int(throttled[0].headers["Retry-After"]) >= 1
-    assert throttled[0].json()["error"]["type"] == "throttled"
+    assert throttled[0].json()["error"]["code"] == "throttled"
     time.sleep(2.5)  # let the bucket refill for the tests after this one
 
 
@@ -198,7 +198,7 @@ def test_orchestrated_route_over_http(local_gateway):
         refused = client.post(
             "/v1/chat/orchestrated", json={"tier": "huge", "messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
         )
-        assert refused.status_code == 400 and set(refused.json()["error"]) == {"type", "message", "requestId"}
+        assert refused.status_code == 400 and set(refused.json()["error"]) == {"message", "type", "param", "code", "requestId"}
 
 
 def test_the_api_description_is_served_without_a_key(local_gateway):

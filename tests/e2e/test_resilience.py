@@ -83,5 +83,5 @@ def test_all_down_and_nothing_cached_is_503_with_retry_after(resilient_gateway):
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 1
     error = response.json()["error"]
-    assert error["type"] == "service_unavailable" and error["requestId"]
+    assert error["code"] == "service_unavailable" and error["type"] == "service_unavailable_error" and error["requestId"]
     assert "claude-opus-4-1" in error["message"]

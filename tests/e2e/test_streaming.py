@@ -157,7 +157,7 @@ def test_invalid_stream_request_is_a_plain_400(resilient_gateway):
         response = client.post("/v1/chat/stream", json={"messages": [{"role": "assistant", "content": [{"text": "x"}]}]})
         assert response.status_code == 400
         assert response.headers["content-type"] == "application/json"
-        assert response.json()["error"]["type"] == "invalid_request"
+        assert response.json()["error"]["code"] == "invalid_request"
         response = client.post("/v1/chat/completions", json={"model": "simple", "messages": MESSAGES, "stream_options": {}})
         assert response.status_code == 400
 
@@ -207,7 +207,7 @@ def test_all_candidates_down_is_a_plain_503_with_retry_after(resilient_gateway):
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/json"
     assert int(response.headers["retry-after"]) >= 1
-    assert response.json()["error"]["type"] == "service_unavailable"
+    assert response.json()["error"]["code"] == "service_unavailable"
     simulate(gw)
     # every failed call counted (retries of the last candidate too): the tier's breakers may be open; let their
     # cooldown pass so the next test finds the tier answering
@@ -245,15 +245,18 @@ def test_failure_after_tokens_ends_with_an_error_event_no_done_and_counts_on_the
         body = {"model": "medium", "messages": [{"role": "user", "content": "break after three"}], "stream": True}
         with client.stream("POST", "/v1/chat/completions", json=body) as response:
             assert response.status_code == 200
+            request_id = response.headers["x-request-id"]  # on a stream too: the openai SDK's _request_id
             events = sse_events(response)
     datas = [data for _, data in events]
     assert "[DONE]" not in datas
-    assert datas[-1]["error"]["type"] == "model_error" and "incomplete" in datas[-1]["error"]["message"]
+    assert datas[-1]["error"]["code"] == "model_error" and "incomplete" in datas[-1]["error"]["message"]
+    assert datas[-1]["error"]["type"] == "server_error" and datas[-1]["error"]["requestId"] == request_id
     assert any(isinstance(d, dict) and d.get("choices") and d["choices"][0]["delta"].get("content") for d in datas)
     assert breaker(gw, "claude-sonnet-4-5") == "CLOSED"  # one failure so far
 
-    with pytest.raises(openai.APIError, match="incomplete"):  # the SDK surfaces it as an error, not a short answer
+    with pytest.raises(openai.APIError, match="incomplete") as raised:  # the SDK raises it, never a short answer
         for _ in openai_client(gw).chat.completions.create(model="medium", messages=MESSAGES, stream=True):
             pass
+    assert raised.value.type == "server_error" and raised.value.code == "model_error"  # the error contract's object
     assert breaker(gw, "claude-sonnet-4-5") == "OPEN"  # both mid-stream failures counted (threshold 2)
     simulate(gw)

@@ -8,6 +8,8 @@ import re
 import jsonschema
 import pytest
 
+from fmgateway.values.errors import error_object
+from infra.constructs.gateway_responses import GATEWAY_RESPONSES
 from infra.openapi import inline_refs
 from infra.settings import load_schema
 from tests.infra.conftest import api_function, as_list, render, statements_of
@@ -133,9 +135,16 @@ def test_every_resource_with_methods_answers_other_methods_with_405(synth):
         rendered = json.loads(
             body.replace("$context.httpMethod", "PUT").replace("$context.resourcePath", path).replace("$context.requestId", "r")
         )
-        assert rendered["error"]["type"] == "method_not_allowed" and rendered["error"]["requestId"] == "r"
+        assert rendered["error"]["code"] == "method_not_allowed" and rendered["error"]["requestId"] == "r"
+        assert rendered["error"]["type"] == "invalid_request_error" and rendered["error"]["param"] is None
         assert rendered["error"]["message"].endswith("use " + allow.strip("'"))
-        assert props["MethodResponses"] == [{"StatusCode": "405", "ResponseParameters": {"method.response.header.Allow": True}}]
+        assert response["ResponseParameters"]["method.response.header.x-request-id"] == "context.requestId"
+        assert props["MethodResponses"] == [
+            {
+                "StatusCode": "405",
+                "ResponseParameters": {"method.response.header.Allow": True, "method.response.header.x-request-id": True},
+            }
+        ]
 
 
 def test_local_mode_and_the_stack_send_the_same_key_and_path_messages():
@@ -294,33 +303,49 @@ def render_template(template: str, message: str = "Forbidden") -> dict:
 
 
 @pytest.mark.parametrize(
-    ("response_type", "status", "error_type"),
+    ("response_type", "status", "kind", "code"),
     [
-        ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found"),
-        ("UNAUTHORIZED", "401", "unauthorized"),
-        ("ACCESS_DENIED", "403", "forbidden"),
-        ("AUTHORIZER_FAILURE", "503", "service_unavailable"),
-        ("AUTHORIZER_CONFIGURATION_ERROR", "503", "service_unavailable"),
-        ("INVALID_API_KEY", "403", "forbidden"),
-        ("THROTTLED", "429", "throttled"),
-        ("QUOTA_EXCEEDED", "429", "quota_exceeded"),
-        ("BAD_REQUEST_BODY", "400", "invalid_request"),
-        ("REQUEST_TOO_LARGE", "413", "request_too_large"),
-        ("INTEGRATION_TIMEOUT", "504", "timeout"),
-        ("DEFAULT_4XX", None, "invalid_request"),
-        ("DEFAULT_5XX", None, "internal_error"),
+        ("MISSING_AUTHENTICATION_TOKEN", "404", "invalid_request_error", "not_found"),
+        ("UNAUTHORIZED", "401", "authentication_error", "unauthorized"),
+        ("ACCESS_DENIED", "403", "permission_error", "forbidden"),
+        ("AUTHORIZER_FAILURE", "503", "service_unavailable_error", "service_unavailable"),
+        ("AUTHORIZER_CONFIGURATION_ERROR", "503", "service_unavailable_error", "service_unavailable"),
+        ("INVALID_API_KEY", "403", "permission_error", "forbidden"),
+        ("THROTTLED", "429", "rate_limit_error", "throttled"),
+        ("QUOTA_EXCEEDED", "429", "rate_limit_error", "quota_exceeded"),
+        ("BAD_REQUEST_BODY", "400", "invalid_request_error", "invalid_request"),
+        ("UNSUPPORTED_MEDIA_TYPE", "415", "invalid_request_error", "invalid_request"),
+        ("REQUEST_TOO_LARGE", "413", "invalid_request_error", "request_too_large"),
+        ("INTEGRATION_TIMEOUT", "504", "server_error", "timeout"),
+        ("INTEGRATION_FAILURE", "502", "server_error", "internal_error"),
+        ("DEFAULT_4XX", None, "invalid_request_error", "invalid_request"),
+        ("DEFAULT_5XX", None, "server_error", "internal_error"),
     ],
 )
-def test_gateway_responses_follow_the_error_contract(synth, response_type, status, error_type):
+def test_gateway_responses_follow_the_error_contract(synth, response_type, status, kind, code):
+    """OpenAI's error object and the request id, as the functions answer (``fmgateway.values.errors.error_object``);
+    ``param`` null (the messages are API Gateway's own), ``x-request-id`` on every one (the openai SDK's request_id)."""
     response = gateway_responses(synth)[response_type]
     assert response.get("StatusCode") == status
     body = render_template(response["ResponseTemplates"]["application/json"])
     message = body["error"]["message"]
     # the message at the top level too: botocore reads it there (boto3 showed an empty message on a 401 or 403)
-    assert body == {"error": {"type": error_type, "message": message, "requestId": "req-1"}, "message": message}
+    type_status = int(status) if status else (500 if response_type == "DEFAULT_5XX" else 400)
+    assert body == {"error": error_object(type_status, code, message, "req-1"), "message": message}
+    assert body["error"]["type"] == kind and list(body["error"]) == ["message", "type", "param", "code", "requestId"]
     assert isinstance(message, str) and message
+    assert response["ResponseParameters"]["gatewayresponse.header.x-request-id"] == "context.requestId"
     if response_type == "BAD_REQUEST_BODY":
         assert "$context.error.validationErrorString" in response["ResponseTemplates"]["application/json"]
+
+
+def test_every_gateway_response_type_is_in_the_error_contract(synth):
+    """Gateway responses belong to the API: one template per response type serves every route."""
+    responses = gateway_responses(synth)
+    assert len(responses) == len(GATEWAY_RESPONSES)
+    for response in responses.values():
+        assert render_template(response["ResponseTemplates"]["application/json"])["error"]["requestId"] == "req-1"
+        assert response["ResponseParameters"]["gatewayresponse.header.x-request-id"] == "context.requestId"
 
 
 def test_429_responses_carry_retry_after(synth):

@@ -119,6 +119,7 @@ def test_openai_chat_completions(api):
     assert body["usage"] == {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}
     assert headers["x-gateway-model"] == "claude-haiku-4-5" and headers["x-gateway-degraded"] == "false"
     assert float(headers["x-gateway-cost-usd"]) > 0
+    assert headers["x-request-id"]  # the openai SDK's _request_id, on every answer
 
 
 def test_fallback_when_the_primary_is_throttled(api):
@@ -147,7 +148,7 @@ def test_all_fail_without_cache_is_503_with_retry_after(api):
     status, headers, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})
     assert status == 503
     assert int(headers["Retry-After"]) >= 1
-    assert body["error"]["type"] == "service_unavailable" and body["error"]["requestId"]
+    assert body["error"]["code"] == "service_unavailable" and body["error"]["requestId"]
 
 
 def test_bedrock_validation_error_is_400_without_fallback(api):
@@ -159,41 +160,55 @@ def test_bedrock_validation_error_is_400_without_fallback(api):
 def test_bedrock_access_denied_is_502(api):
     api.fails("AccessDeniedException", 403)
     status, _, body = api.call("POST", "/v1/chat", {**HELLO, "tier": "medium"})
-    assert status == 502 and body["error"]["type"] == "model_error"
+    assert status == 502 and body["error"]["code"] == "model_error"
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "message"),
+    ("path", "body", "message", "param"),
     [
-        ("/v1/chat", "{not json", "body: invalid JSON"),
-        ("/v1/chat", "[1, 2]", "body: must be a JSON object"),
-        ("/v1/chat", "", "body: a JSON object is required"),
-        ("/v1/chat", {"messages": []}, "body.messages must contain at least 1 items"),
-        ("/v1/chat", {"messages": [{"role": "robot", "content": [{"text": "x"}]}]}, "body.messages[0].role must be one of"),
-        ("/v1/chat", {**HELLO, "inferenceConfig": {"temperature": 3}}, "body.inferenceConfig.temperature"),
-        ("/v1/chat", {**HELLO, "tier": "huge"}, "body.tier must be one of"),
-        ("/v1/chat", {**HELLO, "model": "gpt-9"}, "unknown model 'gpt-9'"),
-        ("/v1/chat", {**HELLO, "extra": 1}, "body must not contain"),
-        ("/v1/generate", {"prompt": "x"}, "body must contain ['messages']"),
-        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]}, "body.model: required"),
+        ("/v1/chat", "{not json", "body: invalid JSON", None),
+        ("/v1/chat", "[1, 2]", "body: must be a JSON object", None),
+        ("/v1/chat", "", "body: a JSON object is required", None),
+        ("/v1/chat", {"messages": []}, "body.messages must contain at least 1 items", "messages"),
+        (
+            "/v1/chat",
+            {"messages": [{"role": "robot", "content": [{"text": "x"}]}]},
+            "body.messages[0].role must be one of",
+            "messages[0].role",
+        ),
+        (
+            "/v1/chat",
+            {**HELLO, "inferenceConfig": {"temperature": 3}},
+            "body.inferenceConfig.temperature",
+            "inferenceConfig.temperature",
+        ),
+        ("/v1/chat", {**HELLO, "tier": "huge"}, "body.tier must be one of", "tier"),
+        ("/v1/chat", {**HELLO, "model": "gpt-9"}, "unknown model 'gpt-9'", "model"),
+        ("/v1/chat", {**HELLO, "extra": 1}, "body must not contain", "extra"),
+        ("/v1/generate", {"prompt": "x"}, "body must contain ['messages']", "messages"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]}, "body.model: required", "model"),
         (
             "/v1/chat/completions",
             {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "x"}]},
             "body.stream",
+            "stream",
         ),
     ],
 )
-def test_bad_requests_are_400_with_a_message(api, path, body, message):
-    status, _, response = api.call("POST", path, body)
+def test_bad_requests_are_400_with_a_message(api, path, body, message, param):
+    """The error contract: OpenAI's type, the gateway's code, the field as OpenAI's ``param`` (no ``body.``)."""
+    status, headers, response = api.call("POST", path, body)
     assert status == 400
-    assert response["error"]["type"] == "invalid_request"
+    assert response["error"]["code"] == "invalid_request" and response["error"]["type"] == "invalid_request_error"
     assert message in response["error"]["message"]
+    assert response["error"]["param"] == param
+    assert headers["x-request-id"] == response["error"]["requestId"]
 
 
 def test_body_over_the_limit_is_413(api):
     big = {"messages": [{"role": "user", "content": [{"text": "x" * 300_000}]}]}
     status, _, body = api.call("POST", "/v1/chat", big)
-    assert status == 413 and body["error"]["type"] == "request_too_large"
+    assert status == 413 and body["error"]["code"] == "request_too_large"
 
 
 def test_prompt_larger_than_every_context_window_is_413(api, monkeypatch):
@@ -204,7 +219,7 @@ def test_prompt_larger_than_every_context_window_is_413(api, monkeypatch):
 
 def test_unknown_route_is_404(api):
     status, _, body = api.call("GET", "/v1/nope")
-    assert status == 404 and body["error"]["type"] == "not_found"
+    assert status == 404 and body["error"]["code"] == "not_found"
 
 
 def test_wrong_method_is_405(api):
@@ -257,7 +272,7 @@ HOSTILE = [
 def test_hostile_converse_bodies_are_400_before_any_model_call(api, path, raw, says):
     status, _, body = api.call("POST", path, raw)  # no stubbed answer: a model call would fail the test
     assert status == 400 and says in body["error"]["message"], body
-    assert set(body["error"]) == {"type", "message", "requestId"}
+    assert set(body["error"]) == {"message", "type", "param", "code", "requestId"}
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def test_idempotent_resubmission(pipeline):
     assert pipeline.submit(headers=key) == first  # same key, same tenant: same job
     assert pipeline.submit(headers=key, tenant="tenant-b") != first  # keys are per tenant
     status, _, body = pipeline.call("POST", "/v1/jobs", {**CHAT, "tier": "complex"}, headers=key)
-    assert status == 409 and body["error"]["type"] == "conflict"
+    assert status == 409 and body["error"]["code"] == "conflict"
     pipeline.worker.drain()
     assert pipeline.status(first)["attempts"] == 1  # run once
     assert pipeline.submit(headers=key) == first  # still the same job after it finished
@@ -114,7 +114,7 @@ def test_tenant_isolation(pipeline):
     job_id = pipeline.submit()
     for method in ("GET", "DELETE"):
         status, _, body = pipeline.call(method, f"/v1/jobs/{job_id}", tenant="tenant-b", job_id=job_id)
-        assert status == 404 and body["error"]["type"] == "not_found"
+        assert status == 404 and body["error"]["code"] == "not_found"
     assert pipeline.status(job_id)["status"] == "QUEUED"
 
 
@@ -169,7 +169,7 @@ def test_poison_message_goes_to_the_dlq_and_the_job_fails_with_the_reason(pipeli
     pipeline.dlq.drain()
     job = pipeline.status(job_id)
     assert job["status"] == "FAILED" and job["attempts"] == 3
-    assert job["error"]["type"] == "poisoned"
+    assert job["error"]["code"] == "poisoned"
     assert "gave up after 3 attempts" in job["error"]["message"]
     assert "no candidate model could answer" in job["error"]["message"]
     [notice] = pipeline.notices()
@@ -181,7 +181,7 @@ def test_a_job_the_model_rejects_fails_at_once_without_retries(pipeline):
     pipeline.simulator.set_faults("*", errorCode="ValidationException")
     pipeline.worker.drain()
     job = pipeline.status(job_id)
-    assert job["status"] == "FAILED" and job["attempts"] == 1 and job["error"]["type"] == "invalid_request"
+    assert job["status"] == "FAILED" and job["attempts"] == 1 and job["error"]["code"] == "invalid_request"
 
 
 def test_submit_that_dies_before_enqueueing_is_swept(pipeline, monkeypatch):
@@ -437,7 +437,7 @@ def test_a_store_failure_is_a_503_with_retry_after_never_a_500(pipeline, monkeyp
     else:
         status, headers, payload = pipeline.call("GET", f"/v1/jobs/{job_id}", job_id=job_id)
     assert status == 503 and headers["Retry-After"] == "1"
-    assert payload["error"]["type"] == "service_unavailable" and payload["error"]["requestId"]
+    assert payload["error"]["code"] == "service_unavailable" and payload["error"]["requestId"]
 
 
 def test_tenant_is_the_authorizers_key_id(pipeline):

@@ -66,7 +66,7 @@ def test_a_key_over_its_plans_rate_is_429_through_the_authorizer(front):
     statuses = [get(front, {"Authorization": f"Bearer {SLOW}"})[0] for _ in range(4)]
     assert statuses == [200, 200, 429, 429]  # burst 2, then the slow plan's rate
     status, headers, body = get(front, {"x-api-key": SLOW})
-    assert status == 429 and body["error"]["type"] == "throttled" and int(headers["Retry-After"]) >= 1
+    assert status == 429 and body["error"]["code"] == "throttled" and int(headers["Retry-After"]) >= 1
     assert [get(front, {"Authorization": f"Bearer {FAST}"})[0] for _ in range(20)] == [200] * 20  # its own plan
 
 
@@ -76,7 +76,7 @@ def test_a_disabled_key_is_403(front):
     apigateway.update_api_key(apiKey=front.ids[FAST], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}])
     authorizer.DIRECTORY._snapshots.clear()  # what the authorizer's cache time (60 s) does in AWS
     status, _, body = get(front, {"x-api-key": FAST})
-    assert status == 403 and body["error"]["type"] == "forbidden"
+    assert status == 403 and body["error"]["code"] == "forbidden"
 
 
 def test_a_key_of_another_api_is_403(front):
@@ -86,7 +86,7 @@ def test_a_key_of_another_api_is_403(front):
     )
     assert other_api != front.api_id and apigateway.get_api_keys()["items"]
     status, _, body = get(front, {"x-api-key": "fmgw-other-key-000000000"})
-    assert status == 403 and body["error"]["type"] == "forbidden"
+    assert status == 403 and body["error"]["code"] == "forbidden"
 
 
 def test_authorizer_failure_is_503(front, monkeypatch):
@@ -95,7 +95,7 @@ def test_authorizer_failure_is_503(front, monkeypatch):
 
     monkeypatch.setattr(front, "authorizer", broken)
     status, headers, body = get(front, {"x-api-key": FAST})
-    assert status == 503 and headers["Retry-After"] == "1" and body["error"]["type"] == "service_unavailable"
+    assert status == 503 and headers["Retry-After"] == "1" and body["error"]["code"] == "service_unavailable"
 
 
 def test_no_key_is_401_and_health_needs_none(front):

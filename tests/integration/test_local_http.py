@@ -61,7 +61,7 @@ def exchange(front, data: bytes) -> tuple[int, dict[str, str], bytes]:
 def error_of(status: int, headers: dict, body: bytes) -> dict:
     assert headers["content-type"] == "application/json"
     error = json.loads(body)["error"]
-    assert set(error) == {"type", "message", "requestId"}
+    assert set(error) == {"message", "type", "param", "code", "requestId"}
     return error
 
 
@@ -169,12 +169,12 @@ def test_keep_alive_serves_several_requests_on_one_connection(front):
 def test_framing_the_standard_library_lets_through_is_a_400(front, raw):
     status, headers, body = exchange(front, raw)
     assert status == 400, body
-    assert set(json.loads(body)["error"]) == {"type", "message", "requestId"}
+    assert set(json.loads(body)["error"]) == {"message", "type", "param", "code", "requestId"}
 
 
 def test_a_request_line_that_stops_arriving_gets_a_408(front):
     status, _, body = exchange(front, b"GET /v1/health HTTP/1.1")  # no CRLF: the read times out (1 s here)
-    assert status == 408 and json.loads(body)["error"]["type"] == "timeout"
+    assert status == 408 and json.loads(body)["error"]["code"] == "timeout"
 
 
 @pytest.mark.parametrize("content_type", ["multipart/form-data; boundary=x", "multipart/mixed", "multipart/related; boundary=b"])

@@ -196,8 +196,8 @@ def test_all_down_and_nothing_cached_is_503_with_retry_after(orchestrated):
     orchestrated.sim.set_faults("*", down=True)
     status, headers, body, states = run(orchestrated, {"tier": "simple", "messages": user("Nobody home")})
     assert status == 503 and int(headers["Retry-After"]) >= 1
-    assert body["error"]["type"] == "service_unavailable" and "no candidate model could answer" in body["error"]["message"]
-    assert set(body["error"]) == {"type", "message", "requestId"}
+    assert body["error"]["code"] == "service_unavailable" and "no candidate model could answer" in body["error"]["message"]
+    assert set(body["error"]) == {"message", "type", "param", "code", "requestId"}
     assert {"DescribeExhausted", "Failed", "Fail"} <= set(states)
 
 
@@ -259,7 +259,7 @@ def test_an_explicit_model_skips_classification(orchestrated):
 
 def test_an_invalid_request_is_400_in_the_error_shape(orchestrated):
     status, _, body, states = run(orchestrated, {"model": "no-such-model", "messages": user("Hello")})
-    assert status == 400 and body["error"]["type"] == "invalid_request" and "unknown model" in body["error"]["message"]
+    assert status == 400 and body["error"]["code"] == "invalid_request" and "unknown model" in body["error"]["message"]
     assert {"ParseCaught", "DescribeCaught"} <= set(states)
 
 
@@ -276,14 +276,14 @@ def test_an_invalid_request_is_400_in_the_error_shape(orchestrated):
 )
 def test_the_converse_rules_of_v1_chat_apply_before_any_model_call(orchestrated, body):
     status, _, payload, _ = run(orchestrated, body)
-    assert status == 400 and payload["error"]["type"] == "invalid_request", payload
+    assert status == 400 and payload["error"]["code"] == "invalid_request", payload
     assert orchestrated.sim.stats()["totals"]["calls"] == 0
 
 
 def test_a_body_over_the_routes_limit_is_413_and_says_where_to_go(orchestrated):
     big = {"tier": "simple", "messages": user("x" * 245_000)}
     status, _, body, states = run(orchestrated, big)
-    assert status == 413 and body["error"]["type"] == "request_too_large"
+    assert status == 413 and body["error"]["code"] == "request_too_large"
     assert "POST /v1/chat" in body["error"]["message"] and "256 KiB" in body["error"]["message"]
     assert "DescribeTooLarge" in states and orchestrated.sim.stats()["totals"]["calls"] == 0
 
@@ -299,7 +299,7 @@ def test_a_request_out_of_budget_is_504(make_orchestrated, tmp_path, monkeypatch
     # the primary times out after 0.6 s: less than the 1 s a candidate needs is left for the next one
     orchestrated.sim.set_faults(HAIKU, timeoutRate=1.0, timeoutSeconds=0.6)
     status, _, body, states = run(orchestrated, {"tier": "simple", "messages": user("Hello")})
-    assert status == 504 and body["error"]["type"] == "timeout"
+    assert status == 504 and body["error"]["code"] == "timeout"
     assert "OutOfTime" in states
 
 
@@ -311,7 +311,7 @@ def test_a_failing_task_is_an_internal_502_without_details(orchestrated, monkeyp
 
     monkeypatch.setitem(orchestration.STEPS, "plan", broken)
     status, _, body, states = run(orchestrated, {"tier": "simple", "messages": user("Hello")})
-    assert status == 502 and body["error"]["type"] == "internal_error" and "secret" not in json.dumps(body)
+    assert status == 502 and body["error"]["code"] == "internal_error" and "secret" not in json.dumps(body)
     assert "DescribeInternalError" in states
 
 
@@ -327,7 +327,7 @@ def test_isolation_table_in_the_state_machine(orchestrated, name):
     got, _, body, _ = run(orchestrated, {"tier": "medium", "messages": user("Hello")})
     assert got == status, body
     if status == 502:
-        assert body["error"]["type"] == "model_error" and "both failed this request" in body["error"]["message"]
+        assert body["error"]["code"] == "model_error" and "both failed this request" in body["error"]["message"]
     assert tuple(orchestrated.failures(models[alias].invoke_id) for alias in MEDIUM) == counted
 
 

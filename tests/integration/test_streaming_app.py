@@ -50,12 +50,15 @@ def test_non_streamed_completions_is_the_sync_answer_with_the_adapters_request_i
     assert answer["id"] == "chatcmpl-req-from-api-gateway"
     assert answer["choices"][0]["message"]["content"] == "Hi there"
     assert headers["x-gateway-model"] == "claude-haiku-4-5"
+    assert headers["x-request-id"] == "req-from-api-gateway"  # the openai SDK's _request_id
 
 
 def test_errors_before_a_stream_are_plain_json_in_the_contract(api):
     status, headers, body = call("POST", "/v1/chat/stream", {"messages": []})
     assert status == 400 and headers["content-type"] == "application/json"
-    assert json.loads(body)["error"]["type"] == "invalid_request"
+    error = json.loads(body)["error"]
+    assert error["code"] == "invalid_request" and error["type"] == "invalid_request_error" and error["param"] == "messages"
+    assert headers["x-request-id"] == error["requestId"]  # made up by the app when no request context came with it
     status, _, body = call("POST", "/v1/nothing/stream", {"messages": []})
     assert status == 404
     status, headers, _ = call("GET", "/v1/chat/stream")
@@ -76,4 +79,4 @@ def test_all_candidates_down_before_the_first_token_is_a_plain_503(api):
     status, headers, body = call("POST", "/v1/classify/stream", {"messages": [{"role": "user", "content": [{"text": "hi"}]}]})
     assert status == 503 and int(headers["retry-after"]) >= 1
     assert headers["content-type"] == "application/json"
-    assert json.loads(body)["error"]["type"] == "service_unavailable"
+    assert json.loads(body)["error"]["code"] == "service_unavailable"

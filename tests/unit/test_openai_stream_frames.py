@@ -86,6 +86,6 @@ def test_a_structured_output_that_misses_its_schema_ends_with_an_error_event():
     events += [("messageStop", {"stopReason": "end_turn"})]
     body = {"response_format": {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}}
     out = frames(FakeStream(events, [{"text": '{"age": 3}'}], "end_turn"), body)
-    assert out[-1]["error"]["type"] == "model_error" and "$.name: required" in out[-1]["error"]["message"]
+    assert out[-1]["error"]["code"] == "model_error" and "$.name: required" in out[-1]["error"]["message"]
     assert "[DONE]" not in out
     assert not any(chunk.get("choices") and chunk["choices"][0]["delta"].get("content") for chunk in out[:-1])

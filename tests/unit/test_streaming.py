@@ -89,7 +89,8 @@ def test_failure_after_tokens_ends_with_an_error_event_and_counts_on_the_breaker
     chat = stream(gateway)
     events = list(chat.events())
     assert [name for name, _ in events] == ["messageStart", "contentBlockDelta", "contentBlockDelta", "error"]
-    assert events[-1][1]["type"] == "model_error" and "incomplete" in events[-1][1]["message"]
+    error = events[-1][1]
+    assert error["code"] == "model_error" and error["type"] == "server_error" and "incomplete" in error["message"]
     assert chat.result is None and chat.error is not None
     assert failures(gateway, SONNET) == 1
     assert invoker.models_called == [SONNET]  # no fallback once tokens were sent
@@ -123,6 +124,6 @@ def test_stream_budget_ends_the_stream_with_an_error_event(parts, config_doc):
     chat = stream(gateway)
     chat.prepared = chat.prepared._replace(started=chat.prepared.started - 61)  # the budget (60 s) is spent
     events = list(chat.events())
-    assert [name for name, _ in events][-1] == "error" and events[-1][1]["type"] == "timeout"
+    assert [name for name, _ in events][-1] == "error" and events[-1][1]["code"] == "timeout"
     assert len(events) == 2  # messageStart, then the budget check stops it
     assert invoker.streams[0].closed and failures(gateway, SONNET) == 0

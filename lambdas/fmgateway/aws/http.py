@@ -11,6 +11,7 @@ from fmgateway.converse import request_metadata
 from fmgateway.values.errors import GatewayError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+REQUEST_ID_HEADER = "x-request-id"  # the request id on every response (the openai SDK's request_id reads it)
 # What a 413 tells the client to do instead (the stack's REQUEST_TOO_LARGE gateway response says the same).
 LARGE_INPUT_HINT = (
     "send large images and documents by S3 reference instead: source.s3Location.uri = s3://<bucket>/<key>, "
@@ -144,7 +145,15 @@ def respond(status: int, body: Any, headers: dict[str, str] | None = None) -> di
 
 
 def error_response(err: GatewayError, event: dict) -> dict[str, Any]:
-    return respond(err.status, err.body(request_id(event)), err.headers())
+    rid = request_id(event)
+    return respond(err.status, err.body(rid), {**err.headers(), REQUEST_ID_HEADER: rid})
+
+
+def with_request_id(response: dict[str, Any], event: dict) -> dict[str, Any]:
+    """``response`` with the ``x-request-id`` header: API Gateway's request id (an error's ``requestId``), where the
+    openai SDK reads ``request_id`` / ``_request_id`` from, on every answer of every route."""
+    response["headers"] = {**(response.get("headers") or {}), REQUEST_ID_HEADER: request_id(event)}
+    return response
 
 
 Route = Callable[[dict], dict]
@@ -160,7 +169,8 @@ def dispatch(
     dependency_errors: tuple[type[BaseException], ...] = (),
 ) -> dict:
     """Send a proxy event to ``routes[resource][method]`` (``more_routes(resource)`` for routes known only
-    at run time); every failure becomes the error contract's response, never a stack trace.
+    at run time); every failure becomes the error contract's response, never a stack trace, and every answer
+    carries ``x-request-id``.
 
     ``dependency_errors``: what a failing store, queue or other AWS dependency raises (the handler names
     them, so the core needs no SDK): a 503 with Retry-After, logged with the request id; anything else
@@ -176,7 +186,7 @@ def dispatch(
         route = methods.get(method)
         if route is None:
             raise MethodNotAllowed(f"{method} is not allowed on {path}; use {', '.join(methods)}", allow=list(methods))
-        return route(event)
+        return with_request_id(route(event), event)
     except GatewayError as err:
         if err.status >= 500:
             logger.warning("request failed", extra={"status": err.status, "error": err.message})

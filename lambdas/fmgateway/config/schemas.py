@@ -54,4 +54,22 @@ def validate(name: str, data: Any, *, root: str = "body", error: type[Exception]
         definition = exc.definition if isinstance(exc.definition, dict) else {}
         if exc.rule == "pattern" and "description" in definition:  # a regex alone does not say what is expected
             message += f" ({definition['description']})"
+        if issubclass(error, InvalidRequest):
+            raise error(message, param=_param(exc, definition)) from None
         raise error(message) from None
+
+
+def _param(exc: Any, definition: dict[str, Any]) -> str | None:
+    """The failing field as OpenAI's ``param`` (``messages[0].role``, no ``data.``/``body.`` prefix); for one unknown
+    key or one missing required key, that key
+    (``messages[1].provider_specific_fields``, ``model``)."""
+    path = str(exc.name).removeprefix("data").removeprefix(".")
+    value = exc.value
+    named: list[str] = []
+    if exc.rule == "additionalProperties" and isinstance(value, dict) and "patternProperties" not in definition:
+        named = [key for key in value if key not in definition.get("properties", {})]
+    elif exc.rule == "required" and isinstance(value, dict):
+        named = [key for key in definition.get("required", ()) if key not in value]
+    if len(named) == 1 and named[0].isidentifier():
+        path = f"{path}.{named[0]}" if path else named[0]
+    return path or None

@@ -130,7 +130,7 @@ class ChatStream:
                         f"the stream ran past its budget of {stream_budget_seconds(self.prepared):g} s "
                         "(timeouts.streamBudgetSeconds); the answer is incomplete"
                     )
-                    yield "error", {"type": self.error.type, "message": self.error.message}
+                    yield "error", self.error.fields()
                     return
         except InvocationError as err:
             if self.closed:  # the caller left and closing the connection broke the read: says nothing of the model
@@ -143,7 +143,7 @@ class ChatStream:
             self.error = ModelError(
                 f"{candidate.alias} failed after the answer had started ({err.code}): {err.message}; the answer is incomplete"
             )
-            yield "error", {"type": self.error.type, "message": self.error.message}
+            yield "error", self.error.fields()
             return
         config = self.prepared.config
         ended = time.perf_counter()

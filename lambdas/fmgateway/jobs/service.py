@@ -26,7 +26,7 @@ from fmgateway.converse import request_metadata
 from fmgateway.core.gateway import Gateway
 from fmgateway.routing import capabilities, strategies
 from fmgateway.routing import planner as routing
-from fmgateway.values.errors import Conflict, GatewayError, NotFound
+from fmgateway.values.errors import SERVER_ERROR, Conflict, GatewayError, NotFound
 from fmgateway.values.exchange import ChatRequest
 
 logger = logging.getLogger(__name__)  # stdlib: the handlers' Powertools logger is an adapter this package may not import
@@ -77,6 +77,11 @@ class ResultStore(Protocol):
 
 class Notifier(Protocol):
     def publish(self, message: dict, attributes: dict[str, str]) -> None: ...
+
+
+def _error(err: GatewayError) -> dict[str, str]:
+    """A job's ``error`` in the error contract's terms: OpenAI's ``type``, the gateway's ``code`` and the message."""
+    return {"type": err.type, "code": err.code, "message": err.message}
 
 
 def now_iso(clock: Callable[[], float]) -> str:
@@ -233,8 +238,8 @@ class Jobs:
             result = self._gateway().chat(request)
         except GatewayError as err:
             if err.status in PERMANENT_STATUSES:
-                return self._finish(job, run_id, FAILED, error={"type": err.type, "message": err.message})
-            self.store.update(job_id, {"lastError": {"type": err.type, "message": err.message}}, expect={"runId": run_id})
+                return self._finish(job, run_id, FAILED, error=_error(err))
+            self.store.update(job_id, {"lastError": _error(err)}, expect={"runId": run_id})
             raise  # transient (throttled, unavailable, timeout): SQS redelivers, the DLQ takes over after maxReceives
 
         payload = json.dumps(result.body(), separators=(",", ":"))
@@ -264,9 +269,14 @@ class Jobs:
         if job["status"] in TERMINAL:
             self._announce(job)
             return "duplicate"
-        last = job.get("lastError") or {"type": "worker_error", "message": "the worker failed without a recorded error"}
+        last = job.get("lastError") or {
+            "type": SERVER_ERROR,
+            "code": "worker_error",
+            "message": "the worker failed without a recorded error",
+        }
         error = {
-            "type": "poisoned",
+            "type": SERVER_ERROR,
+            "code": "poisoned",
             "message": f"gave up after {job.get('attempts', 0)} attempts; last error: {last['message']}",
             "last": last,
         }

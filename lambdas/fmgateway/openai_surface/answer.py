@@ -163,7 +163,7 @@ def openai_frames(
         try:  # the structured output, and the calls of strict tools, checked against their schemas
             message, finish_reason = answer_message(stream.result, translation)
         except GatewayError as err:
-            yield error({"type": err.type, "message": err.message})
+            yield error(err.fields())
             return
         if fmt is not None and message["content"] is not None:
             yield frame({"content": message["content"]})

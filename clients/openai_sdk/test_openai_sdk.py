@@ -81,12 +81,20 @@ def test_embeddings_float_and_base64(client):
 
 
 def test_a_bad_request_is_a_bad_request_error_naming_the_field(client):
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="claude-haiku-4-5", messages=[{"role": "bogus", "content": "hi"}])
+    orphan = [{"role": "user", "content": "hi"}, {"role": "tool", "tool_call_id": "call_nope", "content": "18 degrees"}]
+    with pytest.raises(openai.BadRequestError) as caught:  # a tool result answering no tool call
+        client.chat.completions.create(model="claude-haiku-4-5", messages=orphan)
     error = caught.value
     assert error.status_code == 400 and error.type == "invalid_request_error"
-    assert error.param and error.param.startswith("messages[0]") and error.code
+    assert error.param == "messages[1].tool_call_id" and error.code == "invalid_request"
     assert error.request_id
+
+
+def test_a_field_the_api_schema_refuses_names_no_param(client):
+    """API Gateway's request validator (local mode's too) answers before the function: its 400 has no param."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="claude-haiku-4-5", messages=[{"role": "bogus", "content": "hi"}])
+    assert caught.value.type == "invalid_request_error" and caught.value.request_id
 
 
 def test_an_unknown_model_is_refused_naming_the_param(client):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fmgateway.values.errors import INVALID_REQUEST_ERROR, OPENAI_TYPES, SERVER_ERROR
+from infra import openapi_schemas
 from infra.settings import load_schema
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
@@ -32,6 +33,17 @@ MODELS = {
     "openai-embeddings-request.json": "OpenAIEmbeddingsRequest",
 }
 CHAT, OPENAI, EMBEDDINGS = "chat-request.json", "openai-chat-request.json", "openai-embeddings-request.json"
+# The /v1/chat body without model and tier: the task routes and /model/{modelId}/converse(-stream) (the route or the
+# path names the model); API Gateway validates these with ChatRequest, the functions refuse the two fields.
+CONVERSE = "ConverseRequest"
+# What the document says beyond the draft-04 file (2020-12 rules the functions apply), per component
+REFINED = {
+    "ChatRequest": openapi_schemas.chat_request,
+    "OpenAIChatCompletionRequest": openapi_schemas.openai_chat_request,
+}
+# A native InvokeModel body: the model family's own (Anthropic Messages, Nova, Titan, Cohere ...), checked by the function
+NATIVE_BODY = {"type": "object", "description": "the model family's InvokeModel body, as Bedrock documents it"}
+MAX_IDEMPOTENCY_KEY = 200  # handlers/jobs_api.py
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 MODEL_ID = {
     "name": "modelId",
@@ -95,17 +107,23 @@ def operations(
             }
         )
     for path, tier in config.get("routes", {}).items():
-        ops.append({"method": "POST", "path": path, "summary": f"Task route: tier '{tier}'", "body": CHAT})
+        ops.append({"method": "POST", "path": path, "summary": f"Task route: tier '{tier}'", "body": CONVERSE})
     if streaming:
         sse = "text/event-stream"
         ops.append({"method": "POST", "path": "/v1/chat/stream", "summary": "/v1/chat as ConverseStream events (SSE)",
                     "body": CHAT, "produces": sse})  # fmt: skip
         for path, tier in config.get("routes", {}).items():
             ops.append({"method": "POST", "path": f"{path}/stream", "summary": f"Task route '{tier}', streamed (SSE)",
-                        "body": CHAT, "produces": sse})  # fmt: skip
+                        "body": CONVERSE, "produces": sse})  # fmt: skip
     ops += native_operations(streaming)
     if jobs:
-        idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
+        idempotency = {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+            "description": "the same key with the same body answers the same job; with another body, 409",
+        }
         job_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
         ops += [
             {
@@ -115,9 +133,16 @@ def operations(
                 "body": CHAT,
                 "status": "202",
                 "parameters": [idempotency],
+                "conflict": "Idempotency-Key already used with a different request body",
             },
             {"method": "GET", "path": "/v1/jobs/{id}", "summary": "A job's status and result", "parameters": [job_id]},
-            {"method": "DELETE", "path": "/v1/jobs/{id}", "summary": "Cancel a job not yet started", "parameters": [job_id]},
+            {
+                "method": "DELETE",
+                "path": "/v1/jobs/{id}",
+                "summary": "Cancel a job not yet started",
+                "parameters": [job_id],
+                "conflict": "The job has started or finished: only a queued job can be cancelled",
+            },
         ]
     return ops
 
@@ -127,16 +152,18 @@ def native_operations(streaming: bool = True) -> list[dict[str, Any]]:
     Bedrock's own (Converse, or the model family's InvokeModel body), checked by the functions."""
     ops: list[dict[str, Any]] = [
         {"method": "POST", "path": "/v1/embeddings", "summary": "OpenAI embeddings (Titan, Cohere)", "body": EMBEDDINGS},
-        {"method": "POST", "path": "/model/{modelId}/converse", "summary": "Bedrock Converse", "parameters": [MODEL_ID]},
+        {"method": "POST", "path": "/model/{modelId}/converse", "summary": "Bedrock Converse", "parameters": [MODEL_ID],
+         "body": CONVERSE},
         {"method": "POST", "path": "/model/{modelId}/invoke", "summary": "Bedrock InvokeModel (native body, translated "
-         "across families on fallback; Titan / Cohere embedding bodies)", "parameters": [MODEL_ID]},
+         "across families on fallback; Titan / Cohere embedding bodies)", "parameters": [MODEL_ID], "native": True},
     ]  # fmt: skip
     if streaming:
         ops += [
             {"method": "POST", "path": "/model/{modelId}/converse-stream", "summary": "Bedrock ConverseStream (AWS event "
-             "stream)", "parameters": [MODEL_ID], "produces": EVENT_STREAM},
+             "stream)", "parameters": [MODEL_ID], "produces": EVENT_STREAM, "body": CONVERSE},
             {"method": "POST", "path": "/model/{modelId}/invoke-with-response-stream", "summary": "Bedrock "
-             "InvokeModelWithResponseStream (AWS event stream)", "parameters": [MODEL_ID], "produces": EVENT_STREAM},
+             "InvokeModelWithResponseStream (AWS event stream)", "parameters": [MODEL_ID], "produces": EVENT_STREAM,
+             "native": True},
         ]  # fmt: skip
     return ops
 
@@ -180,8 +207,36 @@ ERRORS = {
 
 
 def model_schema(schema_file: str) -> dict[str, Any]:
-    """A request model's schema as the document carries it: the file, ``#/definitions`` inlined, without ``$schema``."""
+    """A request model's schema as API Gateway carries it: the file, ``#/definitions`` inlined, without ``$schema``."""
     return {key: value for key, value in inline_refs(load_schema(schema_file)).items() if key != "$schema"}
+
+
+def request_schemas() -> dict[str, dict[str, Any]]:
+    """The request components: each model's schema with the 2020-12 rules the functions apply (``REFINED``), and the
+    ConverseRequest derived from ChatRequest."""
+    schemas = {name: REFINED.get(name, lambda schema: schema)(model_schema(file)) for file, name in MODELS.items()}
+    schemas[CONVERSE] = openapi_schemas.task_request(schemas["ChatRequest"])
+    return schemas
+
+
+def _ok(op: dict[str, Any]) -> dict[str, Any]:
+    """The success answer: its schema where the answer is JSON; server-sent events for stream: true."""
+    produces = op.get("produces", "application/json")
+    name = openapi_schemas.ANSWERS.get((op["method"], op["path"]))
+    if name is None and op.get("body") == CONVERSE and produces == "application/json" and op["path"].startswith("/v1/"):
+        name = "ChatResponse"  # the task routes answer as /v1/chat
+    content: dict[str, Any] = {produces: {"schema": {"$ref": f"#/components/schemas/{name}"}} if name else {}}
+    if op["path"] == "/v1/openapi.json":
+        content = {"application/json": {"schema": openapi_schemas.OPENAPI_DOCUMENT}}
+    if op["path"] == "/v1/chat/completions":
+        content["text/event-stream"] = {
+            "schema": {
+                "type": "string",
+                "description": "stream: true: chat.completion.chunk objects as server-sent events, then data: [DONE]",
+            }
+        }
+    description = "Accepted" if op.get("status") == "202" else "OK"
+    return {"description": description, "headers": REQUEST_ID_HEADER, "content": content}
 
 
 def document(
@@ -196,10 +251,11 @@ def document(
     paths: dict[str, dict[str, Any]] = {}
     for op in operations(config, orchestrated=orchestrated, jobs=jobs, streaming=streaming):
         public = (op["method"], op["path"]) in PUBLIC_PATHS
-        produces = op.get("produces", "application/json")
-        ok = {"description": "OK", "headers": REQUEST_ID_HEADER, "content": {produces: {}}}
-        responses: dict[str, Any] = {op.get("status", "200"): ok}
-        for status, description in ERRORS.items():
+        errors = dict(ERRORS)
+        if op.get("conflict"):
+            errors["409"] = op["conflict"]
+        responses: dict[str, Any] = {op.get("status", "200"): _ok(op)}
+        for status, description in sorted(errors.items()):
             if public and status in ("401", "403", "429"):
                 continue
             content = {"application/json": {"schema": error_ref}}
@@ -210,8 +266,11 @@ def document(
         if op.get("parameters"):
             operation["parameters"] = op["parameters"]
         if op.get("body"):
-            ref = {"$ref": f"#/components/schemas/{MODELS[op['body']]}"}
+            name = MODELS.get(op["body"], op["body"])
+            ref = {"$ref": f"#/components/schemas/{name}"}
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref}}}
+        elif op.get("native"):
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": NATIVE_BODY}}}
         paths.setdefault(op["path"], {})[op["method"].lower()] = operation
     return {
         "openapi": OPENAPI_VERSION,
@@ -229,7 +288,7 @@ def document(
                 "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "x-api-key"},
                 "bearerKey": {"type": "http", "scheme": "bearer", "description": "the API key as a bearer token"},
             },
-            "schemas": {**{name: model_schema(file) for file, name in MODELS.items()}, "Error": ERROR_SCHEMA},
+            "schemas": {**request_schemas(), **openapi_schemas.RESPONSES, "Error": ERROR_SCHEMA},
         },
     }
 

@@ -3,13 +3,14 @@ the stack synthesizes: operations, request models (the same schema files), valid
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from infra import openapi
+from infra import openapi, openapi_schemas
 from tests.infra.test_api import methods
 
 
@@ -38,14 +39,21 @@ def test_request_models_and_validators_match(synth, document):
         if "RequestModels" in props:
             model = models[props["RequestModels"]["application/json"]["Ref"]]
             ref = body["content"]["application/json"]["schema"]["$ref"]
-            assert ref == f"#/components/schemas/{model['Name']}", name
-            # the same schema file, #/definitions inlined: the model carries $schema (draft-04), the document does not
-            assert {k: v for k, v in model["Schema"].items() if k != "$schema"} == components[model["Name"]], name
+            # the same schema file, #/definitions inlined: the model carries $schema (draft-04), the document does not,
+            # and adds what only 2020-12 can say (openapi.REFINED); the task routes' body is ChatRequest less model, tier
+            draft4 = {k: v for k, v in model["Schema"].items() if k != "$schema"}
+            refined = openapi.REFINED.get(model["Name"], lambda schema: schema)(copy.deepcopy(draft4))
+            if ref == f"#/components/schemas/{openapi.CONVERSE}":
+                assert model["Name"] == "ChatRequest", name
+                refined = openapi_schemas.task_request(refined)
+            else:
+                assert ref == f"#/components/schemas/{model['Name']}", name
+            assert refined == components[ref.rsplit("/", 1)[1]], name
             assert body["required"] is True
-        else:
-            assert body is None, name
+        elif body is not None:  # the Bedrock-native paths: their bodies are checked by the functions
+            assert path.startswith("/model/"), name
         validated = "RequestValidatorId" in props
-        assert validated == (body is not None or bool(operation.get("parameters"))), name
+        assert validated == ("RequestModels" in props or bool(operation.get("parameters"))), name
         required = {
             key.rsplit(".", 1)[1]: value for key, value in (props.get("RequestParameters") or {}).items()
         }  # method.request.header.Idempotency-Key -> False
@@ -105,3 +113,163 @@ def test_max_cost_usd_is_in_the_request_model_and_the_document(synth, document):
     assert field["type"] == "number" and field["minimum"] > 0
     models = [json.loads(json.dumps(res["Properties"]["Schema"])) for res in synth.resources("AWS::ApiGateway::Model").values()]
     assert any("maxCostUsd" in model.get("properties", {}) for model in models)
+
+
+# --- issue 20, point 3: the document is complete and true (one test per item) ------------------------------------------
+
+HELLO = {"messages": [{"role": "user", "content": [{"text": "Hello"}]}]}
+OPENAI_HELLO = {"model": "auto", "messages": [{"role": "user", "content": "Hello"}]}
+
+
+def valid(document, name: str, instance) -> bool:
+    """``instance`` against a component, in the document's dialect (JSON Schema 2020-12)."""
+    import jsonschema
+
+    schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+    return jsonschema.Draft202012Validator(schema).is_valid(instance)
+
+
+def body_ref(document, path: str, verb: str = "post") -> str:
+    return document["paths"][path][verb]["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+
+
+def test_409_is_documented_on_job_submit_and_cancel(document):
+    assert "409" in document["paths"]["/v1/jobs"]["post"]["responses"]
+    assert "409" in document["paths"]["/v1/jobs/{id}"]["delete"]["responses"]
+    assert "409" not in document["paths"]["/v1/jobs/{id}"]["get"]["responses"]
+
+
+def test_model_is_required_on_chat_completions(document):
+    assert "model" in document["components"]["schemas"]["OpenAIChatCompletionRequest"]["required"]
+    assert valid(document, "OpenAIChatCompletionRequest", OPENAI_HELLO)
+    assert not valid(document, "OpenAIChatCompletionRequest", {"messages": OPENAI_HELLO["messages"]})
+
+
+def test_stream_answers_are_documented_as_server_sent_events(document, gateway_config):
+    assert "text/event-stream" in document["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    streamed = [path for path in document["paths"] if path.startswith("/v1/") and path.endswith("/stream")]
+    assert len(streamed) == 1 + len(gateway_config["routes"])
+    for path in streamed:
+        assert set(document["paths"][path]["post"]["responses"]["200"]["content"]) == {"text/event-stream"}, path
+
+
+def test_task_routes_document_a_body_without_model_and_tier(document, gateway_config):
+    """The task routes (and the Bedrock-native Converse paths) refuse model and tier: their body is ConverseRequest."""
+    from fmgateway.converse import validation
+    from fmgateway.values.errors import InvalidRequest
+
+    task_paths = [*gateway_config["routes"], *(f"{path}/stream" for path in gateway_config["routes"])]
+    for path in [*task_paths, "/model/{modelId}/converse", "/model/{modelId}/converse-stream"]:
+        assert body_ref(document, path) == openapi.CONVERSE, path
+    assert body_ref(document, "/v1/chat") == "ChatRequest"
+    assert valid(document, openapi.CONVERSE, HELLO)
+    for extra in ({"model": "auto"}, {"tier": "simple"}):
+        assert not valid(document, openapi.CONVERSE, {**HELLO, **extra}), extra
+        assert valid(document, "ChatRequest", {**HELLO, **extra}), extra
+    from fmgateway.serving.converse_routes import _no_choice
+
+    for field in ("model", "tier"):  # what the task routes do with them
+        with pytest.raises(InvalidRequest, match=f"body.{field}"):
+            _no_choice({"resource": "/v1/classify"}, {**HELLO, field: "simple"}, "POST /v1/chat")
+    assert validation.chat_body(dict(HELLO))
+
+
+def test_idempotency_key_has_the_servers_length_limits(document):
+    from handlers import jobs_api
+
+    (header,) = [p for p in document["paths"]["/v1/jobs"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert header["schema"] == {"type": "string", "minLength": 1, "maxLength": jobs_api.MAX_IDEMPOTENCY_KEY}
+
+
+def test_the_bedrock_native_paths_document_their_bodies(document):
+    for action in ("converse", "converse-stream", "invoke", "invoke-with-response-stream"):
+        body = document["paths"][f"/model/{{modelId}}/{action}"]["post"].get("requestBody")
+        assert body and body["required"] is True and "application/json" in body["content"], action
+
+
+def test_openai_fields_always_refused_are_documented_as_refused(document):
+    """The schema and fields.refusals agree on every refused field, over values that ask for nothing and others."""
+    from fmgateway.config import schemas
+    from fmgateway.openai_surface import fields
+    from fmgateway.values.errors import InvalidRequest
+
+    schema = document["components"]["schemas"]["OpenAIChatCompletionRequest"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == set(fields.FIELDS)
+    assert schema["properties"]["service_tier"]["enum"] == [*fields.SERVICE_TIERS, None]
+    samples = [None, 0, 0.0, 0.5, 1, False, True, {}, {"a": 1}, [], ["text"], ["audio"], ["text", "audio"], "x", "auto",
+               "default", "flex", "priority", "scale", "fast"]  # fmt: skip
+    for name in [*fields.REFUSED, "audio", "modalities", "service_tier", "n", "bogus_field"]:
+        for value in samples:
+            body = {**OPENAI_HELLO, name: value}
+            try:  # as request.translate: the field table, then the draft-04 schema
+                fields.refusals(body)
+                schemas.validate("openai-chat-request", body)
+                accepted = True
+            except InvalidRequest:
+                accepted = False
+            if accepted:  # the server may still refuse a wrong type elsewhere; the document must not refuse what passes
+                assert valid(document, "OpenAIChatCompletionRequest", body), (name, value)
+            elif name in (*fields.REFUSED, "audio", "modalities", "service_tier", "bogus_field"):
+                assert not valid(document, "OpenAIChatCompletionRequest", body), (name, value)
+
+
+def test_request_metadata_key_rules_are_in_the_schema(document):
+    from fmgateway.converse import request_metadata
+    from fmgateway.values.errors import InvalidRequest
+
+    cases = [{"k": "v"}, {"fmgw-x": "v"}, {"FMGW-x": "v"}, {"": "v"}, {"a;b": "v"}, {"k" * 256: "v"}, {"k" * 257: "v"},
+             {"k": "a;b"}, {"k": "v" * 257}, {"k": 1}, {f"k{i}": "v" for i in range(11)},
+             {f"k{i}": "v" for i in range(12)}, {"a b:c@d$e#f=g/h+i,j.k-l_m": ""}]  # fmt: skip
+    for metadata in cases:
+        try:
+            request_metadata.check(metadata)
+            accepted = True
+        except InvalidRequest:
+            accepted = False
+        for name in ("ChatRequest", openapi.CONVERSE):
+            assert valid(document, name, {**HELLO, "requestMetadata": metadata}) == accepted, metadata
+
+
+def test_base64_pattern_is_the_servers_strict_base64(document):
+    import base64
+    import random
+
+    from fmgateway.converse.validation import is_strict_base64
+
+    rng = random.Random(20)
+    samples = ["QUJD", "QUJ", "QUI=", "QUJ=", "QQ==", "QR==", "QUJDRA==", "====", "QU=D", "QUJD====", "Q", "A+/="]
+    samples += [base64.b64encode(rng.randbytes(rng.randint(1, 9))).decode() for _ in range(50)]
+    samples += ["".join(rng.choice("AQgwJ+/=") for _ in range(rng.choice((4, 8)))) for _ in range(300)]
+    for text in samples:
+        image = {"image": {"format": "png", "source": {"bytes": text}}}
+        body = {"messages": [{"role": "user", "content": [image]}]}
+        assert valid(document, "ChatRequest", body) == is_strict_base64(text), text
+
+
+def test_a_float_max_tokens_is_a_documented_exception(document):
+    """Decision (item 10): 5.0 stays refused (draft-04, as API Gateway's model; boto3 would send Bedrock a float). JSON
+    Schema 2020-12 cannot tell 5.0 from 5, so the field's description says it, and the Schemathesis run lists it."""
+    from fmgateway.converse import validation
+    from fmgateway.values.errors import InvalidRequest
+
+    body = {**HELLO, "inferenceConfig": {"maxTokens": 5.0}}
+    assert valid(document, "ChatRequest", body)
+    with pytest.raises(InvalidRequest, match="maxTokens"):
+        validation.chat_body(body)
+    field = document["components"]["schemas"]["ChatRequest"]["properties"]["inferenceConfig"]["properties"]["maxTokens"]
+    assert "5.0" in field["description"]
+    listed = Path(__file__).resolve().parents[2] / "clients" / "schemathesis_run" / "test_schemathesis.py"
+    assert "maxTokens" in listed.read_text()
+
+
+def test_the_main_answers_have_schemas(document):
+    for (verb, path), name in openapi_schemas.ANSWERS.items():
+        responses = document["paths"][path][verb.lower()]["responses"]
+        ok = responses.get("200") or responses["202"]
+        assert ok["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{name}"}, path
+    for path in document["paths"]:
+        if path.startswith("/v1/") and (path.endswith(("classify", "generate", "analyze"))):
+            assert document["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ChatResponse"
+            }

@@ -103,6 +103,17 @@ def openai_chat_request(draft4: dict[str, Any]) -> dict[str, Any]:
     part = props["messages"]["items"]["properties"]["content"]["items"]
     part["required"] = ["type"]
     part["properties"]["type"] = {"enum": list(OPENAI_PARTS), "description": "text, image_url, file, refusal (by role)"}
+    options = copy.deepcopy(props["stream_options"])
+    options["properties"]["include_obfuscation"] = {"enum": [False, None], "description": "the gateway pads no chunks"}
+    props["stream_options"] = {**options, "description": "only with stream: true"}
+    schema["dependentSchemas"] = {  # request.translate: stream_options only with stream: true
+        "stream_options": {
+            "anyOf": [
+                {"properties": {"stream_options": {"type": "null"}}},
+                {"required": ["stream"], "properties": {"stream": {"const": True}}},
+            ]
+        }
+    }
     props["n"] = {**props["n"], "maximum": 1, "description": "only 1 (Bedrock Converse returns one answer)"}
     props["service_tier"] = {
         "enum": [*SERVICE_TIERS, None],

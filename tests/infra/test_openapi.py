@@ -214,6 +214,15 @@ def test_openai_fields_always_refused_are_documented_as_refused(document):
                 assert not valid(document, "OpenAIChatCompletionRequest", body), (name, value)
 
 
+def test_stream_options_only_with_stream_true(document):
+    name = "OpenAIChatCompletionRequest"
+    assert valid(document, name, {**OPENAI_HELLO, "stream": True, "stream_options": {"include_usage": True}})
+    assert valid(document, name, {**OPENAI_HELLO, "stream_options": None})
+    assert not valid(document, name, {**OPENAI_HELLO, "stream_options": {}})
+    assert not valid(document, name, {**OPENAI_HELLO, "stream": False, "stream_options": {}})
+    assert not valid(document, name, {**OPENAI_HELLO, "stream": True, "stream_options": {"include_obfuscation": True}})
+
+
 def test_request_metadata_key_rules_are_in_the_schema(document):
     from fmgateway.converse import request_metadata
     from fmgateway.values.errors import InvalidRequest

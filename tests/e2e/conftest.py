@@ -117,6 +117,9 @@ def resilient_gateway(tmp_path_factory):
         # failures count in full (issue 30: the cap isolates a caller, never a model's only caller)
         failureRateThreshold=50,
         minimumCalls=2,
+        # the observed rate, so that two failures beside the previous test's last success (same 2 s bucket) open it:
+        # these tests walk the breaker's states, the confidence bound has tests of its own (test_breaker_confidence)
+        rateConfidence=50,
         windowSeconds=60,
         cooldownSeconds=2,
         halfOpenMaxProbes=1,

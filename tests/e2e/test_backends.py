@@ -34,7 +34,8 @@ ASK = [{"role": "user", "content": [{"text": "Summarise our refund policy."}]}]
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
     config = json.loads(CONFIG_FILE.read_text())
-    config["circuitBreaker"].update(minimumCalls=2, failureRateThreshold=50, stateCacheSeconds=0)
+    # the observed rate (rateConfidence 50): three failures open a breaker even beside an earlier success in the bucket
+    config["circuitBreaker"].update(minimumCalls=2, failureRateThreshold=50, rateConfidence=50, stateCacheSeconds=0)
     path = tmp_path_factory.mktemp("backends") / "gateway.json"
     path.write_text(json.dumps(config))
     gateway = start_gateway(path)

@@ -103,6 +103,8 @@ def openai_chat_request(draft4: dict[str, Any]) -> dict[str, Any]:
     part = props["messages"]["items"]["properties"]["content"]["items"]
     part["required"] = ["type"]
     part["properties"]["type"] = {"enum": list(OPENAI_PARTS), "description": "text, image_url, file, refusal (by role)"}
+    # each part carries the field its type names (request.content_blocks)
+    part["allOf"] = [{"if": {"properties": {"type": {"const": kind}}}, "then": {"required": [kind]}} for kind in OPENAI_PARTS]
     options = copy.deepcopy(props["stream_options"])
     options["properties"]["include_obfuscation"] = {"enum": [False, None], "description": "the gateway pads no chunks"}
     props["stream_options"] = {**options, "description": "only with stream: true"}

@@ -223,6 +223,14 @@ def test_stream_options_only_with_stream_true(document):
     assert not valid(document, name, {**OPENAI_HELLO, "stream": True, "stream_options": {"include_obfuscation": True}})
 
 
+def test_an_openai_content_part_carries_the_field_its_type_names(document):
+    name = "OpenAIChatCompletionRequest"
+    for part, ok in [({"type": "text", "text": "hi"}, True), ({"type": "text"}, False), ({"type": "file", "text": "x"}, False),
+                     ({"type": "", "text": "x"}, False), ({"text": "x"}, False)]:  # fmt: skip
+        body = {**OPENAI_HELLO, "messages": [{"role": "user", "content": [part]}]}
+        assert valid(document, name, body) == ok, part
+
+
 def test_request_metadata_key_rules_are_in_the_schema(document):
     from fmgateway.converse import request_metadata
     from fmgateway.values.errors import InvalidRequest

@@ -100,7 +100,12 @@ def openai_chat_request(draft4: dict[str, Any]) -> dict[str, Any]:
         "maxItems": 1,
         "description": 'null or ["text"]: no audio output through Bedrock Converse',
     }
-    part = props["messages"]["items"]["properties"]["content"]["items"]
+    message = props["messages"]["items"]["properties"]
+    for field in ("audio", "function_call"):  # request.to_converse: refused on a message unless null
+        message[field] = {"type": "null", "description": "refused unless null: Bedrock Converse has no counterpart"}
+    roles = [role for role in message["role"]["enum"] if role != "function"]  # the deprecated role is refused
+    message["role"] = {**message["role"], "enum": roles}
+    part = message["content"]["items"]
     part["required"] = ["type"]
     part["properties"]["type"] = {"enum": list(OPENAI_PARTS), "description": "text, image_url, file, refusal (by role)"}
     # each part carries the field its type names (request.content_blocks)

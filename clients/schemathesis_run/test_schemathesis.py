@@ -99,3 +99,6 @@ def test_the_gateway_keeps_its_api_description(case):
 def figures():
     yield
     print(f"\nschemathesis: {dict(SEEN)}")
+    if os.environ.get("FMGW_SCHEMATHESIS_LOG"):
+        with open(os.environ["FMGW_SCHEMATHESIS_LOG"], "a") as log:
+            log.write(f"figures\t{dict(SEEN)}\n")

@@ -231,6 +231,16 @@ def test_an_openai_content_part_carries_the_field_its_type_names(document):
         assert valid(document, name, body) == ok, part
 
 
+def test_a_messages_audio_and_function_call_are_refused_unless_null(document):
+    for field in ("audio", "function_call"):
+        message = {"role": "assistant", "content": "x", field: {"name": "f"}}
+        body = {**OPENAI_HELLO, "messages": [*OPENAI_HELLO["messages"], message]}
+        assert not valid(document, "OpenAIChatCompletionRequest", body), field
+        assert valid(
+            document, "OpenAIChatCompletionRequest", {**body, "messages": [*body["messages"][:-1], {**message, field: None}]}
+        )
+
+
 def test_request_metadata_key_rules_are_in_the_schema(document):
     from fmgateway.converse import request_metadata
     from fmgateway.values.errors import InvalidRequest

@@ -2,10 +2,11 @@
 
 Settings: the breaker opens when at least 3 calls of the recent window (the newest 10 s bucket, the two newest ...
 the whole 60 s) fail at a rate of 50 % or more; 30 s cooldown, 1 half-open probe at a time, 2 probe successes to
-close; the per-key cap at 0.5; ``rateConfidence`` 50, the observed rate as it is, so that each row's arithmetic is plain (the
-confidence bound on the rate, default 95, has its own tests in tests/unit/test_breaker_confidence.py). ``HEALTH`` is the configuration's ``health`` section (10 s buckets). Each step: (seconds
-since start, event, expected decision or None, expected state afterwards). Events: ``admit`` (expects
-allow/probe/skip), ``fail``, ``ok``, each by API key ``t`` unless the event names another (``fail:a``).
+close; the per-key cap at 0.5; ``rateConfidence`` 50, the observed rate as it is, so that each row's arithmetic is
+plain (the confidence bound on the rate, default 95, has its own tests in tests/unit/test_breaker_confidence.py).
+``HEALTH`` is the configuration's ``health`` section (10 s buckets). Each step: (seconds since start, event, expected
+decision or None, expected state afterwards). Events: ``admit`` (expects allow/probe/skip), ``fail``, ``ok``, each by
+API key ``t`` unless the event names another (``fail:a``).
 The scenario's clock starts on a bucket boundary. A closing probe answers in the second it was admitted: the state
 machine records a success at the time its Invoke state was entered (its clock inside a task), the Python executor at
 the time the call ends, and closing starts the window at that time. Slow-call rows (``slowCallMs``) are in

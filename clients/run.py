@@ -107,7 +107,13 @@ class LocalMode:
 
 
 def client_environment(plain: LocalMode, tls: LocalMode, scratch: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "OPENAI_", "FMGW_"))}
+    # the clients' own knobs (FMGW_SCHEMATHESIS_EXAMPLES, FMGW_SCHEMATHESIS_LOG) pass through; no other FMGW_ or AWS_
+    kept = ("FMGW_SCHEMATHESIS_",)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key.startswith(kept) or not key.startswith(("AWS_", "OPENAI_", "FMGW_"))
+    }
     env.update(
         FMGW_URL=plain.url,
         FMGW_API_KEY=plain.key,
